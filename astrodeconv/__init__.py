@@ -1,0 +1,41 @@
+"""
+astrodeconv: deconvolution of ground-based galaxy images.
+
+The package turns blurred, noisy ground-based images (Rubin/LSST, VLT, CFHT,
+HSC) into sharp, space-like ones: a flux-preserving Tikhonov deconvolution in
+Fourier space, a learned denoiser that removes the correlated noise it
+leaves, and a debiasing step on the starlet multi-resolution support.
+
+Importing ``astrodeconv`` is cheap: no subpackage and no PyTorch is
+imported until it is used.
+"""
+
+from astropy import config as _config
+
+try:
+    from .version import version as __version__
+except ImportError:  # pragma: no cover - only in an uninstalled checkout
+    __version__ = '0.0.0'
+
+__all__ = ['__version__', 'conf']
+
+
+class Conf(_config.ConfigNamespace):
+    """
+    Configuration parameters for `astrodeconv`.
+    """
+
+    device = _config.ConfigItem(
+        'auto',
+        "Default device for learned methods: 'auto', 'cpu' or 'cuda'.")
+    weights_dir = _config.ConfigItem(
+        '',
+        'Directory holding large pretrained weights files (never '
+        'downloaded at run time). The environment variable '
+        'ASTRODECONV_WEIGHTS_DIR takes precedence.')
+    provenance = _config.ConfigItem(
+        True,
+        'If True, outputs carry FITS-safe provenance keywords in meta.')
+
+
+conf = Conf()

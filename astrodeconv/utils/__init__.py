@@ -1,0 +1,4 @@
+"""Public utilities: warnings and exceptions."""
+
+from .exceptions import *  # noqa: F401,F403
+from .exceptions import __all__  # noqa: F401

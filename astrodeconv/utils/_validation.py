@@ -1,0 +1,53 @@
+"""Small argument validators shared by every public entry point."""
+
+import numbers
+
+import numpy as np
+
+__all__ = []
+
+
+def check_positive_int(value, name, *, minimum=1):
+    """Return ``value`` as int, or raise if it is not an integer >= minimum."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, numbers.Integral):
+        msg = (f'{name} must be an integer >= {minimum}, got '
+               f'{value!r} of type {type(value).__name__}')
+        raise TypeError(msg)
+    if value < minimum:
+        msg = f'{name} must be an integer >= {minimum}, got {value}'
+        raise ValueError(msg)
+    return int(value)
+
+
+def check_real(value, name, *, minimum=None, strict=False, maximum=None):
+    """Return ``value`` as a finite float within the given bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, numbers.Real):
+        msg = (f'{name} must be a real number, got {value!r} of type '
+               f'{type(value).__name__}')
+        raise TypeError(msg)
+    value = float(value)
+    if not np.isfinite(value):
+        msg = f'{name} must be finite, got {value}'
+        raise ValueError(msg)
+    if minimum is not None:
+        if strict and value <= minimum:
+            msg = f'{name} must be > {minimum}, got {value}'
+            raise ValueError(msg)
+        if not strict and value < minimum:
+            msg = f'{name} must be >= {minimum}, got {value}'
+            raise ValueError(msg)
+    if maximum is not None and value > maximum:
+        msg = f'{name} must be <= {maximum}, got {value}'
+        raise ValueError(msg)
+    return value
+
+
+def check_choice(value, name, choices):
+    """Return ``value`` if it is one of ``choices``, else raise ValueError."""
+    if not isinstance(value, str) or value not in choices:
+        valid = ', '.join(repr(c) for c in choices)
+        msg = f'{name} must be one of {valid}, got {value!r}'
+        raise ValueError(msg)
+    return value
