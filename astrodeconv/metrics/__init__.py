@@ -1,0 +1,3 @@
+"""Metrics comparing a deconvolved image with the truth."""
+
+from .image import *  # noqa: F401,F403

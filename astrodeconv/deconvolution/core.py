@@ -1,0 +1,271 @@
+"""
+Base class and results container shared by every deconvolver.
+
+A deconvolver is configured once and then called on data::
+
+    deconv = TikhonovDeconvolver(lam=9e-3)
+    out = deconv(data, psf=psf)               # same kind as ``data``
+    results = deconv.deconvolve(data, psf=psf)  # image plus diagnostics
+
+A call never changes the deconvolver, so one instance can be shared
+between threads.
+"""
+
+import warnings
+
+import numpy as np
+from astropy.io import fits
+
+from ..psf.core import pad_psf
+from ..utils._nddata import build_output, parse_images
+from ..utils._masking import fill_masked
+from ..utils._provenance import add_provenance
+from ..utils._validation import check_positive_int
+from ..utils._wcs import strip_wcs_keywords, upsample_wcs
+from ..utils.exceptions import AstrodeconvWarning
+
+__all__ = ['DeconvolverBase', 'DeconvolutionResults']
+
+
+class DeconvolutionResults:
+    """
+    The outcome of `DeconvolverBase.deconvolve`.
+
+    For a single image every attribute describes that image. For a 3D
+    stack the arrays carry a leading axis, and for a list of images the
+    attributes ``image``, ``residual`` and ``error`` are lists.
+
+    Attributes
+    ----------
+    image : ndarray, Quantity or NDData (or list of them)
+        The deconvolved image, of the same kind as the input.
+    residual : same kind as the input
+        The data residual ``y - D(h * x_hat)`` on the observation grid,
+        where ``D`` sums the ``upsample x upsample`` fine pixels of each
+        observed pixel (identity without super-resolution).
+    error : ndarray or None
+        The propagated 1-sigma uncertainty of the result (linear methods),
+        in the data unit, on the output grid.
+    effective_filter : ndarray or None
+        The Fourier transfer function mapping the (zero-inserted)
+        observation to the result, in `numpy.fft.rfft2` layout.
+    effective_psf : ndarray or None
+        The PSF of the result: the resolution kernel ``w * h`` left after
+        deconvolution, centred, cropped to the PSF shape and normalised.
+    params : dict
+        Per-image parameters actually used (e.g. ``lam`` chosen by
+        ``lam='auto'``), as arrays of length N for stacks.
+    """
+
+    def __init__(self, *, image, residual=None, error=None,
+                 effective_filter=None, effective_psf=None, params=None):
+        self.image = image
+        self.residual = residual
+        self.error = error
+        self.effective_filter = effective_filter
+        self.effective_psf = effective_psf
+        self.params = params or {}
+
+    def __repr__(self):
+        kind = type(self.image).__name__
+        keys = ', '.join(sorted(self.params))
+        return f'<DeconvolutionResults(image={kind}, params=[{keys}])>'
+
+
+def _group_by_shape(items):
+    groups = {}
+    for index, item in enumerate(items):
+        groups.setdefault(item.data.shape, []).append(index)
+    return groups
+
+
+def _stack_psfs(psfs):
+    """Stack PSFs of possibly different shapes, or keep one if all equal."""
+    first = psfs[0]
+    if all(p is first or (p.shape == first.shape and np.array_equal(
+            p, first)) for p in psfs[1:]):
+        return first
+    ny = max(p.shape[-2] for p in psfs)
+    nx = max(p.shape[-1] for p in psfs)
+    shape = (ny + (ny % 2 == 0), nx + (nx % 2 == 0))
+    return np.stack([pad_psf(p, shape) for p in psfs])
+
+
+class DeconvolverBase:
+    """
+    Base class of all deconvolvers.
+
+    Subclasses implement ``_deconvolve_stack(data, psf, error, mask)``
+    working on plain float arrays of shape ``(N, ny, nx)`` and returning a
+    dict with at least ``'image'``; they set ``_linear`` to True when the
+    uncertainty is propagated exactly.
+
+    Parameters
+    ----------
+    upsample : int, optional
+        Super-resolution factor: the result is on a grid ``upsample``
+        times finer than the data, and the PSF must be given on that fine
+        grid.
+    """
+
+    #: Names of the constructor parameters shown by ``repr``.
+    _repr_params = ('upsample',)
+    #: True for methods that propagate the uncertainty exactly.
+    _linear = True
+
+    def __init__(self, *, upsample=1):
+        self.upsample = check_positive_int(upsample, 'upsample')
+
+    def __repr__(self):
+        params = ', '.join(f'{name}={getattr(self, name)!r}'
+                           for name in self._repr_params)
+        return f'{type(self).__name__}({params})'
+
+    def __call__(self, data, *, psf=None, mask=None, error=None):
+        """
+        Deconvolve ``data`` and return the result in the input's kind.
+
+        Parameters
+        ----------
+        data : ndarray, Quantity, NDData, or list of them
+            One image ``(ny, nx)``, a stack ``(N, ny, nx)`` (array or
+            Quantity) or a list of images, processed in one vectorised
+            pass.
+        psf : array_like, optional
+            The PSF on the output grid, centred on pixel
+            ``(ny // 2, nx // 2)``; a stack ``(N, py, px)`` gives one PSF
+            per image. Defaults to ``data.psf``.
+        mask : array_like of bool, optional
+            True for bad pixels. Non-finite pixels are always masked.
+        error : array_like, Quantity or NDUncertainty, optional
+            1-sigma uncertainty of ``data`` (or ``data.uncertainty``).
+
+        Returns
+        -------
+        result : same kind as ``data``
+            The deconvolved image(s).
+        """
+        return self.deconvolve(data, psf=psf, mask=mask, error=error).image
+
+    # -- helpers for subclasses ------------------------------------------
+    def _provenance(self, params, index):
+        """FITS keywords describing this run for image ``index``."""
+        return {}
+
+    def _deconvolve_stack(self, data, psf, error, mask):
+        raise NotImplementedError
+
+    # -- the public driver -----------------------------------------------
+    def deconvolve(self, data, *, psf=None, mask=None, error=None):
+        """
+        Deconvolve ``data`` and return a `DeconvolutionResults`.
+
+        Takes the same arguments as calling the deconvolver.
+
+        Returns
+        -------
+        results : `DeconvolutionResults`
+            The image plus residual, propagated error, effective filter,
+            effective PSF and the parameters used.
+        """
+        items, is_list = parse_images(data, psf=psf, mask=mask, error=error,
+                                      require_psf=True)
+        outputs = [None] * len(items)
+        residuals = [None] * len(items)
+        errors = [None] * len(items)
+        params_all = [None] * len(items)
+        last = None
+        for shape, indices in _group_by_shape(items).items():
+            group = [items[i] for i in indices]
+            stack = np.stack([g.data.reshape((-1,) + shape[-2:])
+                              for g in group]).reshape(
+                (-1,) + shape[-2:])
+            mask_stack = np.stack([g.mask for g in group]).reshape(
+                stack.shape)
+            if any(g.error is not None for g in group):
+                err = np.stack([g.error if g.error is not None
+                                else np.full(g.data.shape, np.nan)
+                                for g in group]).reshape(stack.shape)
+            else:
+                err = None
+            psf_stack = _stack_psfs([g.psf for g in group])
+            filled = fill_masked(stack, mask_stack)
+            if err is not None:
+                bad = ~np.isfinite(err)
+                if bad.any():
+                    err = err.copy()
+                    err[bad] = np.nanmedian(err) if np.isfinite(
+                        err).any() else 0.0
+            result = self._deconvolve_stack(filled, psf_stack, err,
+                                            mask_stack)
+            last = result
+            offset = 0
+            for index, item in zip(indices, group):
+                n = item.data.shape[0] if item.is_batch else 1
+                sl = slice(offset, offset + n)
+                offset += n
+                outputs[index], residuals[index], errors[index] = \
+                    self._build_item(item, result, sl)
+                params_all[index] = {key: (val[sl] if item.is_batch
+                                           else val[sl][0])
+                                     for key, val in
+                                     result.get('params', {}).items()}
+        if self._warn_uncertainty(items):
+            warnings.warn(f'uncertainty cannot be propagated through '
+                          f'{type(self).__name__}; the output has no '
+                          'uncertainty', AstrodeconvWarning, stacklevel=3)
+        if is_list:
+            keys = params_all[0].keys()
+            params = {k: np.array([p[k] for p in params_all]) for k in keys}
+            return DeconvolutionResults(
+                image=outputs, residual=residuals, error=errors,
+                effective_filter=None, effective_psf=None, params=params)
+        single = not items[0].is_batch
+        eff_filter = last.get('effective_filter')
+        eff_psf = last.get('effective_psf')
+        if single:
+            eff_filter = None if eff_filter is None else eff_filter[0]
+            eff_psf = None if eff_psf is None else eff_psf[0]
+        return DeconvolutionResults(
+            image=outputs[0], residual=residuals[0], error=errors[0],
+            effective_filter=eff_filter, effective_psf=eff_psf,
+            params=params_all[0])
+
+    def _warn_uncertainty(self, items):
+        return (not self._linear) and any(
+            item.error is not None for item in items)
+
+    def _build_item(self, item, result, sl):
+        k = self.upsample
+        image = result['image'][sl]
+        residual = result.get('residual')
+        residual = None if residual is None else residual[sl]
+        error = result.get('error')
+        error = None if error is None else error[sl]
+        eff_psf = result.get('effective_psf')
+        if eff_psf is not None:
+            eff_psf = eff_psf[sl] if eff_psf.shape[0] > 1 else eff_psf[0:1]
+        mask = item.mask.reshape((-1,) + item.mask.shape[-2:])
+        if k > 1:
+            mask = mask.repeat(k, axis=-2).repeat(k, axis=-1)
+        if not item.is_batch:
+            image, mask = image[0], mask[0]
+            residual = None if residual is None else residual[0]
+            error = None if error is None else error[0]
+            eff_psf = None if eff_psf is None else eff_psf[0]
+        wcs, meta = 'same', None
+        if item.kind == 'nddata':
+            params = {key: val[sl][0] for key, val in
+                      result.get('params', {}).items()}
+            meta = add_provenance(item.meta, type(self).__name__,
+                                  self._provenance(params, sl.start))
+            if k > 1:
+                wcs = upsample_wcs(item.wcs, k, shape=image.shape)
+                if isinstance(meta, fits.Header):
+                    strip_wcs_keywords(meta)
+        out = build_output(item, image, error=error, mask=mask, wcs=wcs,
+                           meta=meta, psf=eff_psf)
+        res_out = None
+        if residual is not None:
+            res_out = build_output(item, residual, mask=item.mask)
+        return out, res_out, error

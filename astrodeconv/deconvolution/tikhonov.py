@@ -1,0 +1,133 @@
+"""Tikhonov deconvolution with a Laplacian regulariser in Fourier space."""
+
+import numbers
+
+import numpy as np
+
+from ..utils._validation import check_choice, check_real
+from . import _fourier as F
+from ._linear import LinearFourierDeconvolver
+from ._risk import select_lambda
+
+__all__ = ['TikhonovDeconvolver']
+
+_LAM_RULES = ('auto', 'sure', 'gcv')
+
+
+def _noise_variance(y, noise_var):
+    """Per-pixel noise variance, estimated from the data when not given."""
+    if noise_var is not None:
+        return noise_var
+    from ..wavelets import estimate_noise
+
+    sigma = np.atleast_1d(estimate_noise(y))
+    return np.broadcast_to((sigma ** 2)[:, None, None], y.shape)
+
+
+class TikhonovDeconvolver(LinearFourierDeconvolver):
+    r"""
+    Tikhonov deconvolution with a Laplacian regulariser (Fourier filter).
+
+    The estimate minimises :math:`\|y - h * x\|^2 + \lambda \|l * x\|^2`
+    with :math:`l` the 3x3 Laplacian, i.e. in Fourier space
+
+    .. math::
+
+        \hat X(k) = \frac{H^*(k)\, Y(k)}{|H(k)|^2 + \lambda |L(k)|^2},
+        \qquad |L(k)| = 4 - 2\cos(2\pi k_x / n_x) - 2\cos(2\pi k_y / n_y),
+
+    exactly the filter of the published SUNet / Learnlet pipelines. Since
+    :math:`H(0) = 1` and :math:`L(0) = 0` the filter is 1 at zero
+    frequency: **the total flux is preserved** for any :math:`\lambda`.
+
+    Parameters
+    ----------
+    lam : float or {'auto', 'sure', 'gcv'}, optional
+        Regularisation weight. The default 9e-3 is the fixed constant of the
+        reference code, tuned for one noise regime. ``'auto'``/``'sure'``
+        choose a weight per image by minimising Stein's unbiased risk
+        estimate of the prediction error, using the data uncertainty or, if
+        there is none, the noise estimated from the finest starlet scale
+        (`astrodeconv.wavelets.estimate_noise`). ``'gcv'`` minimises
+        generalised cross-validation, which needs no noise level. The
+        weights searched are ``10**-7`` to ``10**2`` (5 per decade,
+        refined by a parabola); the values used are in
+        ``results.params['lam']`` and the output meta (``DCNVLAM``).
+    upsample : int, optional
+        Super-resolution factor ``k``. The observation is upsampled onto a
+        ``k`` times finer grid by flux-conserving bilinear interpolation
+        (pixel centres preserved) and deconvolved there; the PSF must be
+        sampled on the fine grid. The output WCS has a pixel scale ``k``
+        times smaller and the same sky coordinates at every point.
+    boundary : {'periodic', 'reflect', 'apodize'}, optional
+        ``'periodic'`` (default, as the reference code) uses circular
+        convolution. ``'reflect'`` mirrors the image by ``pad_width``
+        pixels before the FFT and ``'apodize'`` also tapers the mirrored
+        band to the mean border level, so no flux wraps across the border.
+    pad_width : int or 'auto', optional
+        Padding in observed pixels for the non-periodic boundaries;
+        ``'auto'`` uses half the PSF size.
+
+    Notes
+    -----
+    The uncertainty is propagated exactly: with ``g`` the impulse response
+    of the whole linear operator, the output variance is
+    ``g**2 * Z(sigma**2)`` (a convolution), exact for ``'periodic'``; with
+    padding, the correlations introduced by mirroring are neglected
+    (affecting pixels within a PSF width of the border).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.deconvolution import TikhonovDeconvolver
+    >>> from astrodeconv.psf import make_gaussian_psf
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.zeros((64, 64)); truth[30:34, 28:36] = 1.0
+    >>> psf = make_gaussian_psf(4.0, shape=(15, 15))
+    >>> from scipy.signal import fftconvolve
+    >>> data = fftconvolve(truth, psf, mode='same') + rng.normal(
+    ...     0, 0.01, truth.shape)
+    >>> deconv = TikhonovDeconvolver(lam=9e-3)
+    >>> result = deconv(data, psf=psf)
+    >>> bool(np.isclose(result.sum(), data.sum()))
+    True
+    """
+
+    _repr_params = ('lam', 'upsample', 'boundary', 'pad_width')
+
+    def __init__(self, *, lam=9e-3, upsample=1, boundary='periodic',
+                 pad_width='auto'):
+        super().__init__(upsample=upsample, boundary=boundary,
+                         pad_width=pad_width)
+        if isinstance(lam, str):
+            check_choice(lam, 'lam', _LAM_RULES)
+        elif isinstance(lam, numbers.Real) and not isinstance(lam, bool):
+            lam = check_real(lam, 'lam', minimum=0, strict=True)
+        else:
+            msg = (f"lam must be a positive number or one of 'auto', "
+                   f"'sure', 'gcv', got {lam!r}")
+            raise TypeError(msg)
+        self.lam = lam
+
+    def _filter(self, otf, y, noise_var, up_otf, shape_f):
+        h2 = np.abs(otf) ** 2
+        l2 = F.laplacian_otf_squared(shape_f)
+        if isinstance(self.lam, str):
+            criterion = 'gcv' if self.lam == 'gcv' else 'sure'
+            var = (_noise_variance(y, noise_var) if criterion == 'sure'
+                   else None)
+
+            def transfer_for(lam):
+                return h2 / (h2 + lam * l2) * up_otf
+
+            lam = select_lambda(transfer_for, y, var, criterion=criterion,
+                                shape_f=shape_f, k=self.upsample)
+        else:
+            lam = np.full(y.shape[0], self.lam)
+        w_filter = np.conj(otf) / (h2 + lam[:, None, None] * l2)
+        return w_filter, {'lam': lam}
+
+    def _provenance(self, params, index):
+        rule = self.lam if isinstance(self.lam, str) else 'fixed'
+        return {'DCNVLAM': float(params['lam']), 'DCNVLRUL': rule,
+                'DCNVUPS': self.upsample, 'DCNVBND': self.boundary}

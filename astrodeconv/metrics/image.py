@@ -1,0 +1,242 @@
+"""Image-quality metrics: NMSE, PSNR, SSIM and flux conservation."""
+
+import numpy as np
+from astropy import units as u
+from scipy import ndimage
+
+from ..utils._nddata import parse_image_input
+from ..utils._validation import check_real
+
+__all__ = ['nmse', 'psnr', 'ssim', 'flux_ratio']
+
+
+def _pair(estimate, reference):
+    """Parse two images (or stacks) and check they are comparable."""
+    est = parse_image_input(estimate, name='estimate', allow_batch=True)
+    ref = parse_image_input(reference, name='reference', allow_batch=True)
+    if est.data.shape != ref.data.shape:
+        msg = (f'estimate and reference must have the same shape, got '
+               f'{est.data.shape} and {ref.data.shape}')
+        raise ValueError(msg)
+    if (est.unit is None) != (ref.unit is None):
+        msg = ('estimate and reference must both have units or both have '
+               f'none, got {est.unit!r} and {ref.unit!r}')
+        raise u.UnitsError(msg)
+    est_data = est.data
+    if est.unit is not None and est.unit != ref.unit:
+        try:
+            est_data = (est.data * est.unit).to_value(ref.unit)
+        except u.UnitConversionError:
+            msg = (f'estimate unit {est.unit!r} must be convertible to the '
+                   f'reference unit {ref.unit!r}')
+            raise u.UnitsError(msg) from None
+    mask = est.mask | ref.mask
+    return est_data, ref.data, mask, ref.unit
+
+
+def _reduce(values, batch):
+    return values if batch else float(values[0])
+
+
+def _stack(*arrays):
+    return [a.reshape((-1,) + a.shape[-2:]) for a in arrays]
+
+
+def nmse(estimate, reference):
+    r"""
+    Normalised mean squared error :math:`\|x - \hat x\|^2 / \|x\|^2`.
+
+    Masked and non-finite pixels of either image are ignored.
+
+    Parameters
+    ----------
+    estimate, reference : ndarray, Quantity or NDData
+        Images of the same shape, or stacks ``(N, ny, nx)``.
+
+    Returns
+    -------
+    nmse : float or ndarray
+        One value per image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.metrics import nmse
+    >>> truth = np.ones((8, 8))
+    >>> nmse(truth * 1.1, truth)  # doctest: +FLOAT_CMP
+    0.01
+    """
+    est, ref, mask, _ = _pair(estimate, reference)
+    batch = est.ndim == 3
+    est, ref, mask = _stack(est, ref, mask)
+    good = ~mask
+    num = np.where(good, (est - ref) ** 2, 0).sum(axis=(-2, -1))
+    den = np.where(good, ref ** 2, 0).sum(axis=(-2, -1))
+    if np.any(den == 0):
+        msg = 'reference must not be identically zero for the NMSE'
+        raise ValueError(msg)
+    return _reduce(num / den, batch)
+
+
+def _data_range(data_range, ref, unit):
+    if data_range is None:
+        msg = ('data_range must be given explicitly (e.g. '
+               'reference.max() - reference.min()), got None')
+        raise ValueError(msg)
+    if isinstance(data_range, u.Quantity):
+        if unit is None:
+            msg = ('data_range has a unit but the images have none, got '
+                   f'{data_range.unit!r}')
+            raise u.UnitsError(msg)
+        data_range = data_range.to_value(unit)
+    if isinstance(data_range, str):
+        if data_range != 'reference':
+            msg = ("data_range must be a positive number or 'reference', "
+                   f'got {data_range!r}')
+            raise ValueError(msg)
+        return ref.max(axis=(-2, -1)) - ref.min(axis=(-2, -1))
+    value = check_real(data_range, 'data_range', minimum=0, strict=True)
+    return np.full(ref.shape[0], value)
+
+
+def psnr(estimate, reference, *, data_range):
+    r"""
+    Peak signal-to-noise ratio in decibels.
+
+    :math:`10 \log_{10}(R^2 / \mathrm{MSE})` with ``R`` the data range.
+
+    Parameters
+    ----------
+    estimate, reference : ndarray, Quantity or NDData
+        Images of the same shape, or stacks.
+    data_range : float, Quantity or 'reference'
+        The dynamic range ``R`` (required: it has no universal default for
+        astronomical images). ``'reference'`` uses
+        ``reference.max() - reference.min()`` per image, the convention of
+        the Learnlet evaluation code.
+
+    Returns
+    -------
+    psnr : float or ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.metrics import psnr
+    >>> ref = np.zeros((4, 4)); ref[0, 0] = 1.0
+    >>> est = ref + 0.1
+    >>> round(psnr(est, ref, data_range=1.0), 6)
+    20.0
+    """
+    est, ref, mask, unit = _pair(estimate, reference)
+    batch = est.ndim == 3
+    est, ref, mask = _stack(est, ref, mask)
+    drange = _data_range(data_range, ref, unit)
+    good = ~mask
+    mse = (np.where(good, (est - ref) ** 2, 0).sum(axis=(-2, -1))
+           / good.sum(axis=(-2, -1)))
+    with np.errstate(divide='ignore'):
+        values = 10 * np.log10(drange ** 2 / mse)
+    return _reduce(values, batch)
+
+
+def ssim(estimate, reference, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
+    """
+    Structural similarity index (Wang et al. 2004), Gaussian window.
+
+    Local means, variances and covariance are computed with a Gaussian
+    window of standard deviation ``sigma`` pixels (truncated at 3.5 sigma,
+    reflecting at the borders); the index is the mean of the SSIM map over
+    unmasked pixels. Identical images give exactly 1.
+
+    Parameters
+    ----------
+    estimate, reference : ndarray, Quantity or NDData
+        Images of the same shape, or stacks.
+    data_range : float, Quantity or 'reference'
+        The dynamic range used in the stabilising constants
+        ``C1 = (k1 R)**2`` and ``C2 = (k2 R)**2``; see `psnr`.
+    sigma : float, optional
+        Width of the Gaussian window.
+    k1, k2 : float, optional
+        Stabilising constants.
+
+    Returns
+    -------
+    ssim : float or ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.metrics import ssim
+    >>> img = np.random.default_rng(0).random((32, 32))
+    >>> ssim(img, img, data_range=1.0)
+    1.0
+    """
+    est, ref, mask, unit = _pair(estimate, reference)
+    batch = est.ndim == 3
+    est, ref, mask = _stack(est, ref, mask)
+    drange = _data_range(data_range, ref, unit)[:, None, None]
+    sigma = check_real(sigma, 'sigma', minimum=0, strict=True)
+    c1 = (k1 * drange) ** 2
+    c2 = (k2 * drange) ** 2
+
+    def smooth(img):
+        return ndimage.gaussian_filter(img, sigma=(0, sigma, sigma),
+                                       truncate=3.5, mode='reflect')
+
+    mu_x, mu_y = smooth(est), smooth(ref)
+    var_x = smooth(est * est) - mu_x ** 2
+    var_y = smooth(ref * ref) - mu_y ** 2
+    cov = smooth(est * ref) - mu_x * mu_y
+    ssim_map = (((2 * mu_x * mu_y + c1) * (2 * cov + c2))
+                / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
+    good = ~mask
+    values = (np.where(good, ssim_map, 0).sum(axis=(-2, -1))
+              / good.sum(axis=(-2, -1)))
+    return _reduce(np.minimum(values, 1.0), batch)
+
+
+def flux_ratio(estimate, reference):
+    """
+    Ratio of total fluxes ``sum(estimate) / sum(reference)``.
+
+    The images may have different shapes (e.g. a super-resolved result
+    against the observation): fluxes per pixel are summed over each whole
+    image, so a flux-conserving method gives 1. Masked pixels of each
+    image are ignored.
+
+    Parameters
+    ----------
+    estimate, reference : ndarray, Quantity or NDData
+        Images or stacks with the same number of images.
+
+    Returns
+    -------
+    ratio : float or ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.metrics import flux_ratio
+    >>> flux_ratio(np.full((8, 8), 0.25), np.ones((4, 4)))
+    1.0
+    """
+    est = parse_image_input(estimate, name='estimate', allow_batch=True)
+    ref = parse_image_input(reference, name='reference', allow_batch=True)
+    if est.data.ndim != ref.data.ndim or (
+            est.data.ndim == 3 and est.data.shape[0] != ref.data.shape[0]):
+        msg = ('estimate and reference must hold the same number of images, '
+               f'got shapes {est.data.shape} and {ref.data.shape}')
+        raise ValueError(msg)
+    scale = 1.0
+    if (est.unit is None) != (ref.unit is None):
+        msg = ('estimate and reference must both have units or both have '
+               f'none, got {est.unit!r} and {ref.unit!r}')
+        raise u.UnitsError(msg)
+    if est.unit is not None:
+        scale = (1 * est.unit).to_value(ref.unit)
+    batch = est.data.ndim == 3
+    num = np.where(est.mask, 0, est.data).sum(axis=(-2, -1)) * scale
+    den = np.where(ref.mask, 0, ref.data).sum(axis=(-2, -1))
+    return _reduce(np.atleast_1d(num / den), batch)
