@@ -12,18 +12,23 @@ from .tikhonov import _noise_variance
 __all__ = ['WienerDeconvolver']
 
 
-def _radial_average(values, shape_f):
-    """Azimuthal average of half-spectrum ``values`` in integer rings."""
+def _rings(shape_f):
+    """Integer ring index of each half-spectrum mode and modes per ring."""
     ky = np.fft.fftfreq(shape_f[0]) * shape_f[0]
     kx = np.fft.rfftfreq(shape_f[1]) * shape_f[1]
     ring = np.rint(np.hypot(ky[:, None] * shape_f[1] / shape_f[0],
                             kx[None, :])).astype(int).ravel()
-    n_rings = ring.max() + 1
+    # each half-spectrum mode stands for itself and its mirror
+    counts = 2 * np.bincount(ring)
+    return ring, counts
+
+
+def _ring_means(values, ring, counts):
+    """Azimuthal averages ``(N, n_rings)`` of half-spectra ``(N, ...)``."""
     flat = values.reshape(values.shape[0], -1)
-    counts = np.bincount(ring, minlength=n_rings)
-    means = np.stack([np.bincount(ring, weights=row, minlength=n_rings)
-                      for row in flat]) / np.maximum(counts, 1)
-    return means[:, ring].reshape(values.shape)
+    sums = np.stack([np.bincount(ring, weights=row, minlength=counts.size)
+                     for row in flat])
+    return 2 * sums / np.maximum(counts, 1)
 
 
 class WienerDeconvolver(LinearFourierDeconvolver):
@@ -90,23 +95,35 @@ class WienerDeconvolver(LinearFourierDeconvolver):
             spec = F.rfft2(F.zero_insert(y, k)) * up_otf
             noise = (var.reshape(n, -1).mean(axis=1)[:, None, None] * npix
                      * np.abs(up_otf) ** 2)
-            data_power = _radial_average(np.abs(spec) ** 2, shape_f)
-            noise_power = _radial_average(np.broadcast_to(
-                noise, spec.shape), shape_f)
-            h2_avg = _radial_average(np.broadcast_to(h2, spec.shape),
-                                     shape_f)
-            blurred = np.maximum(data_power - noise_power,
-                                 1e-6 * noise_power + 1e-300)
-            signal = blurred / np.maximum(h2_avg, 1e-300)
-            nsr = noise_power / signal
-            balance = np.sqrt(np.mean(nsr.reshape(n, -1), axis=1))
+            ring, counts = _rings(shape_f)
+            data_power = _ring_means(np.abs(spec) ** 2, ring, counts)
+            noise_power = _ring_means(np.broadcast_to(noise, spec.shape),
+                                      ring, counts)
+            h2_ring = _ring_means(np.broadcast_to(h2, spec.shape), ring,
+                                  counts)
+            # signal is kept out to the first ring whose power does not
+            # exceed the noise by 3 sigma of a ring average; beyond it the
+            # galaxy spectrum is assumed to be buried in noise
+            excess = data_power - noise_power
+            significant = excess > 3 * noise_power / np.sqrt(counts)
+            significant[:, 0] = True
+            significant = np.cumprod(significant, axis=1).astype(bool)
+            signal = np.where(significant, excess, 0.0) / np.maximum(
+                h2_ring, 1e-12)
+            nsr_ring = noise_power / np.maximum(signal, 1e-300)
+            nsr = nsr_ring[:, ring].reshape(spec.shape)
+            finite = np.where(np.isfinite(nsr) & (nsr < 1e300), nsr, np.nan)
+            balance = np.nanmedian(finite.reshape(n, -1), axis=1)
         else:
             nsr = np.full((1,) + h2.shape[-2:], self.balance)
             balance = np.full(n, self.balance)
         nsr = np.array(np.broadcast_to(nsr, np.broadcast_shapes(
             nsr.shape, h2.shape)))
         nsr[..., 0, 0] = 0.0
-        w_filter = np.conj(otf) / (h2 + nsr)
+        # H* / (|H|^2 + NSR) written so that NSR = inf gives exactly 0
+        inv = 1.0 / np.maximum(nsr, 1e-300)
+        w_filter = np.conj(otf) * inv / (h2 * inv + 1.0)
+        w_filter[..., 0, 0] = 1.0 / otf[..., 0, 0]
         return w_filter, {'balance': balance}
 
     def _provenance(self, params, index):

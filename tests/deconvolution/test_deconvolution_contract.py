@@ -1,0 +1,135 @@
+"""The NDData input/output contract, checked for every deconvolver."""
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.nddata import CCDData, NDData, StdDevUncertainty
+
+from astrodeconv import conf
+from astrodeconv.deconvolution import (RichardsonLucyDeconvolver,
+                                       TikhonovDeconvolver,
+                                       WienerDeconvolver)
+from astrodeconv.utils import AstrodeconvWarning
+
+DECONVOLVERS = [TikhonovDeconvolver(), WienerDeconvolver(),
+                RichardsonLucyDeconvolver(n_iter=10)]
+IDS = ['tikhonov', 'wiener', 'richardson_lucy']
+
+
+def run(deconv, data, psf):
+    """Call the deconvolver, giving the PSF unless the NDData has one."""
+    kwargs = {}
+    if not (isinstance(data, NDData) and data.psf is not None):
+        kwargs['psf'] = psf
+    has_error = isinstance(data, NDData) and data.uncertainty is not None
+    if has_error and not deconv._linear:
+        with pytest.warns(AstrodeconvWarning,
+                          match='uncertainty cannot be propagated'):
+            return deconv(data, **kwargs)
+    return deconv(data, **kwargs)
+
+
+@pytest.mark.parametrize('deconv', DECONVOLVERS, ids=IDS)
+def test_round_trip_every_kind(deconv, any_input, psf):
+    out = run(deconv, any_input, psf)
+    assert type(out) is type(any_input)
+    if isinstance(any_input, u.Quantity):
+        assert out.unit == any_input.unit
+    if isinstance(any_input, NDData):
+        assert out.unit == any_input.unit
+        assert out is not any_input
+        if any_input.wcs is not None:
+            assert out.wcs.to_header() == any_input.wcs.to_header()
+        else:
+            assert out.wcs is None
+        for key, value in any_input.meta.items():
+            assert out.meta[key] == value
+        assert out.meta['DECONV'] == type(deconv).__name__
+        assert 'DCNVVER' in out.meta
+        assert out.mask.shape == out.data.shape
+        if any_input.uncertainty is not None:
+            if deconv._linear:
+                assert type(out.uncertainty) is type(any_input.uncertainty)
+                assert out.uncertainty.array.shape == out.data.shape
+            else:
+                assert out.uncertainty is None
+        else:
+            assert out.uncertainty is None
+    values = out.data if isinstance(out, NDData) else np.asarray(
+        getattr(out, 'value', out))
+    data = (any_input.data if isinstance(any_input, NDData)
+            else np.asarray(getattr(any_input, 'value', any_input)))
+    assert np.isclose(values.sum(), data.sum(), rtol=1e-6)
+
+
+@pytest.mark.parametrize('deconv', DECONVOLVERS, ids=IDS)
+def test_flux_conserved_with_upsampling(deconv, observed, psf):
+    cls = type(deconv)
+    params = {'n_iter': 10} if cls is RichardsonLucyDeconvolver else {}
+    data = observed[:32, :32] + 0.05
+    out = cls(upsample=2, **params)(data, psf=psf)
+    assert out.shape == (64, 64)
+    assert np.isclose(out.sum(), data.sum(), rtol=1e-6)
+
+
+def test_input_not_modified(observed, psf, wcs):
+    data = NDData(observed.copy(), wcs=wcs, psf=psf.copy(),
+                  meta={'A': 1}, mask=np.zeros(observed.shape, bool))
+    TikhonovDeconvolver(upsample=2)(data)
+    np.testing.assert_array_equal(data.data, observed)
+    assert data.meta == {'A': 1}
+    assert data.wcs.wcs.cdelt[1] == wcs.wcs.cdelt[1]
+
+
+def test_units_are_kept_and_uncertainty_unit_converted(observed, psf):
+    data = NDData(observed, unit=u.Jy, psf=psf,
+                  uncertainty=StdDevUncertainty(
+                      np.full(observed.shape, 10.0), unit=u.mJy))
+    out = TikhonovDeconvolver()(data)
+    assert out.unit == u.Jy
+    assert out.uncertainty.unit == u.Jy
+    # 10 mJy = 0.01 Jy, amplified by deconvolution but same order
+    assert 0.005 < out.uncertainty.array.mean() < 0.2
+
+
+def test_output_psf_is_effective_psf(observed, psf):
+    out = TikhonovDeconvolver()(NDData(observed, psf=psf))
+    assert out.psf.shape == psf.shape
+    assert out.psf.max() > psf.max()
+
+
+def test_provenance_switch(observed, psf):
+    with conf.set_temp('provenance', False):
+        out = TikhonovDeconvolver()(NDData(observed, psf=psf,
+                                           meta={'OBJECT': 'x'}))
+    assert out.meta == {'OBJECT': 'x'}
+    out = TikhonovDeconvolver(lam='auto')(NDData(observed, psf=psf))
+    assert out.meta['DCNVLRUL'] == 'auto'
+    assert 1e-7 <= out.meta['DCNVLAM'] <= 1e2
+    assert all(len(key) <= 8 for key in out.meta)
+
+
+def test_psf_renormalised_with_warning(observed, psf):
+    with pytest.warns(AstrodeconvWarning, match='psf sum is 2, not 1'):
+        out = TikhonovDeconvolver()(observed, psf=2 * psf)
+    np.testing.assert_allclose(out, TikhonovDeconvolver()(observed,
+                                                          psf=psf))
+
+
+def test_ccddata_mask_or_nonfinite(observed, psf):
+    data = observed.copy()
+    data[0, 0] = np.inf
+    mask = np.zeros(data.shape, bool)
+    mask[5, 5] = True
+    out = TikhonovDeconvolver()(CCDData(data, unit='adu', mask=mask),
+                                psf=psf)
+    assert out.mask[0, 0] and out.mask[5, 5] and out.mask.sum() == 2
+    assert np.all(np.isfinite(out.data))
+
+
+def test_no_warning_for_clean_input(observed, psf):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        TikhonovDeconvolver()(observed, psf=psf)
