@@ -32,9 +32,10 @@ def rfft2(x):
     return sp_fft.rfft2(x, axes=_AXES, workers=_workers())
 
 
-def irfft2(x, shape):
+def irfft2(x, shape, *, overwrite=False):
     """Inverse real FFT over the last two axes to ``shape``."""
-    return sp_fft.irfft2(x, s=shape, axes=_AXES, workers=_workers())
+    return sp_fft.irfft2(x, s=shape, axes=_AXES, workers=_workers(),
+                         overwrite_x=overwrite)
 
 
 def half_spectrum_weights(shape):

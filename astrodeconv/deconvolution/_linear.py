@@ -9,6 +9,7 @@ from .core import DeconvolverBase
 __all__ = []
 
 _BOUNDARIES = ('periodic', 'reflect', 'apodize')
+_DTYPES = ('float64', 'float32')
 
 
 class LinearFourierDeconvolver(DeconvolverBase):
@@ -21,11 +22,14 @@ class LinearFourierDeconvolver(DeconvolverBase):
     kernel (1 without super-resolution) and ``Z`` the zero insertion.
     """
 
-    _repr_params = ('upsample', 'boundary', 'pad_width')
+    _repr_params = ('upsample', 'boundary', 'pad_width', 'dtype')
     _linear = True
 
-    def __init__(self, *, upsample=1, boundary='periodic', pad_width='auto'):
+    def __init__(self, *, upsample=1, boundary='periodic', pad_width='auto',
+                 dtype='float64'):
         super().__init__(upsample=upsample)
+        self.dtype = check_choice(np.dtype(dtype).name if not isinstance(
+            dtype, str) else dtype, 'dtype', _DTYPES)
         self.boundary = check_choice(boundary, 'boundary', _BOUNDARIES)
         if isinstance(pad_width, str):
             check_choice(pad_width, 'pad_width', ('auto',))
@@ -45,7 +49,8 @@ class LinearFourierDeconvolver(DeconvolverBase):
     def _filter(self, otf, y, noise_var, up_otf, shape_f):
         raise NotImplementedError
 
-    def _deconvolve_stack(self, data, psf, error, mask):
+    def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
+                          want_psf=True):
         k = self.upsample
         n, ny, nx = data.shape
         pad = self._pad(psf.shape)
@@ -65,12 +70,22 @@ class LinearFourierDeconvolver(DeconvolverBase):
             noise_var = F.pad_image(error ** 2, pad, 'reflect')
         w_filter, params = self._filter(otf, y, noise_var, up_otf, shape_f)
         transfer = w_filter * up_otf
-        x = F.irfft2(F.rfft2(F.zero_insert(y, k)) * transfer, shape_f)
+        work = F.zero_insert(y, k).astype(self.dtype, copy=False)
+        spec = F.rfft2(work)
+        spec *= transfer.astype(spec.dtype, copy=False)
+        x = F.irfft2(spec, shape_f, overwrite=True)
+        crop_f = (slice(None), slice(pad * k, (pad + ny) * k),
+                  slice(pad * k, (pad + nx) * k))
+        eff = None
+        if diagnostics or want_psf:
+            eff = F.centred_kernel(otf * w_filter, shape_f, psf.shape[-2:])
+            eff /= eff.sum(axis=(-2, -1), keepdims=True)
+        if not diagnostics and noise_var is None:
+            return {'image': x[crop_f], 'effective_psf': eff,
+                    'params': params}
         # residual y - D(h * x) on the observation grid
         model = F.block_sum(F.convolve_otf(x, otf), k)
         crop_c = (slice(None), slice(pad, pad + ny), slice(pad, pad + nx))
-        crop_f = (slice(None), slice(pad * k, (pad + ny) * k),
-                  slice(pad * k, (pad + nx) * k))
         residual = data - model[crop_c]
         out_error = None
         if noise_var is not None:
@@ -78,8 +93,6 @@ class LinearFourierDeconvolver(DeconvolverBase):
             var = F.convolve_otf(F.zero_insert(noise_var, k),
                                  F.rfft2(kernel_sq))
             out_error = np.sqrt(np.clip(var[crop_f], 0, None))
-        eff = F.centred_kernel(otf * w_filter, shape_f, psf.shape[-2:])
-        eff /= eff.sum(axis=(-2, -1), keepdims=True)
         return {'image': x[crop_f], 'residual': residual, 'error': out_error,
                 'effective_filter': np.broadcast_to(
                     transfer, (n,) + transfer.shape[-2:]),

@@ -79,6 +79,13 @@ def _group_by_shape(items):
     return groups
 
 
+def _stack(arrays, shape):
+    """View one array as ``(N, ny, nx)``; stack several (copying)."""
+    if len(arrays) == 1:
+        return arrays[0].reshape((-1,) + shape[-2:])
+    return np.stack(arrays).reshape((-1,) + shape[-2:])
+
+
 def _stack_psfs(psfs):
     """Stack PSFs of possibly different shapes, or keep one if all equal."""
     first = psfs[0]
@@ -145,14 +152,16 @@ class DeconvolverBase:
         result : same kind as ``data``
             The deconvolved image(s).
         """
-        return self.deconvolve(data, psf=psf, mask=mask, error=error).image
+        return self._run(data, psf=psf, mask=mask, error=error,
+                         diagnostics=False).image
 
     # -- helpers for subclasses ------------------------------------------
     def _provenance(self, params, index):
         """FITS keywords describing this run for image ``index``."""
         return {}
 
-    def _deconvolve_stack(self, data, psf, error, mask):
+    def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
+                          want_psf=True):
         raise NotImplementedError
 
     # -- the public driver -----------------------------------------------
@@ -168,8 +177,14 @@ class DeconvolverBase:
             The image plus residual, propagated error, effective filter,
             effective PSF and the parameters used.
         """
+        return self._run(data, psf=psf, mask=mask, error=error,
+                         diagnostics=True)
+
+    def _run(self, data, *, psf, mask, error, diagnostics):
         items, is_list = parse_images(data, psf=psf, mask=mask, error=error,
                                       require_psf=True)
+        want_psf = diagnostics or any(item.kind == 'nddata'
+                                      for item in items)
         outputs = [None] * len(items)
         residuals = [None] * len(items)
         errors = [None] * len(items)
@@ -177,15 +192,12 @@ class DeconvolverBase:
         last = None
         for shape, indices in _group_by_shape(items).items():
             group = [items[i] for i in indices]
-            stack = np.stack([g.data.reshape((-1,) + shape[-2:])
-                              for g in group]).reshape(
-                (-1,) + shape[-2:])
-            mask_stack = np.stack([g.mask for g in group]).reshape(
-                stack.shape)
+            stack = _stack([g.data for g in group], shape)
+            mask_stack = _stack([g.mask for g in group], shape)
             if any(g.error is not None for g in group):
-                err = np.stack([g.error if g.error is not None
-                                else np.full(g.data.shape, np.nan)
-                                for g in group]).reshape(stack.shape)
+                err = _stack([g.error if g.error is not None
+                              else np.full(g.data.shape, np.nan)
+                              for g in group], shape)
             else:
                 err = None
             psf_stack = _stack_psfs([g.psf for g in group])
@@ -197,7 +209,9 @@ class DeconvolverBase:
                     err[bad] = np.nanmedian(err) if np.isfinite(
                         err).any() else 0.0
             result = self._deconvolve_stack(filled, psf_stack, err,
-                                            mask_stack)
+                                            mask_stack,
+                                            diagnostics=diagnostics,
+                                            want_psf=want_psf)
             last = result
             offset = 0
             for index, item in zip(indices, group):

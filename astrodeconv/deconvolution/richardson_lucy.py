@@ -102,7 +102,8 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
             raise ValueError(msg)
         return offsets
 
-    def _deconvolve_stack(self, data, psf, error, mask):
+    def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
+                          want_psf=True):
         from tqdm.auto import tqdm
 
         k = self.upsample
@@ -135,7 +136,7 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
                               where=model > tiny)
             x = x * adjoint(ratio) / norm
         x = x - (offsets / k ** 2)[:, None, None]
-        residual = data - (forward(x))
+        residual = data - forward(x) if diagnostics else None
         return {'image': x, 'residual': residual, 'error': None,
                 'effective_filter': None, 'effective_psf': None,
                 'params': {'offset': offsets,

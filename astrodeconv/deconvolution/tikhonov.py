@@ -67,6 +67,10 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
     pad_width : int or 'auto', optional
         Padding in observed pixels for the non-periodic boundaries;
         ``'auto'`` uses half the PSF size.
+    dtype : {'float64', 'float32'}, optional
+        Precision of the FFTs that apply the filter and of the returned
+        image. ``'float32'`` (the precision of the reference code) is about
+        twice as fast; flux is then conserved to about 1e-6.
 
     Notes
     -----
@@ -93,12 +97,12 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
     True
     """
 
-    _repr_params = ('lam', 'upsample', 'boundary', 'pad_width')
+    _repr_params = ('lam', 'upsample', 'boundary', 'pad_width', 'dtype')
 
     def __init__(self, *, lam=9e-3, upsample=1, boundary='periodic',
-                 pad_width='auto'):
+                 pad_width='auto', dtype='float64'):
         super().__init__(upsample=upsample, boundary=boundary,
-                         pad_width=pad_width)
+                         pad_width=pad_width, dtype=dtype)
         if isinstance(lam, str):
             check_choice(lam, 'lam', _LAM_RULES)
         elif isinstance(lam, numbers.Real) and not isinstance(lam, bool):
@@ -122,9 +126,11 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
 
             lam = select_lambda(transfer_for, y, var, criterion=criterion,
                                 shape_f=shape_f, k=self.upsample)
+            lam_b = lam[:, None, None]
         else:
+            lam_b = self.lam
             lam = np.full(y.shape[0], self.lam)
-        w_filter = np.conj(otf) / (h2 + lam[:, None, None] * l2)
+        w_filter = np.conj(otf) / (h2 + lam_b * l2)
         return w_filter, {'lam': lam}
 
     def _provenance(self, params, index):

@@ -52,7 +52,7 @@ class WienerDeconvolver(LinearFourierDeconvolver):
     ----------
     balance : float or 'auto', optional
         Noise-to-signal power ratio, or ``'auto'`` (default).
-    upsample, boundary, pad_width
+    upsample, boundary, pad_width, dtype
         As for `~astrodeconv.deconvolution.TikhonovDeconvolver`.
 
     Examples
@@ -67,12 +67,12 @@ class WienerDeconvolver(LinearFourierDeconvolver):
     True
     """
 
-    _repr_params = ('balance', 'upsample', 'boundary', 'pad_width')
+    _repr_params = ('balance', 'upsample', 'boundary', 'pad_width', 'dtype')
 
     def __init__(self, *, balance='auto', upsample=1, boundary='periodic',
-                 pad_width='auto'):
+                 pad_width='auto', dtype='float64'):
         super().__init__(upsample=upsample, boundary=boundary,
-                         pad_width=pad_width)
+                         pad_width=pad_width, dtype=dtype)
         if isinstance(balance, str):
             check_choice(balance, 'balance', ('auto',))
         elif isinstance(balance, numbers.Real) and not isinstance(

@@ -34,11 +34,12 @@ def fill_masked(data, mask, *, sigma=2.0, max_iter=8):
     Returns
     -------
     filled : ndarray
-        A copy of ``data`` with masked pixels replaced.
+        A copy of ``data`` with masked pixels replaced (``data`` itself
+        when nothing is masked).
     """
-    filled = np.array(data, dtype=float, copy=True)
     if not mask.any():
-        return filled
+        return data
+    filled = np.array(data, dtype=float, copy=True)
     todo = mask.copy()
     filled[todo] = 0.0
     axes = (-2, -1)

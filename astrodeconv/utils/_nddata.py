@@ -45,7 +45,7 @@ class ImageInput:
 
 def _to_float_array(values, name):
     try:
-        arr = np.array(values, dtype=float, copy=True)
+        arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         msg = (f'{name} must contain real numbers, got '
                f'{type(values).__name__}')
@@ -198,8 +198,10 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
         raise TypeError(msg)
 
     _check_image_array(arr, name, allow_batch)
-    finite = np.isfinite(arr)
-    if not finite.any():
+    # fast path: a finite sum means every pixel is finite
+    all_finite = bool(np.isfinite(arr.sum()))
+    nonfinite = None if all_finite else ~np.isfinite(arr)
+    if nonfinite is not None and nonfinite.all():
         msg = f'{name} must contain finite values, got only NaN/inf pixels'
         raise ValueError(msg)
     if mask is not None:
@@ -210,10 +212,10 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
                                               kind != 'nddata' else
                                               f'{name}.uncertainty',
                                               arr.shape)
-    full_mask = combine_masks(arr.shape, mask, ~finite)
+    full_mask = combine_masks(arr.shape, mask, nonfinite)
     if err_values is not None:
         full_mask |= ~np.isfinite(err_values)
-    if full_mask.all():
+    if mask is not None and full_mask.all():
         msg = f'{name} must have unmasked pixels, got all pixels masked'
         raise ValueError(msg)
     psf_arr = _psf_from_argument(psf, arr.shape)

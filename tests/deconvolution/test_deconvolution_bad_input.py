@@ -100,6 +100,8 @@ CONSTRUCTOR_CASES = [
      'pad_width must be an integer >= 0'),
     (TikhonovDeconvolver, {'pad_width': 'big'}, ValueError,
      'pad_width must be one of'),
+    (TikhonovDeconvolver, {'dtype': 'float16'}, ValueError,
+     'dtype must be one of'),
     (WienerDeconvolver, {'balance': -1}, ValueError, 'balance must be > 0'),
     (WienerDeconvolver, {'balance': None}, TypeError, 'balance must be'),
     (RichardsonLucyDeconvolver, {'n_iter': 0}, ValueError,

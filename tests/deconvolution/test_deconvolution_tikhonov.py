@@ -282,4 +282,13 @@ def test_masked_pixels_filled_and_carried(observed, psf):
 def test_repr():
     assert repr(TikhonovDeconvolver(lam='gcv', upsample=2)) == (
         "TikhonovDeconvolver(lam='gcv', upsample=2, boundary='periodic', "
-        "pad_width='auto')")
+        "pad_width='auto', dtype='float64')")
+
+
+def test_single_precision(observed, psf):
+    single = TikhonovDeconvolver(dtype='float32')(observed, psf=psf)
+    double = TikhonovDeconvolver()(observed, psf=psf)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, double, atol=1e-5 * np.abs(
+        double).max())
+    assert np.isclose(single.sum(dtype=float), observed.sum(), rtol=1e-5)
