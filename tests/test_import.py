@@ -23,7 +23,8 @@ def test_version_and_conf():
 def test_public_api_importable():
     import importlib
 
-    for name in ('deconvolution', 'psf', 'metrics', 'wavelets', 'utils'):
+    for name in ('deconvolution', 'psf', 'metrics', 'wavelets', 'utils',
+                 'io', 'datasets'):
         module = importlib.import_module(f'astrodeconv.{name}')
         for attr in module.__all__:
             assert getattr(module, attr) is not None, (name, attr)

@@ -112,8 +112,10 @@ class WienerDeconvolver(LinearFourierDeconvolver):
                 h2_ring, 1e-12)
             nsr_ring = noise_power / np.maximum(signal, 1e-300)
             nsr = nsr_ring[:, ring].reshape(spec.shape)
-            finite = np.where(np.isfinite(nsr) & (nsr < 1e300), nsr, np.nan)
-            balance = np.nanmedian(finite.reshape(n, -1), axis=1)
+            # summary: median noise-to-signal ratio over the kept rings
+            kept = np.where(significant, nsr_ring, np.nan)
+            balance = np.nanmedian(kept[:, 1:], axis=1) if kept.shape[
+                1] > 1 else np.zeros(n)
         else:
             nsr = np.full((1,) + h2.shape[-2:], self.balance)
             balance = np.full(n, self.balance)

@@ -4,3 +4,13 @@ matching kernels.
 """
 
 from .core import *  # noqa: F401,F403
+from .analytic import *  # noqa: F401,F403
+from .measure import *  # noqa: F401,F403
+from .interop import *  # noqa: F401,F403
+from .empirical import *  # noqa: F401,F403
+from .matching import *  # noqa: F401,F403
+
+from . import analytic, core, empirical, interop, matching, measure
+
+__all__ = (core.__all__ + analytic.__all__ + measure.__all__
+           + interop.__all__ + empirical.__all__ + matching.__all__)

@@ -131,7 +131,7 @@ def validate_psf(psf, *, image_shape=None, name='psf', normalize=True,
     >>> import numpy as np
     >>> from astrodeconv.psf import validate_psf
     >>> psf = np.zeros((5, 5)); psf[2, 2] = 1.0
-    >>> validate_psf(psf).sum()
+    >>> float(validate_psf(psf).sum())
     1.0
     """
     arr = _as_psf_array(psf, name)
@@ -198,7 +198,7 @@ def normalize_psf(psf):
     --------
     >>> import numpy as np
     >>> from astrodeconv.psf import normalize_psf
-    >>> normalize_psf(np.ones((3, 3))).sum()
+    >>> float(normalize_psf(np.ones((3, 3))).sum())
     1.0
     """
     arr = _as_psf_array(psf, 'psf')

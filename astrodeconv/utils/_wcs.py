@@ -14,7 +14,7 @@ __all__ = []
 _WCS_KEY_PREFIXES = ('CRPIX', 'CDELT', 'CD1_', 'CD2_', 'PC1_', 'PC2_',
                      'A_', 'B_', 'AP_', 'BP_')
 _WCS_KEYS = ('NAXIS1', 'NAXIS2', 'A_ORDER', 'B_ORDER', 'AP_ORDER',
-             'BP_ORDER')
+             'BP_ORDER', 'PIXSCALE', 'PIXSCAL1', 'PIXSCAL2')
 
 
 def _scale_sip(sip_matrix, factor):

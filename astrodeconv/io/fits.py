@@ -1,0 +1,606 @@
+"""
+Read and write images with their unit, WCS, uncertainty, mask and PSF.
+
+The layout is that of `~astropy.nddata.CCDData` files, plus a PSF:
+
+============  ==========================================================
+HDU           content
+============  ==========================================================
+image         the data (the primary HDU when written by `write_image`),
+              with ``BUNIT``, the WCS and the meta as header keywords
+``UNCERT``    1-sigma uncertainty (``UTYPE = 'StdDevUncertainty'``)
+``MASK``      mask, non-zero (``uint8`` 1) for bad pixels
+``PSF``       the PSF (``PSFIMAGE`` is also read, as written by
+              `~astropy.nddata.CCDData`)
+============  ==========================================================
+"""
+
+import os
+import re
+import uuid
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.nddata import (CCDData, NDData, NDUncertainty,
+                            StdDevUncertainty, VarianceUncertainty,
+                            InverseVariance)
+from astropy.wcs import WCS, FITSFixedWarning
+
+from ..utils.exceptions import AstrodeconvWarning
+
+__all__ = ['read_image', 'write_image']
+
+#: Extension names of the auxiliary arrays.
+_UNCERT, _MASK, _PSF = 'UNCERT', 'MASK', 'PSF'
+_PSF_ALIASES = (_PSF, 'PSFIMAGE')
+_AUXILIARY = (_UNCERT, _MASK, *_PSF_ALIASES)
+
+_UNCERTAINTY_TYPES = {cls.__name__: cls for cls in (
+    StdDevUncertainty, VarianceUncertainty, InverseVariance)}
+
+#: Keywords describing the HDU layout: never carried into meta.
+_STRUCTURAL = re.compile(
+    r'^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|'
+    r'EXTVER|EXTLEVEL|BSCALE|BZERO|BLANK|CHECKSUM|DATASUM|BUNIT|ZIMAGE|'
+    r'ZBITPIX|ZNAXIS\d*|ZTILE\d*|ZCMPTYPE|ZNAME\d*|ZVAL\d*|ZQUANTIZ|'
+    r'ZDITHER0|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|'
+    r'ZHECKSUM|ZDATASUM)$')
+#: Keywords of the FITS WCS standards (with optional alternate letter).
+_WCS_KEYWORD = re.compile(
+    r'^(WCSAXES|CRPIX\d+|CRVAL\d+|CDELT\d+|CUNIT\d+|CTYPE\d+|CROTA\d+|'
+    r'CD\d+_\d+|PC\d+_\d+|PV\d+_\d+|PS\d+_\d+|CNAME\d+|CRDER\d+|CSYER\d+|'
+    r'LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|WCSNAME|MJDREF|'
+    r'MJDREFI|MJDREFF|(A|B|AP|BP)_ORDER|(A|B|AP|BP)_\d+_\d+|A_DMAX|'
+    r'B_DMAX)[A-Z]?$')
+
+#: Common BUNIT spellings that are not valid astropy unit strings.
+_UNIT_ALIASES = {'adu': 'adu', 'adus': 'adu', 'counts': 'count',
+                 'count': 'count', 'cts': 'count', 'electrons': 'electron',
+                 'electron': 'electron', 'e-': 'electron', 'e': 'electron',
+                 'dn': 'DN', 'sec': 's', 'seconds': 's', 's': 's'}
+
+
+def _path_text(path):
+    return str(os.fspath(path))
+
+
+def _check_path_type(path, name='path'):
+    if not isinstance(path, (str, os.PathLike)):
+        msg = (f'{name} must be a str or os.PathLike, got '
+               f'{type(path).__name__}')
+        raise TypeError(msg)
+    return Path(path)
+
+
+def _parse_unit(text):
+    """Parse a BUNIT string, or return None when it is not a unit."""
+    text = str(text).strip()
+    if not text:
+        return None
+    for fmt in (None, 'fits'):
+        try:
+            unit = u.Unit(text, format=fmt)
+        except ValueError:
+            continue
+        return None if unit == u.dimensionless_unscaled else unit
+    tokens = re.split(r'(\s*[/*]\s*|\s+)', text.lower())
+    try:
+        translated = ''.join(_UNIT_ALIASES.get(t, t) if t.strip('/* ')
+                             else t for t in tokens)
+        unit = u.Unit(translated)
+    except ValueError:
+        return None
+    return None if unit == u.dimensionless_unscaled else unit
+
+
+def _is_2d_image(hdu):
+    return (isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU,
+                             fits.CompImageHDU))
+            and hdu.header.get('NAXIS') == 2
+            and all(int(hdu.header.get(f'NAXIS{i}', 0)) > 0
+                    for i in (1, 2)))
+
+
+def _describe_hdus(hdul):
+    items = []
+    for index, hdu in enumerate(hdul):
+        shape = 'x'.join(str(n) for n in reversed(
+            [hdu.header.get(f'NAXIS{i}', 0) for i in range(
+                1, int(hdu.header.get('NAXIS', 0)) + 1)])) or 'no data'
+        items.append(f'{index} {hdu.name!r} ({shape})')
+    return ', '.join(items)
+
+
+def _select_hdu(hdul, hdu, path):
+    if hdu is None:
+        for index, candidate in enumerate(hdul):
+            if (_is_2d_image(candidate)
+                    and candidate.name.upper() not in _AUXILIARY):
+                return index
+        msg = (f'{path!r} has no HDU with 2D image data; its HDUs are: '
+               f'{_describe_hdus(hdul)}')
+        raise ValueError(msg)
+    if isinstance(hdu, (bool, np.bool_)) or not isinstance(
+            hdu, (int, np.integer, str)):
+        msg = (f'hdu must be an integer index or an extension name, got '
+               f'{hdu!r} of type {type(hdu).__name__}')
+        raise TypeError(msg)
+    if isinstance(hdu, str):
+        names = [h.name.upper() for h in hdul]
+        if hdu.upper() not in names:
+            msg = (f'hdu must name an extension of {path!r}, got {hdu!r}; '
+                   f'its HDUs are: {_describe_hdus(hdul)}')
+            raise ValueError(msg)
+        index = names.index(hdu.upper())
+    else:
+        index = int(hdu)
+        if not -len(hdul) <= index < len(hdul):
+            msg = (f'hdu must be an index between 0 and {len(hdul) - 1} '
+                   f'for {path!r}, got {index}')
+            raise ValueError(msg)
+        index %= len(hdul)
+    if not _is_2d_image(hdul[index]):
+        msg = (f'hdu {hdu!r} of {path!r} must hold 2D image data; its HDUs '
+               f'are: {_describe_hdus(hdul)}')
+        raise ValueError(msg)
+    return index
+
+
+def _native(array):
+    """A copy of ``array`` in native byte order (FITS is big-endian)."""
+    array = np.asarray(array)
+    return array.astype(array.dtype.newbyteorder('='), copy=True)
+
+
+def _find_extension(hdul, names, skip):
+    for index, hdu in enumerate(hdul):
+        if index != skip and hdu.name.upper() in names:
+            return hdu
+    return None
+
+
+def _check_aux_shape(array, shape, name, path):
+    if array.shape != shape:
+        msg = (f'the {name} extension of {path!r} must have the shape of '
+               f'the image {shape}, got {array.shape}')
+        raise ValueError(msg)
+
+
+def _read_wcs(header, hdul):
+    with warnings.catch_warnings():
+        # informational notices about fixes of non-standard keywords
+        warnings.simplefilter('ignore', FITSFixedWarning)
+        wcs = WCS(header, fobj=hdul)
+    if wcs.has_celestial:
+        return wcs.celestial if wcs.naxis != 2 else wcs
+    if wcs.naxis == 2 and any(wcs.wcs.ctype):
+        return wcs
+    return None
+
+
+def _meta_from_header(header, strip_wcs):
+    """The header without layout keywords, blank cards and (optionally) WCS."""
+    return fits.Header([card for card in header.cards
+                        if card.keyword and not _drop_keyword(
+                            card.keyword, strip_wcs)])
+
+
+def _drop_keyword(keyword, strip_wcs):
+    keyword = keyword.upper()
+    return bool(_STRUCTURAL.match(keyword) or (
+        strip_wcs and _WCS_KEYWORD.match(keyword)))
+
+
+def _read_uncertainty(hdu, unit, shape, path):
+    array = _native(hdu.data).astype(float)
+    _check_aux_shape(array, shape, _UNCERT, path)
+    utype = str(hdu.header.get('UTYPE', 'StdDevUncertainty'))
+    cls = _UNCERTAINTY_TYPES.get(utype)
+    if cls is None:
+        msg = (f'the UNCERT extension of {path!r} has UTYPE {utype!r}; it '
+               f'must be one of {", ".join(map(repr, _UNCERTAINTY_TYPES))}')
+        raise ValueError(msg)
+    unc_unit = _parse_unit(hdu.header.get('BUNIT', ''))
+    uncertainty = cls(array, unit=unc_unit)
+    if cls is not StdDevUncertainty:
+        if unit is not None and unc_unit is None:
+            # unit implied by the data unit
+            implied = {VarianceUncertainty: unit ** 2,
+                       InverseVariance: unit ** -2}[cls]
+            uncertainty = cls(array, unit=implied)
+        uncertainty = uncertainty.represent_as(StdDevUncertainty)
+    std = np.asarray(uncertainty.array, dtype=float)
+    if uncertainty.unit is not None and unit is not None:
+        try:
+            std = (std * uncertainty.unit).to_value(unit)
+        except u.UnitConversionError:
+            msg = (f'the UNCERT extension of {path!r} must have units '
+                   f'compatible with the data unit {unit!r}, got '
+                   f'{uncertainty.unit!r}')
+            raise u.UnitsError(msg) from None
+    return StdDevUncertainty(std)
+
+
+def read_image(path, *, hdu=None):
+    """
+    Read a FITS image with its unit, WCS, uncertainty, mask and PSF.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The FITS file.
+    hdu : int or str, optional
+        Index or name (``EXTNAME``) of the image HDU. By default the first
+        HDU holding 2D image data is used, skipping extensions named
+        ``UNCERT``, ``MASK``, ``PSF`` and ``PSFIMAGE``.
+
+    Returns
+    -------
+    image : `~astropy.nddata.CCDData` or `~astropy.nddata.NDData`
+        A `~astropy.nddata.CCDData` when the header has a ``BUNIT`` that
+        astropy can parse, otherwise an `~astropy.nddata.NDData` without
+        unit (with a warning if ``BUNIT`` was present but unparseable).
+        Its attributes are:
+
+        - ``data``: the image, in native byte order;
+        - ``wcs``: the celestial `~astropy.wcs.WCS` of the header (any
+          2-axis WCS if it is not celestial, or None if the header has
+          none);
+        - ``uncertainty``: from the ``UNCERT`` extension, converted to a
+          `~astropy.nddata.StdDevUncertainty` in the data unit (the
+          ``UTYPE`` keyword written by `~astropy.nddata.CCDData` is
+          honoured);
+        - ``mask``: from the ``MASK`` extension, True (non-zero) for bad
+          pixels;
+        - ``psf``: from the ``PSF`` (or ``PSFIMAGE``) extension;
+        - ``meta``: the header, minus the keywords that describe the array
+          layout (``NAXIS``, ``BITPIX``, ``BSCALE``...) and, when a WCS was
+          read, the WCS keywords (they live in ``wcs``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    OSError
+        If ``path`` is not a readable FITS file.
+    ValueError
+        If it has no 2D image HDU, ``hdu`` does not select one, or an
+        auxiliary extension does not match the image shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.nddata import CCDData
+    >>> from astrodeconv.io import read_image, write_image
+    >>> path = getfixture('tmp_path') / 'image.fits'
+    >>> write_image(CCDData(np.ones((4, 5)), unit='nJy'), path)
+    >>> image = read_image(path)
+    >>> type(image).__name__, image.unit, image.shape
+    ('CCDData', Unit("nJy"), (4, 5))
+    """
+    path = _check_path_type(path)
+    text = _path_text(path)
+    if not path.exists():
+        msg = f'path {text!r} does not exist'
+        raise FileNotFoundError(msg)
+    if path.is_dir():
+        msg = f'path {text!r} is a directory, not a FITS file'
+        raise IsADirectoryError(msg)
+    # astropy reads from a file object we own, so that it is closed even
+    # when astropy fails half-way through a corrupt file
+    with open(path, 'rb') as fileobj:
+        try:
+            with warnings.catch_warnings():
+                # a truncated file is an error, not a warning
+                warnings.filterwarnings('error', message='.*truncated.*')
+                hdul = fits.open(fileobj, memmap=False,
+                                 lazy_load_hdus=False)
+        except Exception as exc:  # astropy raises OSError, ValueError...
+            msg = f'{text!r} is not a readable FITS file: {exc}'
+            raise OSError(msg) from exc
+        with hdul:
+            return _image_from_hdul(hdul, hdu, text)
+
+
+def _image_from_hdul(hdul, hdu, text):
+    index = _select_hdu(hdul, hdu, text)
+    image_hdu = hdul[index]
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('error', message='.*truncated.*')
+            data = _native(image_hdu.data)
+            aux = {}
+            for names, key in (((_UNCERT,), 'uncert'), ((_MASK,), 'mask'),
+                               (_PSF_ALIASES, 'psf')):
+                ext = _find_extension(hdul, names, index)
+                if ext is not None and ext.data is not None:
+                    aux[key] = ext
+    except Exception as exc:
+        msg = f'{text!r} is not a readable FITS file: {exc}'
+        raise OSError(msg) from exc
+    header = image_hdu.header
+    bunit = header.get('BUNIT')
+    unit = _parse_unit(bunit) if bunit is not None else None
+    if bunit is not None and str(bunit).strip() and unit is None:
+        warnings.warn(f'BUNIT {bunit!r} of {text!r} is not a unit astropy '
+                      'can parse; the image is returned as NDData without '
+                      'a unit', AstrodeconvWarning, stacklevel=3)
+    wcs = _read_wcs(header, hdul)
+    meta = _meta_from_header(header, strip_wcs=wcs is not None)
+    uncertainty = mask = psf = None
+    if 'uncert' in aux:
+        uncertainty = _read_uncertainty(aux['uncert'], unit, data.shape,
+                                        text)
+    if 'mask' in aux:
+        mask = _native(aux['mask'].data) != 0
+        _check_aux_shape(mask, data.shape, _MASK, text)
+    if 'psf' in aux:
+        psf = _native(aux['psf'].data).astype(float)
+    kwargs = dict(wcs=wcs, uncertainty=uncertainty, mask=mask, meta=meta,
+                  psf=psf)
+    if unit is not None:
+        return CCDData(data, unit=unit, **kwargs)
+    return NDData(data, **kwargs)
+
+
+# -- writing ---------------------------------------------------------------
+
+def _fits_value(value):
+    """Return a value FITS can store, or raise TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            raise TypeError('non-finite float')
+        return float(value)
+    if isinstance(value, (complex, np.complexfloating)):
+        return complex(value)
+    if isinstance(value, str):
+        value.encode('ascii')  # raises UnicodeEncodeError (ValueError)
+        if any(not 32 <= ord(c) <= 126 for c in value):
+            raise TypeError('non-printable characters')
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def _header_from_meta(meta):
+    """A `~astropy.io.fits.Header` made of the FITS-safe items of meta."""
+    if meta is None:
+        return fits.Header()
+    if isinstance(meta, fits.Header):
+        return meta.copy()
+    if not isinstance(meta, Mapping):
+        warnings.warn(f'meta of type {type(meta).__name__} cannot be '
+                      'written to a FITS header and is skipped',
+                      AstrodeconvWarning, stacklevel=3)
+        return fits.Header()
+    header = fits.Header()
+    skipped = []
+    for key, value in meta.items():
+        comment = None
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(
+                value[1], str):
+            value, comment = value
+        try:
+            key = str(key).strip()
+            if not key:
+                raise TypeError('empty keyword')
+            key.encode('ascii')
+            value = _fits_value(value)
+            if key.upper() == 'COMMENT':
+                header.add_comment(value)
+                continue
+            if key.upper() == 'HISTORY':
+                header.add_history(value)
+                continue
+            if len(key) > 8 or not re.fullmatch(r'[A-Za-z0-9_-]+', key):
+                key = f'HIERARCH {key}'
+            header[key] = value if comment is None else (value, comment)
+        except (TypeError, ValueError):
+            skipped.append(str(key))
+    if skipped:
+        warnings.warn(f'meta items that are not FITS-safe were not written: '
+                      f'{", ".join(skipped)}', AstrodeconvWarning,
+                      stacklevel=3)
+    return header
+
+
+def _unit_string(unit):
+    try:
+        return unit.to_string('fits')
+    except (ValueError, TypeError):
+        return unit.to_string()
+
+
+def _float_array(array, like):
+    array = np.asarray(array)
+    dtype = like.dtype if like.dtype.kind == 'f' else np.float64
+    return array.astype(dtype, copy=False)
+
+
+def _unpack_for_writing(image):
+    """Return data, unit, wcs, uncertainty (1-sigma array), mask, psf, meta."""
+    if isinstance(image, NDData):
+        data = image.data
+        if isinstance(data, u.Quantity):
+            msg = 'image.data must be a plain array, got a Quantity'
+            raise TypeError(msg)
+        unit, wcs, meta = image.unit, image.wcs, image.meta
+        mask, psf, unc = image.mask, image.psf, image.uncertainty
+    elif isinstance(image, u.Quantity):
+        data, unit = image.value, image.unit
+        wcs = mask = psf = unc = None
+        meta = {}
+    elif isinstance(image, np.ndarray):
+        data, unit = image, None
+        wcs = mask = psf = unc = None
+        meta = {}
+    else:
+        msg = ('image must be an NDData/CCDData instance, a numpy array or '
+               f'a Quantity, got {type(image).__name__}')
+        raise TypeError(msg)
+    data = np.asarray(data)
+    if data.dtype.kind not in 'iuf':
+        msg = f'image must hold real numbers, got dtype {data.dtype}'
+        raise TypeError(msg)
+    if data.ndim != 2:
+        msg = f'image must be 2D, got {data.ndim} dimension(s)'
+        raise ValueError(msg)
+    error = None
+    if unc is not None:
+        if not isinstance(unc, NDUncertainty):
+            msg = ('image.uncertainty must be an NDUncertainty, got '
+                   f'{type(unc).__name__}')
+            raise TypeError(msg)
+        std = (unc if isinstance(unc, StdDevUncertainty)
+               else unc.represent_as(StdDevUncertainty))
+        error = np.asarray(std.array, dtype=float)
+        if std.unit is not None and unit is not None:
+            error = (error * std.unit).to_value(unit)
+        error = _float_array(error, data)
+        if error.shape != data.shape:
+            msg = (f'image.uncertainty must have the shape of the data '
+                   f'{data.shape}, got {error.shape}')
+            raise ValueError(msg)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != data.shape:
+            msg = (f'image.mask must have the shape of the data '
+                   f'{data.shape}, got {mask.shape}')
+            raise ValueError(msg)
+        mask = (mask != 0).astype(np.uint8)
+    if psf is not None:
+        if isinstance(psf, NDData):
+            psf = psf.data
+        if isinstance(psf, u.Quantity):
+            psf = psf.to_value(u.dimensionless_unscaled)
+        psf = _float_array(psf, np.asarray(psf))
+    if wcs is not None and not isinstance(wcs, WCS):
+        warnings.warn(f'a WCS of type {type(wcs).__name__} cannot be written '
+                      'to a FITS header; the file has no WCS',
+                      AstrodeconvWarning, stacklevel=3)
+        wcs = None
+    return data, unit, wcs, error, mask, psf, meta
+
+
+def _check_output_path(path, overwrite):
+    """
+    Check that ``path`` may be written; return it as a `~pathlib.Path`.
+
+    Raises FileExistsError when it exists and ``overwrite`` is False, and
+    FileNotFoundError when its directory does not exist.
+    """
+    path = _check_path_type(path)
+    text = _path_text(path)
+    if path.is_dir():
+        msg = f'path {text!r} is a directory; give a file name'
+        raise IsADirectoryError(msg)
+    if path.exists() and not overwrite:
+        msg = (f'path {text!r} already exists; pass overwrite=True (or '
+               '--overwrite on the command line) to replace it')
+        raise FileExistsError(msg)
+    parent = path.parent
+    if not parent.is_dir():
+        msg = f'path {text!r} is in a directory that does not exist'
+        raise FileNotFoundError(msg)
+    return path
+
+
+def _atomic_write(hdul, path, overwrite):
+    """Write to a temporary file next to ``path``, then move it in place."""
+    tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex[:12]}.tmp')
+    # os.open applies the umask, so the final file gets normal permissions
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, 'wb') as fileobj:
+            hdul.writeto(fileobj, output_verify='exception')
+            fileobj.flush()
+            os.fsync(fileobj.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:  # fails if the file appeared meanwhile
+                os.link(tmp, path)
+            except FileExistsError:
+                msg = (f'path {_path_text(path)!r} already exists; pass '
+                       'overwrite=True (or --overwrite on the command '
+                       'line) to replace it')
+                raise FileExistsError(msg) from None
+            except OSError:  # no hard links on this file system
+                if path.exists():
+                    raise
+                os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_image(image, path, *, overwrite=False):
+    """
+    Write an image with its unit, WCS, uncertainty, mask and PSF to FITS.
+
+    The file is written atomically: to a temporary file in the same
+    directory, then moved in place, so an existing file is never left
+    half-written and a failed write leaves no partial file behind.
+
+    Parameters
+    ----------
+    image : `~astropy.nddata.NDData`, `~numpy.ndarray` or `~astropy.units.Quantity`
+        A 2D image. For NDData (e.g. `~astropy.nddata.CCDData`) the
+        primary HDU holds ``data`` with a header made of ``meta`` (a
+        `~astropy.io.fits.Header`, or the FITS-safe items of a dict; keys
+        longer than 8 characters become ``HIERARCH`` cards), the WCS
+        (``wcs.to_header(relax=True)``, replacing any stale WCS keywords
+        of ``meta``) and ``BUNIT``. Extensions follow: ``UNCERT`` (the
+        uncertainty converted to 1 sigma in the data unit), ``MASK``
+        (``uint8``) and ``PSF`` when those attributes are set.
+    path : str or path-like
+        The output file.
+    overwrite : bool, optional
+        Replace ``path`` if it exists. Otherwise an existing file is an
+        error.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+    TypeError
+        If ``image`` is not a supported kind.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.io import write_image
+    >>> path = getfixture('tmp_path') / 'ones.fits'
+    >>> write_image(np.ones((8, 8)), path)
+    >>> write_image(np.zeros((8, 8)), path)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: path '...ones.fits' already exists; pass overwrite=True (or --overwrite on the command line) to replace it
+    """  # noqa: E501
+    data, unit, wcs, error, mask, psf, meta = _unpack_for_writing(image)
+    path = _check_output_path(path, overwrite)
+    header = _meta_from_header(_header_from_meta(meta),
+                               strip_wcs=wcs is not None)
+    if wcs is not None:
+        header.update(wcs.to_header(relax=True))
+    if unit is not None and unit != u.dimensionless_unscaled:
+        header['BUNIT'] = _unit_string(unit)
+    hdus = [fits.PrimaryHDU(data, header=header)]
+    unit_card = {'BUNIT': header['BUNIT']} if 'BUNIT' in header else {}
+    if error is not None:
+        hdr = fits.Header({'UTYPE': 'StdDevUncertainty', **unit_card})
+        hdus.append(fits.ImageHDU(error, hdr, name=_UNCERT))
+    if mask is not None:
+        hdus.append(fits.ImageHDU(mask, name=_MASK))
+    if psf is not None:
+        hdus.append(fits.ImageHDU(psf, name=_PSF))
+    _atomic_write(fits.HDUList(hdus), path, overwrite=bool(overwrite))

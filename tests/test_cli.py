@@ -1,0 +1,237 @@
+"""Tests of the ``astrodeconv`` command line."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy import units as u
+
+from astrodeconv import __version__
+from astrodeconv.cli import main
+from astrodeconv.datasets import load_demo_data
+from astrodeconv.io import read_image, write_image
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+    """Demo observation written with and without PSF extension and WCS."""
+    folder = tmp_path_factory.mktemp('inputs')
+    demo = load_demo_data()
+    observed = demo.observed
+    write_image(observed, folder / 'obs.fits')
+    bare = observed.copy()
+    bare.psf = None
+    write_image(bare, folder / 'obs_nopsf.fits')
+    bare.wcs = None
+    write_image(bare, folder / 'obs_nowcs.fits')
+    write_image(demo.psf, folder / 'psf.fits')
+    (folder / 'junk.fits').write_bytes(b'this is not FITS' * 200)
+    return folder
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    lines = [line for line in err.splitlines() if 'error' in line]
+    assert len(lines) == 1
+    assert lines[0].startswith('astrodeconv: error: ')
+    return lines[0]
+
+
+def test_version(capsys):
+    assert main(['--version']) == 0
+    assert capsys.readouterr().out.strip() == f'astrodeconv {__version__}'
+
+
+def test_help(capsys):
+    assert main(['deconvolve', '--help']) == 0
+    assert '--psf-fwhm' in capsys.readouterr().out
+
+
+def test_deconvolve_psf_file(inputs, tmp_path, capsys):
+    out = tmp_path / 'out.fits'
+    status = main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf',
+                   str(inputs / 'psf.fits'), '--upsample', '4', '--lam',
+                   'auto', '-o', str(out)])
+    assert status == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith('tikhonov (lam=')
+    assert 'input flux' in summary and 'output flux' in summary
+    image = read_image(out)
+    assert image.shape == (128, 128)
+    assert image.unit == u.nJy
+    assert image.uncertainty is not None
+    assert image.psf is not None  # the effective PSF
+    assert image.meta['DECONV'] == 'TikhonovDeconvolver'
+    assert image.meta['DCNVLRUL'] == 'auto'
+    scale = image.wcs.proj_plane_pixel_scales()[0].to_value(u.arcsec)
+    assert scale == pytest.approx(0.05)
+    original = read_image(inputs / 'obs.fits')
+    assert image.data.sum() == pytest.approx(original.data.sum(), rel=1e-6)
+
+
+def test_deconvolve_psf_extension(inputs, tmp_path, capsys):
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs.fits'), '--upsample', '4',
+                 '-o', str(out)]) == 0
+    assert read_image(out).shape == (128, 128)
+
+
+@pytest.mark.parametrize('extra', [
+    ['--psf-fwhm', '0.7arcsec'],
+    ['--psf-fwhm', '0.7 arcsec', '--psf-model', 'gaussian'],
+    ['--psf-fwhm', '3.5', '--moffat-beta', '3'],
+    ['--psf-fwhm', '3.5 pix', '--method', 'wiener', '--balance', '0.01'],
+])
+def test_deconvolve_analytic_psf(inputs, tmp_path, capsys, extra):
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--upsample',
+                 '2', '-o', str(out), *extra]) == 0
+    image = read_image(out)
+    assert image.shape == (64, 64)
+    # PSF made on the fine grid: ~6 FWHM, odd
+    assert image.psf.shape[0] % 2 == 1
+
+
+def test_deconvolve_pixel_scale_without_wcs(inputs, tmp_path, capsys):
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nowcs.fits'), '--psf-fwhm',
+                 '0.7arcsec', '--pixel-scale', '0.2arcsec', '-o',
+                 str(out)]) == 0
+    assert read_image(out).wcs is None
+
+
+def test_deconvolve_richardson_lucy(inputs, tmp_path, capsys):
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs.fits'), '--method',
+                 'richardson-lucy', '--n-iter', '5', '--upsample', '4',
+                 '-o', str(out)]) == 0
+    captured = capsys.readouterr()
+    assert 'n_iter=5' in captured.out
+    assert ('astrodeconv: warning: uncertainty cannot be propagated'
+            in captured.err)
+    image = read_image(out)
+    assert image.uncertainty is None and image.psf is None
+
+
+def test_overwrite(inputs, tmp_path, capsys):
+    out = tmp_path / 'out.fits'
+    out.write_bytes(b'keep me')
+    args = ['deconvolve', str(inputs / 'obs.fits'), '--upsample', '4', '-o',
+            str(out)]
+    assert main(args) == 1
+    assert '--overwrite' in _error_line(capsys)
+    assert out.read_bytes() == b'keep me'
+    assert main([*args, '--overwrite']) == 0
+    assert read_image(out).shape == (128, 128)
+
+
+@pytest.mark.parametrize(('args', 'status', 'match'), [
+    (['missing.fits', '--psf-fwhm', '3'], 1, "'missing.fits' does not exist"),
+    (['junk.fits', '--psf-fwhm', '3'], 1, 'is not a readable FITS file'),
+    (['obs.fits', '--psf', 'junk.fits'], 1, 'is not a readable FITS file'),
+    (['obs.fits', '--psf', 'psf.fits', '--psf-fwhm', '3'], 2,
+     '--psf and --psf-fwhm must not be combined'),
+    (['obs_nopsf.fits'], 2, 'a PSF is required'),
+    (['obs_nowcs.fits', '--psf-fwhm', '0.7arcsec'], 2,
+     'pixel scale is unknown.*--pixel-scale'),
+    (['obs.fits', '--psf-fwhm', '0.7m'], 2, '--psf-fwhm must be an angle'),
+    (['obs.fits', '--psf-fwhm', 'wide'], 2, '--psf-fwhm must be a number'),
+    (['obs.fits', '--psf-fwhm', '-2'], 2, '--psf-fwhm must be a positive'),
+    (['obs.fits', '--pixel-scale', '0.2'], 2,
+     '--pixel-scale applies only with --psf-fwhm'),
+    (['obs.fits', '--lam', 'foo'], 2,
+     "--lam must be a positive number or one of 'auto'"),
+    (['obs.fits', '--lam', '-1'], 2, 'lam must be > 0, got -1.0'),
+    (['obs.fits', '--upsample', '0'], 2,
+     'upsample must be an integer >= 1, got 0'),
+    (['obs.fits', '--upsample', 'two'], 2, "invalid int value: 'two'"),
+    (['obs.fits', '--n-iter', '5'], 2,
+     '--n-iter applies only to --method richardson-lucy'),
+    (['obs.fits', '--method', 'magic'], 2, 'invalid choice'),
+    (['obs.fits', '--psf-fwhm', '3', '--psf-model', 'gaussian',
+      '--moffat-beta', '3'], 2, '--moffat-beta applies only'),
+    (['obs.fits'], 2, 'required: -o/--output'),
+])
+def test_deconvolve_errors(inputs, tmp_path, capsys, monkeypatch, args,
+                           status, match):
+    monkeypatch.chdir(inputs)
+    if '-o' not in args and args != ['obs.fits']:
+        args = [*args, '-o', str(tmp_path / 'out.fits')]
+    assert main(['deconvolve', *args]) == status
+    line = _error_line(capsys)
+    assert re.search(match, line), line
+    assert not (tmp_path / 'out.fits').exists()
+
+
+def test_usage_errors(capsys):
+    assert main([]) == 2
+    assert 'COMMAND' in _error_line(capsys)
+    assert main(['frobnicate']) == 2
+    assert 'invalid choice' in _error_line(capsys)
+
+
+def test_demo(tmp_path, capsys):
+    folder = tmp_path / 'demo'
+    assert main(['demo', '-o', str(folder)]) == 0
+    out = capsys.readouterr().out
+    for text in ('TikhonovDeconvolver', 'NMSE vs truth', 'SSIM vs truth',
+                 'flux ratio', 'baseline'):
+        assert text in out
+    found = re.search(r'NMSE vs truth: deconvolved ([\d.]+), upsampled '
+                      r'observation \(baseline\) ([\d.]+)', out)
+    assert float(found[1]) < float(found[2])  # better than the baseline
+    fits_path = folder / 'demo_deconvolved.fits'
+    png_path = folder / 'demo_panel.png'
+    assert png_path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    image = read_image(fits_path)
+    assert image.shape == (128, 128)
+    assert image.meta['DCNVLRUL'] == 'auto'
+
+    # existing outputs are kept unless --overwrite is given
+    before = fits_path.read_bytes()
+    assert main(['demo', '-o', str(folder)]) == 1
+    assert 'already exists' in _error_line(capsys)
+    assert fits_path.read_bytes() == before
+    assert main(['demo', '-o', str(folder), '--overwrite']) == 0
+
+
+def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)
+    assert main(['demo', '-o', str(tmp_path), '--method', 'wiener']) == 0
+    captured = capsys.readouterr()
+    assert 'matplotlib is not installed' in captured.err
+    assert 'WienerDeconvolver' in captured.out
+    assert sorted(os.listdir(tmp_path)) == ['demo_deconvolved.fits']
+
+
+def test_demo_output_is_a_file(tmp_path, capsys):
+    target = tmp_path / 'file'
+    target.write_text('x')
+    assert main(['demo', '-o', str(target)]) == 1
+    assert 'must be a directory' in _error_line(capsys)
+
+
+def test_demo_subprocess(tmp_path):
+    env = dict(os.environ, MPLBACKEND='agg')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'astrodeconv.cli', 'demo', '-o',
+         str(tmp_path)], capture_output=True, text=True, env=env,
+        timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert 'NMSE' in proc.stdout
+    assert (tmp_path / 'demo_deconvolved.fits').exists()
+    assert (tmp_path / 'demo_panel.png').exists()
+    proc = subprocess.run(
+        [sys.executable, '-m', 'astrodeconv.cli', 'deconvolve',
+         str(tmp_path / 'missing.fits'), '--psf-fwhm', '3', '-o',
+         str(tmp_path / 'out.fits')], capture_output=True, text=True,
+        env=env, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith('astrodeconv: error: ')
+    assert 'Traceback' not in proc.stderr
+    assert np.isfinite(read_image(tmp_path / 'demo_deconvolved.fits')
+                       .data).all()
