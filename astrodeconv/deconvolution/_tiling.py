@@ -1,0 +1,81 @@
+"""
+Running a network on images of any size: overlapping tiles blended with
+smooth weights, so that no seam shows at tile borders.
+"""
+
+import numpy as np
+
+__all__ = []
+
+
+def tile_starts(length, tile, overlap):
+    """Start offsets of tiles of size ``tile`` covering ``length``."""
+    if tile >= length:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return sorted(set(starts))
+
+
+def _ramp(tile, overlap, at_start, at_end):
+    """1D blending weight: raised-cosine ramps over the overlaps."""
+    weight = np.ones(tile)
+    if overlap > 0:
+        t = (np.arange(overlap) + 0.5) / overlap
+        ramp = 0.5 - 0.5 * np.cos(np.pi * t)
+        if not at_start:
+            weight[:overlap] = ramp
+        if not at_end:
+            weight[-overlap:] = ramp[::-1]
+    return weight
+
+
+def run_tiled(func, images, *, tile, overlap, batch_size):
+    """
+    Apply ``func`` to overlapping ``tile x tile`` windows and blend them.
+
+    Parameters
+    ----------
+    func : callable
+        Maps a stack of tiles ``(B, tile, tile)`` (plus the indices of the
+        images they come from) to a stack of the same shape.
+    images : ndarray
+        ``(N, H, W)`` with ``H, W >= tile``.
+    tile, overlap : int
+        Tile size and overlap in pixels (``overlap < tile``).
+    batch_size : int
+        Number of tiles per call of ``func``.
+
+    Returns
+    -------
+    out : ndarray
+        ``(N, H, W)``. Each pixel is the weighted mean of the tiles that
+        cover it; weights fall smoothly to zero towards tile edges that are
+        inside the image, so interior seams are invisible.
+    """
+    n, height, width = images.shape
+    ys = tile_starts(height, tile, overlap)
+    xs = tile_starts(width, tile, overlap)
+    jobs = [(i, y, x) for i in range(n) for y in ys for x in xs]
+    out = np.zeros(images.shape)
+    weight_sum = np.zeros(images.shape)
+    weights = {}
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start:start + batch_size]
+        tiles = np.stack([images[i, y:y + tile, x:x + tile]
+                          for i, y, x in chunk])
+        index = np.array([i for i, _, _ in chunk])
+        result = func(tiles, index)
+        for (i, y, x), pred in zip(chunk, result):
+            key = (y, x)
+            if key not in weights:
+                wy = _ramp(tile, min(overlap, tile // 2), y == 0,
+                           y + tile >= height)
+                wx = _ramp(tile, min(overlap, tile // 2), x == 0,
+                           x + tile >= width)
+                weights[key] = wy[:, None] * wx[None, :]
+            w = weights[key]
+            out[i, y:y + tile, x:x + tile] += w * pred
+            weight_sum[i, y:y + tile, x:x + tile] += w
+    return out / weight_sum

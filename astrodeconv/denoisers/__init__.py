@@ -1,0 +1,36 @@
+"""
+Learned denoisers (PyTorch): Learnlet, UNet-64 and SUNet, the weights
+registry, and the denoiser contract.
+
+PyTorch is imported lazily: ``import astrodeconv.denoisers`` is cheap and
+torch loads on the first access to one of the names below.
+"""
+
+import importlib
+
+_SUBMODULES = {
+    'Denoiser': 'base', 'as_sigma_tensor': 'base',
+    'count_parameters': 'base',
+    'Learnlet': 'learnlet',
+    'UNet64': 'unet',
+    'SUNet': 'sunet', 'load_sunet_checkpoint': 'sunet',
+    'WeightsRecord': 'weights', 'list_weights': 'weights',
+    'get_weights': 'weights', 'load_denoiser': 'weights',
+    'register_weights': 'weights', 'build_denoiser': 'weights',
+}
+
+__all__ = sorted(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f'.{_SUBMODULES[name]}', __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    msg = f'module {__name__!r} has no attribute {name!r}'
+    raise AttributeError(msg)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,75 @@
+"""
+The tensor boundary: devices, numpy <-> torch, and the reference
+normalisation. Only imported by code that runs a network (imports torch).
+"""
+
+import numpy as np
+import torch
+
+__all__ = []
+
+_DEVICES = ('auto', 'cpu', 'cuda')
+
+
+def resolve_device(device):
+    """
+    Turn ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or a
+    `torch.device` into a `torch.device`, checking CUDA is available.
+    """
+    if isinstance(device, torch.device):
+        name = device.type
+    elif isinstance(device, str):
+        name = device.split(':')[0]
+        if name not in _DEVICES:
+            valid = ', '.join(repr(d) for d in _DEVICES)
+            msg = f'device must be one of {valid} (or cuda:N), got {device!r}'
+            raise ValueError(msg)
+    else:
+        msg = f'device must be a string or torch.device, got {device!r}'
+        raise TypeError(msg)
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name == 'cuda' and not torch.cuda.is_available():
+        msg = (f"device={str(device)!r} was requested but CUDA is not "
+               "available on this machine; use device='auto' or 'cpu'")
+        raise ValueError(msg)
+    return torch.device(device)
+
+
+def to_tensor(array, device, dtype=torch.float32):
+    """A float32 tensor ``(N, 1, H, W)`` on ``device`` from ``(N, H, W)``."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    return tensor.unsqueeze(1).to(device=device, dtype=dtype)
+
+
+def to_numpy(tensor):
+    """A float64 array ``(N, H, W)`` from a tensor ``(N, 1, H, W)``."""
+    return tensor.detach().to('cpu', torch.float32).numpy()[:, 0].astype(
+        np.float64)
+
+
+def normalize_images(images):
+    """
+    The reference inference normalisation ``(x - mean) / peak``.
+
+    ``mean`` is the mean of each image and ``peak`` its (un-centred)
+    maximum, as in the published SUNet code; when the maximum is not
+    positive the largest absolute deviation from the mean is used instead.
+
+    Returns
+    -------
+    normed : ndarray
+    mean, peak : ndarray
+        Shape ``(N, 1, 1)``, to invert with `denormalize_images`.
+    """
+    mean = images.mean(axis=(-2, -1), keepdims=True)
+    peak = images.max(axis=(-2, -1), keepdims=True)
+    spread = np.abs(images - mean).max(axis=(-2, -1), keepdims=True)
+    peak = np.where(peak > 0, peak, spread)
+    peak = np.where(peak > 0, peak, 1.0)
+    return (images - mean) / peak, mean, peak
+
+
+def denormalize_images(normed, mean, peak):
+    """Exact inverse of `normalize_images`."""
+    return normed * peak + mean

@@ -1,0 +1,191 @@
+"""Tests of LearnedDeconvolver: pipeline, tiling, uncertainty, errors."""
+
+import numpy as np
+import pytest
+import torch
+from astropy.nddata import CCDData, NDData, StdDevUncertainty
+
+from astrodeconv.deconvolution import LearnedDeconvolver, TikhonovDeconvolver
+from astrodeconv.deconvolution._tiling import run_tiled, tile_starts
+from astrodeconv.denoisers import UNet64
+from astrodeconv.utils import AstrodeconvWarning
+
+
+class Identity(torch.nn.Module):
+    """Returns its input: the learned pipeline reduces to Tikhonov."""
+
+    def forward(self, x, sigma=None):
+        return x
+
+
+class SigmaSpy(torch.nn.Module):
+    """Records the noise levels it is given."""
+
+    requires_sigma = True
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x, sigma):
+        self.seen.append(sigma.clone())
+        return x
+
+
+class Broken(torch.nn.Module):
+    def forward(self, x, sigma=None):
+        return x * float('nan')
+
+
+class FixedSize(torch.nn.Module):
+    fixed_size = (32, 32)
+
+    def forward(self, x, sigma=None):
+        assert x.shape[-2:] == (32, 32)
+        return 2 * x
+
+
+def test_identity_network_reproduces_tikhonov(observed, psf):
+    learned = LearnedDeconvolver(Identity(), lam=1e-2, device='cpu')
+    expected = TikhonovDeconvolver(lam=1e-2)(observed, psf=psf)
+    np.testing.assert_allclose(learned(observed, psf=psf), expected,
+                               atol=1e-5 * np.abs(expected).max())
+
+
+def test_nddata_contract_and_provenance(observed, psf, wcs):
+    data = CCDData(observed, unit='electron/s', wcs=wcs, psf=psf,
+                   meta={'OBJECT': 'gal'})
+    out = LearnedDeconvolver(Identity(), upsample=2)(data)
+    assert isinstance(out, CCDData)
+    assert out.data.shape == (128, 128)
+    assert out.unit == data.unit
+    assert out.wcs.wcs.cdelt[1] == pytest.approx(wcs.wcs.cdelt[1] / 2)
+    assert out.meta['OBJECT'] == 'gal'
+    assert out.meta['DECONV'] == 'LearnedDeconvolver'
+    assert out.meta['DCNVWGT'] == 'Identity'
+    assert out.meta['DCNVUPS'] == 2
+    assert np.isclose(out.data.sum(), observed.sum(), rtol=1e-4)
+
+
+def test_sigma_given_per_image_in_normalised_units(observed, psf):
+    spy = SigmaSpy()
+    stack = np.stack([observed, 3 * observed])
+    error = np.full(stack.shape, 0.01)
+    error[1] = 0.03
+    with pytest.warns(AstrodeconvWarning, match='uncertainty cannot be'):
+        res = LearnedDeconvolver(spy, device='cpu').deconvolve(
+            stack, psf=psf, error=error)
+    sigma = torch.cat(spy.seen).numpy()
+    np.testing.assert_allclose(res.params['sigma'], [0.01, 0.03])
+    # normalised by each image's peak: the same ratio for both images
+    assert np.isclose(sigma[0], sigma[1], rtol=1e-5)
+
+
+def test_sigma_estimated_when_no_uncertainty(observed, psf):
+    res = LearnedDeconvolver(SigmaSpy()).deconvolve(observed, psf=psf)
+    assert 0.008 < res.params['sigma'] < 0.012
+
+
+def test_renoising_uncertainty_matches_linear_propagation(psf):
+    rng = np.random.default_rng(3)
+    data = rng.normal(0, 0.01, (32, 32)) + 1.0
+    error = np.full(data.shape, 0.01)
+    learned = LearnedDeconvolver(Identity(), lam=1e-2, n_noise_samples=60)
+    res = learned.deconvolve(data, psf=psf, error=error)
+    linear = TikhonovDeconvolver(lam=1e-2).deconvolve(data, psf=psf,
+                                                      error=error).error
+    assert np.isclose(res.error.mean(), linear.mean(), rtol=0.15)
+
+
+def test_no_uncertainty_warns_once(observed, psf):
+    data = NDData(observed, psf=psf, uncertainty=StdDevUncertainty(
+        np.full(observed.shape, 0.01)))
+    with pytest.warns(AstrodeconvWarning, match='uncertainty cannot be'):
+        out = LearnedDeconvolver(Identity())(data)
+    assert out.uncertainty is None
+
+
+class TestTiling:
+    def test_tile_starts_cover_everything(self):
+        for length, tile, overlap in [(256, 64, 16), (100, 32, 8),
+                                      (64, 64, 8)]:
+            starts = tile_starts(length, tile, overlap)
+            covered = np.zeros(length, bool)
+            for s in starts:
+                covered[s:s + tile] = True
+            assert covered.all() and starts[-1] + tile == length
+
+    def test_blending_is_exact_for_a_pointwise_function(self):
+        images = np.random.default_rng(0).normal(size=(2, 100, 90))
+        out = run_tiled(lambda t, idx: t ** 2, images, tile=32, overlap=8,
+                        batch_size=5)
+        np.testing.assert_allclose(out, images ** 2)
+
+    def test_tiled_matches_untiled_and_has_no_seam(self, make_galaxy):
+        torch.manual_seed(0)
+        net = UNet64(base_width=4, n_levels=3).eval()
+        image = make_galaxy((192, 192)) + np.random.default_rng(1).normal(
+            0, 0.05, (192, 192))
+        delta = np.zeros((5, 5))
+        delta[2, 2] = 1
+        whole = LearnedDeconvolver(net, lam=1e-3)(image, psf=delta)
+        tiled = LearnedDeconvolver(net, lam=1e-3, tile_size=64,
+                                   tile_overlap=24)(image, psf=delta)
+        hard = LearnedDeconvolver(net, lam=1e-3, tile_size=64,
+                                  tile_overlap=0)(image, psf=delta)
+        scale = np.abs(whole).max()
+        inner = (slice(16, -16), slice(16, -16))
+        assert np.abs(tiled - whole)[inner].mean() < 0.01 * scale
+        # seam: jump of the error across tile edges relative to elsewhere
+        cols = [j for j in range(191) if j + 1 not in (64, 128)]
+
+        def edge_jump(out, edges):
+            err = out - whole
+            jumps = np.abs(np.diff(err, axis=1)).mean(axis=0)
+            return jumps[[e - 1 for e in edges]].max() / np.median(
+                jumps[cols])
+
+        assert edge_jump(hard, [64, 128]) > 3 * edge_jump(tiled, [64, 128])
+        assert edge_jump(tiled, [64, 128]) < 3.0
+
+    def test_fixed_size_network_defaults_to_its_tile(self, observed, psf):
+        learned = LearnedDeconvolver(FixedSize())
+        assert learned.tile_size == 32
+        out = learned(observed, psf=psf)
+        assert out.shape == observed.shape
+
+
+@pytest.mark.parametrize('kwargs, exc, match', [
+    ({'device': 'cuda:0' if not torch.cuda.is_available() else 'tpu'},
+     ValueError, 'device'),
+    ({'device': 'gpu'}, ValueError, 'device must be one of'),
+    ({'tile_size': 48, 'denoiser': FixedSize()}, ValueError,
+     'tile_size must be 32'),
+    ({'tile_size': 32, 'tile_overlap': 32}, ValueError,
+     'tile_overlap must be smaller'),
+    ({'batch_size': 0}, ValueError, 'batch_size must be an integer >= 1'),
+    ({'n_noise_samples': -1}, ValueError, 'n_noise_samples'),
+    ({'denoiser': 3.0}, TypeError, 'denoiser must be a registry name'),
+    ({'denoiser': 'no-such-weights'}, ValueError, 'unknown weights'),
+    ({'lam': -1.0}, ValueError, 'lam must be > 0'),
+])
+def test_bad_constructor(kwargs, exc, match):
+    kwargs.setdefault('denoiser', Identity())
+    with pytest.raises(exc, match=match):
+        LearnedDeconvolver(**kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA present')
+def test_cuda_without_cuda():
+    with pytest.raises(ValueError, match='CUDA is not available'):
+        LearnedDeconvolver(Identity(), device='cuda')
+
+
+def test_tile_larger_than_image(observed, psf):
+    with pytest.raises(ValueError, match='tile_size must not exceed'):
+        LearnedDeconvolver(Identity(), tile_size=128)(observed, psf=psf)
+
+
+def test_non_finite_network_output_raises(observed, psf):
+    with pytest.raises(FloatingPointError, match='non-finite'):
+        LearnedDeconvolver(Broken())(observed, psf=psf)
