@@ -5,13 +5,11 @@ PyTorch is imported only when a `LearnedDeconvolver` is built.
 """
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..utils._validation import check_positive_int, check_real
-from ..utils.exceptions import AstrodeconvWarning
+from ..utils._validation import check_positive_int
 from . import _fourier as F
 from ._tiling import run_tiled
 from .core import DeconvolverBase
