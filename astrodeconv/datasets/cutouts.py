@@ -148,7 +148,7 @@ def select_galaxies(catalogue, *, mag_limit=26.0, flux_radius_min=10.0,
     """
     Apply the reference selection to a catalogue.
 
-    Keeps rows with ``MAG_AUTO < mag_limit``, ``FLUX_RADIUS > 
+    Keeps rows with ``MAG_AUTO < mag_limit``, ``FLUX_RADIUS >
     flux_radius_min`` (80 % flux radius, pixels) and ``FWHM_IMAGE >
     fwhm_min`` (pixels), which excludes stars and small, faint objects.
     Column aliases are accepted (e.g. ``FLUX_RADIUS_80``, ``fwhm``).
