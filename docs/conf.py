@@ -138,3 +138,7 @@ latex_documents = [('index', f'{project}.tex', f'{project} documentation',
 # -- Options for manual page output -------------------------------------------
 man_pages = [('index', project.lower(), f'{project} documentation',
               [author], 1)]
+
+# Changelog entries end with [#N]; sphinx-astropy turns them into links to
+# the issue tracker (no network access is needed to build them).
+github_issues_url = 'https://github.com/astrodeconv/astrodeconv/issues/'

@@ -17,6 +17,7 @@ _SUBMODULES = {
     'WeightsRecord': 'weights', 'list_weights': 'weights',
     'get_weights': 'weights', 'load_denoiser': 'weights',
     'register_weights': 'weights', 'build_denoiser': 'weights',
+    'save_denoiser': 'weights', 'file_sha256': 'weights',
 }
 
 __all__ = sorted(_SUBMODULES)
