@@ -6,6 +6,9 @@ Commands::
     astrodeconv deconvolve IN.fits (--psf PSF.fits | --psf-fwhm 0.8arcsec)
                            [--method tikhonov] [--upsample 4] -o OUT.fits
     astrodeconv demo [-o DIR] [--overwrite]
+    astrodeconv simulate -n N -o TRAIN.h5 [--upsample 1 4] ...
+    astrodeconv train TRAIN.h5 -o RUN_DIR [--arch unet] [--epochs 30] ...
+    astrodeconv evaluate TRAIN.h5 [--weights NAME|PATH] [-o REPORT.json]
     astrodeconv --version
 
 Errors are reported as one line, ``astrodeconv: error: <message>``, on
@@ -160,6 +163,9 @@ def _build_parser():
                       help=f'deconvolution method (default: {DEMO_METHOD})')
     demo.add_argument('--overwrite', action='store_true',
                       help='replace existing outputs')
+    from ._cli_training import add_commands
+    parser.runners = {'deconvolve': _run_deconvolve, 'demo': _run_demo,
+                      **add_commands(commands, _UsageError)}
     return parser
 
 
@@ -498,7 +504,7 @@ def main(argv=None):
         return 2
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
-    run = _run_deconvolve if args.command == 'deconvolve' else _run_demo
+    run = parser.runners[args.command]
     caught, error = [], ''
     try:
         with warnings.catch_warnings(record=True) as caught:
