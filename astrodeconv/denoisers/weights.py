@@ -77,6 +77,9 @@ class WeightsRecord:
 
 _REGISTRY = {}
 
+#: Names that stand for a registered record.
+_ALIASES = {}
+
 
 def _architectures():
     from .learnlet import Learnlet
@@ -173,8 +176,10 @@ def get_weights(name):
     ValueError
         If the name is unknown; the message lists the registered names.
     """
+    name = _ALIASES.get(name, name)
     if name not in _REGISTRY:
-        known = ', '.join(repr(n) for n in sorted(_REGISTRY)) or 'none'
+        known = ', '.join(repr(n) for n in sorted(
+            set(_REGISTRY) | set(_ALIASES))) or 'none'
         msg = (f'unknown weights {name!r}; registered weights are: {known}. '
                'See astrodeconv.denoisers.list_weights()')
         raise ValueError(msg)
@@ -335,8 +340,9 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
     record = None
     if isinstance(weights, WeightsRecord):
         record = weights
-    elif isinstance(weights, str) and weights in _REGISTRY:
-        record = _REGISTRY[weights]
+    elif isinstance(weights, str) and (weights in _REGISTRY
+                                       or weights in _ALIASES):
+        record = get_weights(weights)
     elif not isinstance(weights, (str, os.PathLike)):
         msg = (f'weights must be a registry name, a WeightsRecord or a '
                f'path, got {type(weights).__name__}')

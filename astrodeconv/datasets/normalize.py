@@ -1,0 +1,307 @@
+"""
+Normalisation, augmentation and splitting of training pairs.
+
+Two normalisations of an (input, target) pair are provided, where the
+input is the Tikhonov deconvolution of an observation and the target the
+truth:
+
+``mode='inference'`` (the default, used to train astrodeconv's networks)
+    Both images are centred on the mean of the **input** and divided by the
+    input's own (un-centred) maximum, exactly what
+    `astrodeconv.deconvolution.LearnedDeconvolver` does at inference
+    (``astrodeconv.utils._torch.normalize_images``), where no target
+    exists. A network output is de-normalised with the same two numbers.
+
+``mode='target'`` (the recipe of the published SUNet / Learnlet training)
+    ``(x - mu) / max[x_t - mu_t]``: the input and the target are each
+    centred on their own mean and both divided by the maximum of the
+    centred **target**. Networks trained this way see, at inference, inputs
+    scaled by a different number (the input's maximum, the target being
+    unknown), a train/inference mismatch that biases their output
+    amplitude; astrodeconv's shipped models are therefore trained in
+    ``'inference'`` mode.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..utils._validation import check_choice, check_positive_int
+
+__all__ = ['NormalizationParams', 'normalize_pair', 'denormalize',
+           'augment', 'split_indices']
+
+_MODES = ('inference', 'target')
+_ROLES = ('input', 'target')
+
+
+@dataclass(frozen=True, eq=False)
+class NormalizationParams:
+    """
+    The numbers of a normalisation, to invert it with `denormalize`.
+
+    Attributes
+    ----------
+    input_offset : `~numpy.ndarray` or float
+        Subtracted from the input, shape ``(..., 1, 1)``.
+    target_offset : `~numpy.ndarray` or float
+        Subtracted from the target (equal to ``input_offset`` in
+        ``'inference'`` mode).
+    scale : `~numpy.ndarray` or float
+        Divides both images after centring.
+    mode : str
+        ``'inference'`` or ``'target'``.
+    """
+
+    input_offset: np.ndarray
+    target_offset: np.ndarray
+    scale: np.ndarray
+    mode: str
+
+
+def _safe_scale(scale, spread):
+    """Use ``spread`` where ``scale`` is not positive, 1 where neither is."""
+    scale = np.where(scale > 0, scale, spread)
+    return np.where(scale > 0, scale, 1.0)
+
+
+def _as_images(value, name):
+    arr = np.asarray(value)
+    if arr.ndim < 2:
+        msg = (f'{name} must have at least 2 dimensions (..., ny, nx), got '
+               f'{arr.ndim}')
+        raise ValueError(msg)
+    if arr.size == 0:
+        msg = f'{name} must not be empty, got shape {arr.shape}'
+        raise ValueError(msg)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(float)
+    return arr
+
+
+def normalize_pair(inputs, targets=None, *, mode='inference'):
+    """
+    Normalise input images (and their targets) for a network.
+
+    Parameters
+    ----------
+    inputs : array_like
+        Input image(s) ``(..., ny, nx)``, typically Tikhonov outputs; each
+        image (last two axes) is normalised with its own numbers.
+    targets : array_like, optional
+        Target image(s) of the same shape (the truth). Required for
+        ``mode='target'``.
+    mode : {'inference', 'target'}, optional
+        ``'inference'``: ``(x - mean(x)) / max(x)`` and
+        ``(t - mean(x)) / max(x)``, the numbers of the *input* as at
+        inference (when ``max(x) <= 0`` the largest absolute deviation
+        from the mean is used, then 1). ``'target'``: the published
+        training recipe ``(x - mean(x)) / f`` and ``(t - mean(t)) / f``
+        with ``f = max(t - mean(t))``. See the module docstring.
+
+    Returns
+    -------
+    inputs : `~numpy.ndarray`
+        The normalised inputs.
+    targets : `~numpy.ndarray` or None
+        The normalised targets (None when not given).
+    params : `NormalizationParams`
+        Offsets and scale of shape ``(..., 1, 1)`` for `denormalize`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.datasets import normalize_pair, denormalize
+    >>> x = np.array([[0.0, 1.0], [2.0, 5.0]])
+    >>> t = np.array([[0.0, 0.0], [1.0, 7.0]])
+    >>> xn, tn, params = normalize_pair(x, t)
+    >>> float(xn.max()), float(params.scale[0, 0])
+    (0.6, 5.0)
+    >>> bool(np.allclose(denormalize(tn, params), t))
+    True
+    >>> xn, tn, params = normalize_pair(x, t, mode='target')
+    >>> float(tn.max())
+    1.0
+    """
+    mode = check_choice(mode, 'mode', _MODES)
+    x = _as_images(inputs, 'inputs')
+    t = None
+    if targets is not None:
+        t = _as_images(targets, 'targets')
+        if t.shape != x.shape:
+            msg = (f'targets must have the shape of inputs {x.shape}, got '
+                   f'{t.shape}')
+            raise ValueError(msg)
+    axes = (-2, -1)
+    mean_x = x.mean(axis=axes, keepdims=True)
+    if mode == 'inference':
+        peak = x.max(axis=axes, keepdims=True)
+        spread = np.abs(x - mean_x).max(axis=axes, keepdims=True)
+        scale = _safe_scale(peak, spread)
+        offset_t = mean_x
+    else:
+        if t is None:
+            msg = ("targets must be given with mode='target' (the scale is "
+                   "the maximum of the centred target)")
+            raise ValueError(msg)
+        offset_t = t.mean(axis=axes, keepdims=True)
+        centred = t - offset_t
+        peak = centred.max(axis=axes, keepdims=True)
+        spread = np.abs(centred).max(axis=axes, keepdims=True)
+        scale = _safe_scale(peak, spread)
+    x_n = (x - mean_x) / scale
+    t_n = None if t is None else (t - offset_t) / scale
+    params = NormalizationParams(input_offset=mean_x, target_offset=offset_t,
+                                 scale=scale, mode=mode)
+    return x_n, t_n, params
+
+
+def denormalize(normed, params, *, role='target'):
+    """
+    Invert `normalize_pair`.
+
+    Parameters
+    ----------
+    normed : array_like
+        Normalised image(s), e.g. a network output.
+    params : `NormalizationParams`
+        The numbers returned by `normalize_pair`.
+    role : {'target', 'input'}, optional
+        Undo the target's normalisation (for network outputs; in
+        ``'inference'`` mode it is the same as the input's) or the
+        input's.
+
+    Returns
+    -------
+    images : `~numpy.ndarray`
+        ``normed * scale + offset``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.datasets import normalize_pair, denormalize
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> xn, _, params = normalize_pair(x)
+    >>> bool(np.allclose(denormalize(xn, params, role='input'), x))
+    True
+    """
+    check_choice(role, 'role', _ROLES)
+    if not isinstance(params, NormalizationParams):
+        msg = (f'params must be the NormalizationParams returned by '
+               f'normalize_pair, got {type(params).__name__}')
+        raise TypeError(msg)
+    offset = params.target_offset if role == 'target' else \
+        params.input_offset
+    return np.asarray(normed) * params.scale + offset
+
+
+def _dihedral(a, rot, flip):
+    """Rotate the last two axes by ``rot`` quarter turns, then flip."""
+    out = np.rot90(a, rot, axes=(-2, -1))
+    if flip:
+        out = out[..., ::-1]
+    return out
+
+
+def augment(x, y, rng, *, max_shift=10):
+    """
+    Apply one random augmentation identically to an (input, target) pair.
+
+    The augmentations of the published training: one of the 8 symmetries
+    of the square (rotation by 0, 90, 180 or 270 deg, optionally followed
+    by a flip along the horizontal axis; together with the rotations this
+    gives the vertical and diagonal flips), equally likely, then a circular
+    translation (`numpy.roll`) by an integer number of pixels drawn
+    uniformly in ``[-max_shift, max_shift]`` along each axis. All these
+    keep the flux exactly.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Arrays ``(..., ny, nx)`` with the same last two dimensions; the
+        last two axes are transformed.
+    rng : `numpy.random.Generator` or int
+        Random generator (or seed) of the draws.
+    max_shift : int, optional
+        Largest translation in pixels (0 disables translations).
+
+    Returns
+    -------
+    x, y : `~numpy.ndarray`
+        The transformed copies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.datasets import augment
+    >>> x = np.arange(64.0).reshape(8, 8)
+    >>> a, b = augment(x, 2 * x, np.random.default_rng(1))
+    >>> bool(np.array_equal(b, 2 * a)), float(a.sum()) == float(x.sum())
+    (True, True)
+    """
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    max_shift = check_positive_int(max_shift, 'max_shift', minimum=0)
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim < 2 or y.ndim < 2 or x.shape[-2:] != y.shape[-2:]:
+        msg = (f'x and y must be arrays (..., ny, nx) with the same last two '
+               f'dimensions, got shapes {x.shape} and {y.shape}')
+        raise ValueError(msg)
+    rot = int(rng.integers(4))
+    flip = bool(rng.integers(2))
+    shift = tuple(int(s) for s in rng.integers(-max_shift, max_shift + 1,
+                                               2))
+    out = []
+    for a in (x, y):
+        a = _dihedral(a, rot, flip)
+        if max_shift:
+            a = np.roll(a, shift, axis=(-2, -1))
+        out.append(np.ascontiguousarray(a))
+    return out[0], out[1]
+
+
+def split_indices(n, fractions=(0.8, 0.1, 0.1), seed=0):
+    """
+    Split ``range(n)`` at random into training, validation and test sets.
+
+    Parameters
+    ----------
+    n : int
+        Number of items.
+    fractions : tuple of 3 float, optional
+        Fractions of the three sets (non-negative, summing to 1). The counts
+        are rounded with the largest-remainder rule so they add up to
+        ``n``.
+    seed : int, optional
+        Seed of the permutation: the same ``n``, ``fractions`` and ``seed``
+        always give the same split.
+
+    Returns
+    -------
+    train, val, test : `~numpy.ndarray`
+        Sorted, disjoint index arrays covering ``range(n)``.
+
+    Examples
+    --------
+    >>> from astrodeconv.datasets import split_indices
+    >>> train, val, test = split_indices(10, seed=1)
+    >>> len(train), len(val), len(test)
+    (8, 1, 1)
+    >>> sorted([*train, *val, *test]) == list(range(10))
+    True
+    """
+    n = check_positive_int(n, 'n', minimum=0)
+    frac = np.asarray(fractions, dtype=float)
+    if frac.shape != (3,) or not np.all(np.isfinite(frac)) or np.any(
+            frac < 0) or not np.isclose(frac.sum(), 1.0, atol=1e-6):
+        msg = (f'fractions must be 3 non-negative numbers summing to 1, got '
+               f'{fractions!r}')
+        raise ValueError(msg)
+    exact = frac * n
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind='stable')
+    counts[order[:n - counts.sum()]] += 1
+    perm = np.random.default_rng(seed).permutation(n)
+    bounds = np.cumsum(counts)[:-1]
+    return tuple(np.sort(part) for part in np.split(perm, bounds))

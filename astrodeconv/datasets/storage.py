@@ -1,0 +1,877 @@
+"""
+Training sets on disk (HDF5) and the recipe that makes them.
+
+A training-set file holds one group per observing regime, named
+``upsample_<k>`` by default (``/upsample_1``, ``/upsample_4``), each with
+
+=============  ==================  ========================================
+dataset        shape / type        content
+=============  ==================  ========================================
+``truth``      (N, S, S) float32   space-based truth, nJy per fine pixel
+``tikhonov``   (N, S, S) float32   Tikhonov deconvolution of ``observed``
+                                   onto the truth grid (the network input)
+``observed``   (N, s, s) float32   ground-based observation, ``s = S / k``
+``psf``        (N, P, P) float32   seeing PSF on the truth grid (odd ``P``,
+                                   centred, unit sum)
+``sigma``      (N,) float64        1-sigma noise per observed pixel
+``psf_fwhm``   (N,) float64        seeing FWHM in arcsec
+``split``      (N,) uint8          0 train, 1 validation, 2 test
+``index``      (N,) int64          galaxy index in the simulated set
+``catalogue``  (N,) compound       simulation parameters, one field per
+                                   column (units in the ``units`` and
+                                   descriptions in the ``descriptions``
+                                   attributes, as JSON)
+=============  ==================  ========================================
+
+Group attributes record the pixel scales, ``upsample``, ``lam``, the seeds,
+the PSF model, the noise rule, the astrodeconv version and the command that
+created the group; the root attributes the format name and version. Image
+datasets are stored in chunks of one image (gzip level 1 with byte
+shuffling) so single images can be read efficiently.
+
+Files are written atomically (into a temporary file in the same folder,
+then renamed with ``os.replace``), so an interrupted run never leaves a
+half-written file behind.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+
+from ..utils._validation import check_positive_int, check_real
+from .normalize import split_indices
+
+__all__ = ['TrainingSet', 'TrainingSetFile', 'write_training_set',
+           'read_training_set', 'make_training_set']
+
+__doctest_requires__ = {('write_training_set', 'read_training_set',
+                         'TrainingSetFile'): ['h5py'],
+                        ('make_training_set',): ['h5py', 'galsim']}
+
+FORMAT_NAME = 'astrodeconv-training-set'
+FORMAT_VERSION = 1
+#: Datasets every group must have.
+_REQUIRED = ('truth', 'tikhonov', 'observed', 'psf', 'sigma', 'psf_fwhm',
+             'split', 'index')
+_IMAGES = ('truth', 'tikhonov', 'observed', 'psf')
+#: Split codes.
+SPLITS = {'train': 0, 'val': 1, 'test': 2}
+#: Images per Tikhonov batch in make_training_set.
+_TIKHONOV_BATCH = 64
+
+
+def _import_h5py():
+    try:
+        import h5py
+    except ImportError as exc:     # pragma: no cover
+        msg = ('h5py is required to read and write training sets; install '
+               'it with "pip install h5py" (or astrodeconv[all])')
+        raise ImportError(msg) from exc
+    return h5py
+
+
+def _version():
+    from .. import __version__
+
+    return __version__
+
+
+@dataclass(eq=False)
+class TrainingSet:
+    """
+    One group of a training-set file, in memory (see `read_training_set`).
+
+    Attributes
+    ----------
+    truth, tikhonov : `~numpy.ndarray`
+        ``(N, S, S)`` truth images and Tikhonov inputs.
+    observed : `~numpy.ndarray`
+        ``(N, s, s)`` ground-based observations.
+    psf : `~numpy.ndarray`
+        ``(N, P, P)`` PSFs on the truth grid.
+    sigma, psf_fwhm : `~numpy.ndarray`
+        ``(N,)`` noise standard deviations and PSF FWHMs (arcsec).
+    split : `~numpy.ndarray`
+        ``(N,)`` split codes (0 train, 1 validation, 2 test).
+    index : `~numpy.ndarray`
+        ``(N,)`` galaxy indices in the simulated set.
+    catalogue : `~astropy.table.Table` or None
+        The simulation catalogue.
+    attrs : dict
+        The group attributes.
+    group : str
+        The group name.
+    """
+
+    truth: np.ndarray
+    tikhonov: np.ndarray
+    observed: np.ndarray
+    psf: np.ndarray
+    sigma: np.ndarray
+    psf_fwhm: np.ndarray
+    split: np.ndarray
+    index: np.ndarray
+    catalogue: Table
+    attrs: dict
+    group: str
+
+    def __len__(self):
+        return len(self.truth)
+
+    def __repr__(self):
+        return (f'TrainingSet(group={self.group!r}, n={len(self)}, '
+                f'truth={self.truth.shape[1:]}, '
+                f'observed={self.observed.shape[1:]})')
+
+
+# ---------------------------------------------------------------------------
+# Opening and validating
+# ---------------------------------------------------------------------------
+
+def _check_readable(path):
+    """The path as str; FileNotFoundError / ValueError when unusable."""
+    h5py = _import_h5py()
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        msg = f'path {path!r} does not exist'
+        raise FileNotFoundError(msg)
+    if os.path.isdir(path):
+        msg = f'path {path!r} is a directory, not a training-set file'
+        raise ValueError(msg)
+    if not h5py.is_hdf5(path):
+        msg = (f'path {path!r} is not an HDF5 file (or it is corrupt); '
+               'training sets are written by write_training_set or '
+               'make_training_set')
+        raise ValueError(msg)
+    return path
+
+
+def _open(path):
+    h5py = _import_h5py()
+    path = _check_readable(path)
+    try:
+        return h5py.File(path, 'r')
+    except OSError as exc:
+        msg = f'path {path!r} could not be read as HDF5 (corrupt?): {exc}'
+        raise ValueError(msg) from exc
+
+
+def _group_names(handle):
+    h5py = _import_h5py()
+    return tuple(name for name, obj in handle.items()
+                 if isinstance(obj, h5py.Group))
+
+
+def _validate_group(handle, name, path):
+    """Check one group; return its number of images."""
+    group = handle[name]
+    missing = [key for key in _REQUIRED if key not in group]
+    if missing:
+        msg = (f'group {name!r} of {path!r} is missing the required '
+               f'dataset(s) {", ".join(repr(m) for m in missing)} (a '
+               f'training set needs {", ".join(_REQUIRED)})')
+        raise ValueError(msg)
+    n = group['truth'].shape[0] if group['truth'].ndim else 0
+    if n == 0:
+        msg = f'group {name!r} of {path!r} is empty (N = 0 images)'
+        raise ValueError(msg)
+    bad = [key for key in _REQUIRED if group[key].ndim == 0
+           or group[key].shape[0] != n]
+    if bad:
+        msg = (f'group {name!r} of {path!r} has datasets whose length '
+               f'differs from truth ({n}): {", ".join(bad)}')
+        raise ValueError(msg)
+    for key in ('truth', 'tikhonov', 'observed', 'psf'):
+        if group[key].ndim != 3:
+            msg = (f'group {name!r} of {path!r}: dataset {key!r} must be '
+                   f'3D (N, ny, nx), got shape {group[key].shape}')
+            raise ValueError(msg)
+    if group['tikhonov'].shape != group['truth'].shape:
+        msg = (f'group {name!r} of {path!r}: tikhonov must have the shape '
+               f'of truth {group["truth"].shape}, got '
+               f'{group["tikhonov"].shape}')
+        raise ValueError(msg)
+    return n
+
+
+def _validated_groups(handle, path):
+    names = _group_names(handle)
+    if not names:
+        msg = (f'path {path!r} holds no training-set group (expected groups '
+               'such as /upsample_1 written by write_training_set)')
+        raise ValueError(msg)
+    return {name: _validate_group(handle, name, path) for name in names}
+
+
+def _read_attrs(obj):
+    out = {}
+    for key, value in obj.attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _read_catalogue(group):
+    if 'catalogue' not in group:
+        return None
+    dset = group['catalogue']
+    table = Table(dset[()])
+    units = json.loads(dset.attrs.get('units', '{}'))
+    descriptions = json.loads(dset.attrs.get('descriptions', '{}'))
+    for name in table.colnames:
+        if table[name].dtype.kind == 'S':
+            table[name] = np.char.decode(table[name], 'utf-8')
+        if units.get(name):
+            table[name].unit = units[name]
+        if descriptions.get(name):
+            table[name].description = descriptions[name]
+    meta = dset.attrs.get('meta')
+    if meta:
+        table.meta.update(json.loads(meta))
+    return table
+
+
+def _read_group(handle, name, indices=None):
+    group = handle[name]
+    sel = slice(None) if indices is None else np.asarray(indices)
+    arrays = {key: group[key][sel] for key in _REQUIRED}
+    catalogue = _read_catalogue(group)
+    if catalogue is not None and indices is not None:
+        catalogue = catalogue[sel]
+    return TrainingSet(catalogue=catalogue, attrs=_read_attrs(group),
+                       group=name, **arrays)
+
+
+def read_training_set(path, group=None):
+    """
+    Read one group of a training-set file into memory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The HDF5 file.
+    group : str, optional
+        Group name, e.g. ``'upsample_4'``. May be omitted when the file
+        has a single group.
+
+    Returns
+    -------
+    data : `TrainingSet`
+        Arrays, catalogue and attributes of the group.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is not HDF5 or is corrupt, has no such group, or a group
+        is empty or lacks a required dataset (the message lists them).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astrodeconv.datasets import (degrade_to_ground,
+    ...     read_training_set, write_training_set)
+    >>> truth = np.zeros((4, 32, 32), np.float32)
+    >>> truth[:, 14:18, 14:18] = 1.0
+    >>> obs = degrade_to_ground(truth, psf_fwhm=0.3, upsample=2)
+    >>> path = os.path.join(tempfile.mkdtemp(), 'set.h5')
+    >>> write_training_set(path, truth, obs, truth)
+    'upsample_2'
+    >>> data = read_training_set(path)
+    >>> data.group, data.truth.shape, data.observed.shape
+    ('upsample_2', (4, 32, 32), (4, 16, 16))
+    """
+    with _open(path) as handle:
+        counts = _validated_groups(handle, os.fspath(path))
+        if group is None:
+            if len(counts) > 1:
+                names = ', '.join(repr(g) for g in counts)
+                msg = (f'group must be given for {os.fspath(path)!r}, which '
+                       f'has several groups: {names}')
+                raise ValueError(msg)
+            group = next(iter(counts))
+        elif group not in counts:
+            names = ', '.join(repr(g) for g in counts)
+            msg = (f'group {group!r} is not in the file; its groups are: '
+                   f'{names}')
+            raise ValueError(msg)
+        return _read_group(handle, group)
+
+
+class TrainingSetFile:
+    """
+    Lazy, process-safe reader of a training-set file.
+
+    The file is validated when the object is made and then closed; the
+    HDF5 handle is (re)opened on first use *in each process*, so the object
+    can be handed to forked or spawned workers (an h5py handle must never
+    be shared across a fork).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The HDF5 file.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    groups : tuple of str
+        The group names.
+    lengths : dict
+        Number of images of each group.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astrodeconv.datasets import (TrainingSetFile,
+    ...     degrade_to_ground, write_training_set)
+    >>> truth = np.ones((3, 16, 16), np.float32)
+    >>> path = os.path.join(tempfile.mkdtemp(), 'set.h5')
+    >>> _ = write_training_set(path, truth, degrade_to_ground(
+    ...     truth, psf_fwhm=0.2), truth)
+    >>> with TrainingSetFile(path) as f:
+    ...     print(f.groups, f.lengths, f.read('upsample_1', 'truth', 0).shape)
+    ('upsample_1',) {'upsample_1': 3} (16, 16)
+    """
+
+    def __init__(self, path):
+        self.path = _check_readable(path)
+        with _open(self.path) as handle:
+            self.lengths = _validated_groups(handle, self.path)
+            self._attrs = {name: _read_attrs(handle[name])
+                           for name in self.lengths}
+            self._shapes = {name: {key: handle[name][key].shape
+                                   for key in _REQUIRED}
+                            for name in self.lengths}
+        self.groups = tuple(self.lengths)
+        self._handle = None
+        self._pid = None
+
+    def __repr__(self):
+        return (f'TrainingSetFile({self.path!r}, groups={self.groups}, '
+                f'lengths={self.lengths})')
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state['_handle'] = None
+        state['_pid'] = None
+        return state
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def handle(self):
+        """The open h5py file of the current process (opened lazily)."""
+        if self._handle is None or self._pid != os.getpid():
+            # a handle inherited through fork is abandoned, never closed
+            self._handle = _open(self.path)
+            self._pid = os.getpid()
+        return self._handle
+
+    def close(self):
+        """Close the handle of this process (it reopens on next use)."""
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+        self._pid = None
+
+    def _check_group(self, group):
+        if group not in self.lengths:
+            names = ', '.join(repr(g) for g in self.groups)
+            msg = (f'group {group!r} is not in the file; its groups are: '
+                   f'{names}')
+            raise ValueError(msg)
+
+    def attrs(self, group):
+        """The attributes of ``group`` (a dict)."""
+        self._check_group(group)
+        return dict(self._attrs[group])
+
+    def shape(self, group, name):
+        """The shape of dataset ``name`` of ``group``."""
+        self._check_group(group)
+        return self._shapes[group][name]
+
+    def read(self, group, name, indices=None):
+        """
+        Read dataset ``name`` of ``group`` (all rows or ``indices``).
+
+        ``indices`` may be an int, a slice or an increasing index array.
+        """
+        self._check_group(group)
+        dset = self.handle[group][name]
+        if indices is None:
+            return dset[()]
+        return dset[indices]
+
+    def load(self, group):
+        """Read a whole group into a `TrainingSet`."""
+        self._check_group(group)
+        return _read_group(self.handle, group)
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+def _attr_value(value):
+    """An HDF5-friendly version of an attribute value."""
+    if value is None:
+        return 'None'
+    if isinstance(value, (str, bytes, int, float, bool, np.generic)):
+        return value
+    if isinstance(value, (tuple, list, np.ndarray)):
+        arr = np.asarray(value)
+        if arr.dtype.kind in 'biuf':
+            return arr
+        return json.dumps(np.asarray(value).tolist())
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _catalogue_array(catalogue):
+    table = Table(catalogue, copy=False)
+    columns, units, descriptions = [], {}, {}
+    for name in table.colnames:
+        col = table[name]
+        values = np.asarray(col)
+        if values.dtype.kind == 'U':
+            values = np.char.encode(values, 'utf-8')
+        elif values.dtype.kind == 'O':
+            values = np.char.encode(values.astype(str), 'utf-8')
+        if values.ndim != 1:
+            msg = (f'catalogue column {name!r} must be one value per row, '
+                   f'got shape {values.shape}')
+            raise ValueError(msg)
+        columns.append((name, values))
+        units[name] = '' if col.unit is None else col.unit.to_string()
+        descriptions[name] = col.description or ''
+    array = np.empty(len(table), dtype=[(name, v.dtype)
+                                        for name, v in columns])
+    for name, values in columns:
+        array[name] = values
+    meta = {key: value for key, value in table.meta.items()
+            if isinstance(value, (str, int, float, bool))}
+    return array, units, descriptions, meta
+
+
+def _write_group(handle, name, arrays, attrs, catalogue):
+    if name in handle:
+        del handle[name]
+    group = handle.create_group(name)
+    for key, value in arrays.items():
+        if key in _IMAGES:
+            group.create_dataset(key, data=value,
+                                 chunks=(1,) + value.shape[1:],
+                                 compression='gzip', compression_opts=1,
+                                 shuffle=True)
+        else:
+            group.create_dataset(key, data=value)
+    if catalogue is not None:
+        array, units, descriptions, meta = _catalogue_array(catalogue)
+        dset = group.create_dataset('catalogue', data=array)
+        dset.attrs['units'] = json.dumps(units)
+        dset.attrs['descriptions'] = json.dumps(descriptions)
+        dset.attrs['meta'] = json.dumps(meta)
+    for key, value in attrs.items():
+        group.attrs[key] = _attr_value(value)
+
+
+def _set_root_attrs(handle):
+    handle.attrs['format'] = FORMAT_NAME
+    handle.attrs['format_version'] = FORMAT_VERSION
+    handle.attrs['astrodeconv_version'] = _version()
+    handle.attrs['modified'] = time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                             time.gmtime())
+
+
+def _file_mode(path):
+    """Permissions for ``path``: those of the file it replaces, if any."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o777
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _atomic_write(path, writer, *, start_from=None):
+    """
+    Run ``writer(h5file)`` on a temporary copy, then move it to ``path``.
+
+    ``start_from`` is an existing file copied first (to add a group).
+    """
+    h5py = _import_h5py()
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp',
+                               prefix='.' + os.path.basename(path) + '.')
+    os.close(fd)
+    try:
+        if start_from is not None:
+            shutil.copyfile(start_from, tmp)
+        with h5py.File(tmp, 'a' if start_from is not None else 'w') as f:
+            writer(f)
+            _set_root_attrs(f)
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _split_codes(split, n):
+    if split is None:
+        codes = np.zeros(n, dtype=np.uint8)
+        for code, part in enumerate(split_indices(n, seed=0)):
+            codes[part] = code
+        return codes
+    codes = np.asarray(split)
+    if codes.shape != (n,) or not np.isin(codes, (0, 1, 2)).all():
+        msg = (f'split must be an array of shape ({n},) with values 0 '
+               f'(train), 1 (val) or 2 (test), got shape {codes.shape}')
+        raise ValueError(msg)
+    return codes.astype(np.uint8)
+
+
+def _group_arrays(truth, ground, tikhonov, split, index):
+    truth = np.asarray(truth, dtype=np.float32)
+    tikhonov = np.asarray(tikhonov, dtype=np.float32)
+    if truth.ndim != 3:
+        msg = f'truth must be a stack (N, S, S), got shape {truth.shape}'
+        raise ValueError(msg)
+    n = truth.shape[0]
+    if n == 0:
+        msg = f'truth must hold at least one image, got shape {truth.shape}'
+        raise ValueError(msg)
+    if tikhonov.shape != truth.shape:
+        msg = (f'tikhonov must have the shape of truth {truth.shape}, got '
+               f'{tikhonov.shape}')
+        raise ValueError(msg)
+    for attr in ('observed', 'psf', 'sigma', 'psf_fwhm', 'upsample'):
+        if not hasattr(ground, attr):
+            msg = (f'ground must be the GroundObservations returned by '
+                   f'degrade_to_ground, got {type(ground).__name__}')
+            raise TypeError(msg)
+    observed = np.asarray(ground.observed, dtype=np.float32)
+    k = int(ground.upsample)
+    expected = (n, truth.shape[1] // k, truth.shape[2] // k)
+    if observed.shape != expected:
+        msg = (f'ground.observed must have shape {expected} for truth '
+               f'{truth.shape} and upsample {k}, got {observed.shape}')
+        raise ValueError(msg)
+    psf = np.asarray(ground.psf, dtype=np.float32)
+    if psf.ndim != 3 or psf.shape[0] != n:
+        msg = f'ground.psf must have shape ({n}, P, P), got {psf.shape}'
+        raise ValueError(msg)
+    index = np.arange(n) if index is None else np.asarray(index)
+    if index.shape != (n,):
+        msg = f'index must have shape ({n},), got {index.shape}'
+        raise ValueError(msg)
+    return {'truth': truth, 'tikhonov': tikhonov, 'observed': observed,
+            'psf': psf,
+            'sigma': np.asarray(ground.sigma, dtype=float).reshape(n),
+            'psf_fwhm': np.asarray(ground.psf_fwhm, dtype=float).reshape(n),
+            'split': _split_codes(split, n),
+            'index': index.astype(np.int64)}
+
+
+def _ground_attrs(ground, lam):
+    k = int(ground.upsample)
+    return {'upsample': k, 'lam': lam,
+            'pixel_scale': float(ground.pixel_scale),
+            'pixel_scale_observed': float(ground.pixel_scale) * k,
+            'psf_model': getattr(ground, 'psf_model', 'unknown'),
+            'moffat_beta': getattr(ground, 'moffat_beta', None),
+            'noise_rule': getattr(ground, 'noise', 'unknown'),
+            'sigma_seed': getattr(ground, 'sigma_seed', None),
+            'degrade_seed': getattr(ground, 'seed', None),
+            'astrodeconv_version': _version()}
+
+
+def write_training_set(path, truth, ground, tikhonov, *, catalogue=None,
+                       attrs=None, overwrite=False, group=None, split=None,
+                       index=None):
+    """
+    Write one regime of a training set to an HDF5 file (atomically).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file. When it exists, the group is added to it (the rest of
+        the file is kept); the file is always replaced atomically.
+    truth : array_like
+        ``(N, S, S)`` truth images.
+    ground : `GroundObservations`
+        The observations of ``truth`` (from `degrade_to_ground`).
+    tikhonov : array_like
+        ``(N, S, S)`` Tikhonov deconvolutions of ``ground.observed``.
+    catalogue : `~astropy.table.Table`, optional
+        One row per image (e.g. from `simulate_galaxies`).
+    attrs : dict, optional
+        Extra group attributes (they override the automatic ones, e.g.
+        ``lam``, ``seed`` or ``command``).
+    overwrite : bool, optional
+        Replace the group if it already exists in the file (otherwise a
+        ``FileExistsError`` is raised), and replace a file that is not an
+        HDF5 file.
+    group : str, optional
+        Group name; default ``'upsample_<k>'``.
+    split : array_like of int, optional
+        ``(N,)`` split codes (0 train, 1 val, 2 test); default a random
+        0.8 / 0.1 / 0.1 split (`split_indices` with seed 0).
+    index : array_like of int, optional
+        ``(N,)`` galaxy indices; default ``0 .. N-1``.
+
+    Returns
+    -------
+    group : str
+        The name of the group written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astrodeconv.datasets import degrade_to_ground, write_training_set
+    >>> truth = np.ones((2, 16, 16), np.float32)
+    >>> path = os.path.join(tempfile.mkdtemp(), 'set.h5')
+    >>> obs = degrade_to_ground(truth, psf_fwhm=0.2)
+    >>> write_training_set(path, truth, obs, truth, group='demo')
+    'demo'
+    >>> write_training_set(path, truth, obs, truth, group='demo')
+    Traceback (most recent call last):
+    ...
+    FileExistsError: group 'demo' already exists in ...
+    """
+    h5py = _import_h5py()
+    path = os.fspath(path)
+    arrays = _group_arrays(truth, ground, tikhonov, split, index)
+    if catalogue is not None and len(catalogue) != len(arrays['truth']):
+        msg = (f'catalogue must have one row per image '
+               f'({len(arrays["truth"])}), got {len(catalogue)}')
+        raise ValueError(msg)
+    k = int(ground.upsample)
+    name = f'upsample_{k}' if group is None else str(group)
+    if not name or '/' in name:
+        msg = f'group must be a non-empty name without "/", got {name!r}'
+        raise ValueError(msg)
+    group_attrs = _ground_attrs(ground, attrs.get('lam') if attrs else None)
+    group_attrs['command'] = ' '.join(sys.argv)
+    group_attrs.update(attrs or {})
+
+    start_from = None
+    if os.path.exists(path):
+        if os.path.isdir(path):
+            msg = f'path {path!r} is a directory'
+            raise ValueError(msg)
+        if h5py.is_hdf5(path):
+            with _open(path) as handle:
+                exists = name in handle
+            if exists and not overwrite:
+                msg = (f'group {name!r} already exists in {path!r}; pass '
+                       'overwrite=True to replace it')
+                raise FileExistsError(msg)
+            start_from = path
+        elif not overwrite:
+            msg = (f'path {path!r} exists and is not an HDF5 file; pass '
+                   'overwrite=True to replace it')
+            raise ValueError(msg)
+
+    def writer(handle):
+        _write_group(handle, name, arrays, group_attrs, catalogue)
+
+    _atomic_write(path, writer, start_from=start_from)
+    return name
+
+
+# ---------------------------------------------------------------------------
+# The whole recipe
+# ---------------------------------------------------------------------------
+
+def _regime_seed(seed, k):
+    """The seed of the PSF and noise draws of regime ``k``."""
+    return int(np.random.SeedSequence([seed, 0x67726F, k]).generate_state(
+        1)[0])
+
+
+def _tikhonov(ground, lam, progress_bar, desc):
+    from tqdm.auto import tqdm
+
+    from ..deconvolution import TikhonovDeconvolver
+
+    deconv = TikhonovDeconvolver(lam=lam, upsample=ground.upsample)
+    n = len(ground.observed)
+    out = None
+    for start in tqdm(range(0, n, _TIKHONOV_BATCH), desc=desc,
+                      disable=not progress_bar):
+        sl = slice(start, start + _TIKHONOV_BATCH)
+        psf = ground.psf[sl].astype(float)
+        psf /= psf.sum(axis=(-2, -1), keepdims=True)
+        image = deconv(ground.observed[sl].astype(float), psf=psf)
+        if out is None:
+            out = np.empty((n,) + image.shape[1:], dtype=np.float32)
+        out[sl] = image
+    return out
+
+
+def _as_factors(upsample, stamp_size):
+    factors = (upsample,) if not isinstance(upsample, (tuple, list)) \
+        else tuple(upsample)
+    if not factors:
+        msg = 'upsample must hold at least one factor, got ()'
+        raise ValueError(msg)
+    out = []
+    for k in factors:
+        k = check_positive_int(k, 'upsample')
+        if stamp_size % k:
+            msg = (f'upsample must divide stamp_size ({stamp_size}), got '
+                   f'{k}')
+            raise ValueError(msg)
+        if k not in out:
+            out.append(k)
+    return tuple(out)
+
+
+def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
+                      upsample=(1, 4), psf_fwhm=(0.5, 1.0),
+                      psf_model='moffat', noise=(0.05, 1.0), lam=9e-3,
+                      overwrite=False, progress_bar=True, n_jobs=1):
+    """
+    Simulate, degrade, deconvolve and write a whole training set.
+
+    1. `simulate_galaxies` draws ``n`` selected truth galaxies (seed
+       ``seed``);
+    2. for every factor ``k`` in ``upsample``, `degrade_to_ground` observes
+       *every* galaxy with its own PSF (FWHM uniform in ``psf_fwhm``) and
+       noise level (``noise``, relative to the seed rule), with a seed
+       derived from ``(seed, k)`` so the regimes draw independently;
+    3. ``TikhonovDeconvolver(lam=lam, upsample=k)`` deconvolves each
+       observation with its PSF onto the truth grid (in batches);
+    4. everything is written to one group ``upsample_<k>`` per regime (see
+       the module docstring for the layout) with the same random
+       0.8 / 0.1 / 0.1 train / validation / test split of the galaxies in
+       every regime (`split_indices` with ``seed``), so that no test galaxy
+       is seen in training in any regime.
+
+    The file is written atomically. Memory use is about
+    ``(28 + 12 * len(upsample)) * n * stamp_size**2`` bytes.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output HDF5 file.
+    n : int
+        Number of galaxies.
+    seed : int, optional
+        Seed of the simulation, of the split and (derived) of the
+        observations.
+    stamp_size : int, optional
+        Truth stamp size in pixels.
+    pixel_scale : float, optional
+        Truth pixel scale in arcsec.
+    upsample : int or tuple of int, optional
+        Ratios of the observed to the truth pixel size, one group each.
+    psf_fwhm : float or tuple of 2 float, optional
+        Seeing FWHM (arcsec), fixed or a uniform range.
+    psf_model : {'moffat', 'gaussian'}, optional
+        Seeing profile.
+    noise : 'seed', float or tuple of 2 float, optional
+        Noise rule of `degrade_to_ground`; the default draws each noise
+        level log-uniformly between 0.05 and 1 times the seed rule's.
+    lam : float, optional
+        Tikhonov regularisation weight.
+    overwrite : bool, optional
+        Replace an existing file (otherwise ``FileExistsError``).
+    progress_bar : bool, optional
+        Show progress bars.
+    n_jobs : int, optional
+        Processes for the simulation (see `simulate_galaxies`).
+
+    Returns
+    -------
+    path : str
+        The file written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astrodeconv.datasets import make_training_set, TrainingSetFile
+    >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
+    >>> _ = make_training_set(path, 4, stamp_size=64, progress_bar=False)
+    >>> TrainingSetFile(path).groups
+    ('upsample_1', 'upsample_4')
+    """
+    from .degrade import degrade_to_ground
+    from .simulate import simulate_galaxies
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        msg = (f'path {path!r} already exists; pass overwrite=True to '
+               'replace it')
+        raise FileExistsError(msg)
+    n = check_positive_int(n, 'n')
+    seed = check_positive_int(seed, 'seed', minimum=0)
+    stamp_size = check_positive_int(stamp_size, 'stamp_size', minimum=8)
+    factors = _as_factors(upsample, stamp_size)
+    lam = check_real(lam, 'lam', minimum=0, strict=True)
+    command = (f'make_training_set({path!r}, {n}, seed={seed}, '
+               f'stamp_size={stamp_size}, pixel_scale={pixel_scale!r}, '
+               f'upsample={factors!r}, psf_fwhm={psf_fwhm!r}, '
+               f'psf_model={psf_model!r}, noise={noise!r}, lam={lam!r})')
+
+    start = time.perf_counter()
+    truth, catalogue = simulate_galaxies(
+        n, stamp_size=stamp_size, pixel_scale=pixel_scale, seed=seed,
+        progress_bar=progress_bar, n_jobs=n_jobs)
+    sim_seconds = time.perf_counter() - start
+    codes = np.zeros(n, dtype=np.uint8)
+    for code, part in enumerate(split_indices(n, seed=seed)):
+        codes[part] = code
+
+    groups = []
+    for k in factors:
+        regime_seed = _regime_seed(seed, k)
+        ground = degrade_to_ground(
+            truth, psf_fwhm=tuple(psf_fwhm) if isinstance(
+                psf_fwhm, list) else psf_fwhm,
+            psf_model=psf_model, pixel_scale=pixel_scale, upsample=k,
+            noise=noise, seed=regime_seed)
+        tikhonov = _tikhonov(ground, lam, progress_bar,
+                             f'Tikhonov (upsample={k})')
+        attrs = {'lam': lam, 'seed': seed, 'degrade_seed': regime_seed,
+                 'split_seed': seed, 'split_fractions': (0.8, 0.1, 0.1),
+                 'stamp_size': stamp_size, 'command': command,
+                 'selection': 'MAG < 26, FLUX_RADIUS_80 > 10 px, '
+                              'FWHM > 10 px',
+                 'acceptance': catalogue.meta.get('acceptance', 1.0),
+                 'simulation_seconds': sim_seconds}
+        groups.append((f'upsample_{k}', _group_arrays(
+            truth, ground, tikhonov, codes, catalogue['index']),
+            dict(_ground_attrs(ground, lam), **attrs)))
+
+    def writer(handle):
+        for name, arrays, attrs in groups:
+            _write_group(handle, name, arrays, attrs, catalogue)
+
+    _atomic_write(path, writer)
+    return path

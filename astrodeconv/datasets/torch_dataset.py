@@ -1,0 +1,212 @@
+"""
+A PyTorch dataset of (Tikhonov input, truth target, noise level) triplets.
+
+This module imports PyTorch; ``import astrodeconv.datasets`` does not (the
+class is reached lazily as ``astrodeconv.datasets.PairDataset``).
+"""
+
+import numpy as np
+import torch
+
+from ..utils._validation import check_choice, check_positive_int
+from .normalize import augment as augment_pair
+from .normalize import normalize_pair
+from .storage import SPLITS, TrainingSetFile
+
+__all__ = ['PairDataset']
+
+__doctest_requires__ = {('PairDataset',): ['h5py', 'galsim']}
+
+_NORMALIZATIONS = ('inference', 'target')
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """
+    Training pairs streamed from a training-set file.
+
+    Item ``i`` is ``(input, target, sigma)``:
+
+    * ``input``: the Tikhonov image, normalised, as a ``float32`` tensor
+      ``(1, c, c)``;
+    * ``target``: the truth image normalised with the same numbers
+      (`astrodeconv.datasets.normalize_pair`), ``(1, c, c)``;
+    * ``sigma``: the noise level in the network's units, a ``float32``
+      scalar tensor: the observation's 1-sigma noise divided by
+      ``upsample**2`` (the flux of one observed pixel is spread over
+      ``upsample**2`` output pixels) and by the normalisation scale, as
+      `astrodeconv.deconvolution.LearnedDeconvolver` computes it at
+      inference.
+
+    The normalisation uses the numbers of the **full** image, before any
+    augmentation or crop, so that a crop is scaled exactly like the same
+    region of a whole image processed in tiles at inference. Then, when
+    augmenting, one of the 8 symmetries of the square and a circular shift
+    of up to 10 pixels (`astrodeconv.datasets.augment`) are applied, and a
+    crop of ``crop`` pixels is taken at a random position; without
+    augmentation the crop is centred.
+
+    The file is opened on first access in each process (never shared
+    across a fork), so the dataset works with ``DataLoader`` workers. The
+    random draws of item ``i`` depend only on ``(seed, epoch, i)``: results
+    are reproducible and independent of the number of workers. Call
+    ``set_epoch`` before each epoch to draw new augmentations (workers see
+    the new epoch when they are re-created, i.e. with the default
+    ``persistent_workers=False``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by `astrodeconv.datasets.make_training_set` or
+        `astrodeconv.datasets.write_training_set`.
+    split : {'train', 'val', 'test'} or None, optional
+        Which images to use (None: all of them).
+    groups : str or sequence of str, optional
+        Groups (regimes) to draw from; default all groups of the file.
+    crop : int, optional
+        Side of the square crops; default the whole image.
+    augment : bool, optional
+        Augment the pairs; default True for ``split='train'`` only.
+    normalization : {'inference', 'target'}, optional
+        Normalisation mode of `astrodeconv.datasets.normalize_pair`.
+        ``'inference'`` (default) matches what
+        `~astrodeconv.deconvolution.LearnedDeconvolver` does at inference.
+    seed : int, optional
+        Seed of the augmentation draws.
+    in_memory : bool, optional
+        Read the selected images into memory at once (faster epochs).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astrodeconv.datasets import make_training_set
+    >>> from astrodeconv.datasets.torch_dataset import PairDataset
+    >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
+    >>> _ = make_training_set(path, 10, stamp_size=64, upsample=2,
+    ...                       progress_bar=False)
+    >>> data = PairDataset(path, 'train', crop=32)
+    >>> x, y, sigma = data[0]
+    >>> len(data), tuple(x.shape), tuple(y.shape), tuple(sigma.shape)
+    (8, (1, 32, 32), (1, 32, 32), ())
+    """
+
+    def __init__(self, path, split='train', *, groups=None, crop=None,
+                 augment=None, normalization='inference', seed=0,
+                 in_memory=False):
+        if split is not None:
+            check_choice(split, 'split', tuple(SPLITS))
+        self.split = split
+        self.file = TrainingSetFile(path)
+        if groups is None:
+            groups = self.file.groups
+        elif isinstance(groups, str):
+            groups = (groups,)
+        groups = tuple(groups)
+        unknown = [g for g in groups if g not in self.file.groups]
+        if unknown or not groups:
+            names = ', '.join(repr(g) for g in self.file.groups)
+            msg = (f'groups must be names of groups of the file ({names}), '
+                   f'got {groups!r}')
+            raise ValueError(msg)
+        self.groups = groups
+        self.normalization = check_choice(normalization, 'normalization',
+                                          _NORMALIZATIONS)
+        self.augment = (split == 'train') if augment is None else bool(
+            augment)
+        self.seed = check_positive_int(seed, 'seed', minimum=0)
+        self.epoch = 0
+
+        sizes = {g: self.file.shape(g, 'truth')[1:] for g in groups}
+        smallest = min(min(s) for s in sizes.values())
+        if crop is not None:
+            crop = check_positive_int(crop, 'crop')
+            if crop > smallest:
+                msg = (f'crop must not exceed the image size ({smallest} '
+                       f'pixels), got {crop}')
+                raise ValueError(msg)
+        self.crop = crop
+        self._upsample = {g: int(self.file.attrs(g).get('upsample', 1))
+                          for g in groups}
+
+        group_ids, rows = [], []
+        for gid, name in enumerate(groups):
+            codes = self.file.read(name, 'split')
+            selected = (np.arange(len(codes)) if split is None
+                        else np.flatnonzero(codes == SPLITS[split]))
+            group_ids.append(np.full(len(selected), gid))
+            rows.append(selected)
+        self._group_ids = np.concatenate(group_ids)
+        self._rows = np.concatenate(rows)
+        self.file.close()
+        if len(self._rows) == 0:
+            msg = (f'split {split!r} is empty in group(s) '
+                   f'{", ".join(groups)} of {self.file.path!r}')
+            raise ValueError(msg)
+
+        self._memory = None
+        if in_memory:
+            self._memory = {}
+            for gid, name in enumerate(groups):
+                rows_g = self._rows[self._group_ids == gid]
+                if len(rows_g):
+                    self._memory[name] = {
+                        key: self.file.read(name, key, rows_g)
+                        for key in ('tikhonov', 'truth', 'sigma')}
+                    self._memory[name]['position'] = {
+                        int(r): j for j, r in enumerate(rows_g)}
+            self.file.close()
+
+    def __len__(self):
+        return len(self._rows)
+
+    def __repr__(self):
+        return (f'PairDataset({self.file.path!r}, split={self.split!r}, '
+                f'groups={self.groups}, n={len(self)}, crop={self.crop}, '
+                f'augment={self.augment}, '
+                f'normalization={self.normalization!r})')
+
+    def set_epoch(self, epoch):
+        """Set the epoch, which reseeds the augmentation draws."""
+        self.epoch = check_positive_int(epoch, 'epoch', minimum=0)
+
+    def locate(self, i):
+        """The ``(group, row)`` of item ``i`` in the file."""
+        return self.groups[self._group_ids[i]], int(self._rows[i])
+
+    def _load(self, group, row):
+        if self._memory is not None:
+            store = self._memory[group]
+            j = store['position'][row]
+            return store['tikhonov'][j], store['truth'][j], store['sigma'][j]
+        return (self.file.read(group, 'tikhonov', row),
+                self.file.read(group, 'truth', row),
+                self.file.read(group, 'sigma', row))
+
+    def __getitem__(self, i):
+        if not -len(self) <= i < len(self):
+            msg = f'index must be in [0, {len(self)}), got {i}'
+            raise IndexError(msg)
+        i = int(i) % len(self)
+        group, row = self.locate(i)
+        tikhonov, truth, sigma = self._load(group, row)
+        x, y, params = normalize_pair(np.asarray(tikhonov, dtype=float),
+                                      np.asarray(truth, dtype=float),
+                                      mode=self.normalization)
+        k = self._upsample[group]
+        sigma = float(sigma) / k ** 2 / float(params.scale.squeeze())
+        ny, nx = x.shape
+        c = self.crop
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            x, y = augment_pair(x, y, rng)
+            if c is not None:
+                y0 = int(rng.integers(0, ny - c + 1))
+                x0 = int(rng.integers(0, nx - c + 1))
+                x = x[y0:y0 + c, x0:x0 + c]
+                y = y[y0:y0 + c, x0:x0 + c]
+        elif c is not None:
+            y0, x0 = (ny - c) // 2, (nx - c) // 2
+            x = x[y0:y0 + c, x0:x0 + c]
+            y = y[y0:y0 + c, x0:x0 + c]
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+        return x[None], y[None], torch.tensor(sigma, dtype=torch.float32)
