@@ -28,14 +28,14 @@ from astropy import units as u
 __all__ = ['main']
 
 _PROG = 'astrodeconv'
-_METHODS = ('tikhonov', 'richardson-lucy', 'wiener')
+_METHODS = ('learned', 'tikhonov', 'richardson-lucy', 'wiener')
 _LAM_RULES = ('auto', 'sure', 'gcv')
 _PSF_MODELS = ('gaussian', 'moffat')
 _BOUNDARIES = ('periodic', 'reflect', 'apodize')
 
 #: The method run by ``astrodeconv demo`` unless --method is given. This is
 #: the single place to change when a better default becomes available.
-DEMO_METHOD = 'tikhonov'
+DEMO_METHOD = 'learned'
 
 _DEMO_FITS = 'demo_deconvolved.fits'
 _DEMO_PNG = 'demo_panel.png'
@@ -128,11 +128,16 @@ def _build_parser():
                      'default: from the input WCS')
     method = dec.add_argument_group('method')
     method.add_argument('--method', choices=_METHODS, default='tikhonov',
-                        help='deconvolution method (default: tikhonov)')
+                        help='deconvolution method (default: tikhonov; '
+                        'learned = Tikhonov followed by a trained network)')
     method.add_argument('--lam', metavar='LAM',
                         help="tikhonov: regularisation weight, or 'auto'/"
                         "'sure' (Stein's unbiased risk estimate) or 'gcv' "
                         '(default: 9e-3)')
+    method.add_argument('--weights', metavar='NAME|PATH',
+                        help="learned: registry name or checkpoint path of "
+                        "the denoiser (default: 'default', the model "
+                        'shipped with astrodeconv)')
     method.add_argument('--balance', metavar='NSR',
                         help="wiener: noise-to-signal ratio or 'auto' "
                         '(default: auto)')
@@ -172,13 +177,17 @@ def _build_parser():
 # -- shared helpers ----------------------------------------------------------
 
 def _make_deconvolver(method, *, upsample, lam=None, balance=None,
-                      n_iter=None, boundary=None):
+                      n_iter=None, boundary=None, weights=None):
     """Build a deconvolver; None arguments take the library defaults."""
-    from .deconvolution import (RichardsonLucyDeconvolver,
+    from .deconvolution import (LearnedDeconvolver,
+                                RichardsonLucyDeconvolver,
                                 TikhonovDeconvolver, WienerDeconvolver)
 
     kwargs = {'upsample': upsample}
-    if method == 'tikhonov':
+    if method == 'learned':
+        cls, extra = LearnedDeconvolver, {'denoiser': weights, 'lam': lam,
+                                          'boundary': boundary}
+    elif method == 'tikhonov':
         cls, extra = TikhonovDeconvolver, {'lam': lam, 'boundary': boundary}
     elif method == 'wiener':
         cls, extra = WienerDeconvolver, {'balance': balance,
@@ -193,10 +202,18 @@ def _demo_deconvolver(method, upsample):
     """The deconvolver of ``astrodeconv demo`` for ``method``."""
     if method == 'tikhonov':
         return _make_deconvolver(method, upsample=upsample, lam='auto')
+    if method == 'learned':
+        from .deconvolution import LearnedDeconvolver
+
+        # ten re-noised copies give the per-pixel uncertainty of the result
+        return LearnedDeconvolver(upsample=upsample, n_noise_samples=10)
     return _make_deconvolver(method, upsample=upsample)
 
 
 def _describe_params(method, params):
+    if method == 'learned':
+        return (f"lam={float(params['lam']):.4g}, "
+                f"sigma={float(params['sigma']):.4g}")
     if method == 'tikhonov':
         return f"lam={float(params['lam']):.4g}"
     if method == 'wiener':
@@ -219,10 +236,12 @@ def _unit_text(image):
 
 # -- deconvolve --------------------------------------------------------------
 
-_METHOD_OPTIONS = {'lam': ('--lam', ('tikhonov',)),
+_METHOD_OPTIONS = {'lam': ('--lam', ('tikhonov', 'learned')),
+                   'weights': ('--weights', ('learned',)),
                    'balance': ('--balance', ('wiener',)),
                    'n_iter': ('--n-iter', ('richardson-lucy',)),
-                   'boundary': ('--boundary', ('tikhonov', 'wiener'))}
+                   'boundary': ('--boundary', ('tikhonov', 'wiener',
+                                               'learned'))}
 
 
 def _deconvolver_from_args(args):
@@ -237,7 +256,8 @@ def _deconvolver_from_args(args):
     try:
         return _make_deconvolver(args.method, upsample=args.upsample,
                                  lam=lam, balance=balance,
-                                 n_iter=args.n_iter, boundary=args.boundary)
+                                 n_iter=args.n_iter, boundary=args.boundary,
+                                 weights=args.weights)
     except (ValueError, TypeError, u.UnitsError) as exc:
         raise _UsageError(str(exc)) from None
 

@@ -18,6 +18,7 @@ _SUBMODULES = {
     'get_weights': 'weights', 'load_denoiser': 'weights',
     'register_weights': 'weights', 'build_denoiser': 'weights',
     'save_denoiser': 'weights', 'file_sha256': 'weights',
+    'package_weights': 'weights',
 }
 
 __all__ = sorted(_SUBMODULES)

@@ -9,9 +9,10 @@ in a directory the user configures and are never downloaded.
 """
 
 import hashlib
+import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -20,7 +21,7 @@ from .base import count_parameters
 
 __all__ = ['WeightsRecord', 'list_weights', 'get_weights', 'load_denoiser',
            'register_weights', 'build_denoiser', 'save_denoiser',
-           'file_sha256']
+           'file_sha256', 'package_weights']
 
 #: Environment variable naming a directory of weights files.
 WEIGHTS_DIR_ENV = 'ASTRODECONV_WEIGHTS_DIR'
@@ -57,6 +58,9 @@ class WeightsRecord:
         Persistent identifier of the published file.
     packaged : bool
         True if the file ships inside the package.
+    metadata : dict
+        Anything else worth recording (training command, wall time,
+        validation and benchmark metrics): the model card.
     """
 
     name: str
@@ -73,6 +77,7 @@ class WeightsRecord:
     license: str = ''
     doi: object = None
     packaged: bool = False
+    metadata: dict = field(default_factory=dict)
 
 
 _REGISTRY = {}
@@ -428,6 +433,9 @@ def save_denoiser(module, path, *, overwrite=False, metadata=None):
     os.close(handle)
     try:
         torch.save(payload, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -438,6 +446,87 @@ def save_denoiser(module, path, *, overwrite=False, metadata=None):
 def record_as_dict(record):
     """The record as a plain dict (for model cards and JSON)."""
     return asdict(record)
+
+
+def package_weights(checkpoint, directory, *, name, alias=None,
+                    overwrite=False, **card):
+    """
+    Turn a trained checkpoint into a weights file plus its model card.
+
+    Writes ``<name>-<sha256[:8]>.pt`` (the `save_denoiser` format, with
+    the card as metadata) and ``<name>.json`` (the `WeightsRecord` fields,
+    the alias and the card) into ``directory``. Files in
+    ``astrodeconv/data/weights`` are registered when the package is
+    imported; elsewhere, register the returned record with
+    `register_weights`.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A ``best.pt`` written by `~astrodeconv.training.Trainer` (or any
+        file `load_denoiser` reads).
+    directory : str or Path
+        Output directory.
+    name : str
+        Registry name, e.g. ``'unet16-sim-v1'``.
+    alias : str, optional
+        Another name for the record, e.g. ``'default'``.
+    overwrite : bool, optional
+        Replace an existing card of the same name.
+    **card
+        `WeightsRecord` fields (``training_data``, ``recipe``,
+        ``normalization``, ``noise_regime``, ``license``, ``doi``) and
+        ``metadata``.
+
+    Returns
+    -------
+    record : `WeightsRecord`
+    """
+    directory = Path(directory)
+    card_path = directory / f'{name}.json'
+    if card_path.exists() and not overwrite:
+        msg = f'{card_path} already exists; pass overwrite=True to replace it'
+        raise FileExistsError(msg)
+    module = load_denoiser(checkpoint)
+    metadata = dict(card.pop('metadata', {}))
+    tmp = directory / f'{name}.pt.tmp'
+    sha = save_denoiser(module, tmp, overwrite=True, metadata=metadata)
+    filename = f'{name}-{sha[:8]}.pt'
+    for old in directory.glob(f'{name}-*.pt'):
+        if old.name != filename:
+            old.unlink()
+    os.replace(tmp, directory / filename)
+    record = WeightsRecord(
+        name=name, architecture=type(module).__name__, filename=filename,
+        sha256=sha, file_size=(directory / filename).stat().st_size,
+        arch_kwargs=module.arch_kwargs(),
+        num_params=count_parameters(module), packaged=True,
+        metadata=metadata, **card)
+    content = dict(asdict(record), alias=alias)
+    tmp_card = card_path.with_suffix('.json.tmp')
+    tmp_card.write_text(json.dumps(content, indent=2) + '\n')
+    os.replace(tmp_card, card_path)
+    return record
+
+
+def _register_packaged():
+    """Register the weights shipped in ``astrodeconv/data/weights``.
+
+    Each ``<name>.json`` there is a model card: the `WeightsRecord` fields,
+    an optional ``alias`` (e.g. ``'default'``) and the metadata.
+    """
+    folder = _package_weights_dir()
+    if not folder.is_dir():
+        return
+    names = {f.name for f in fields(WeightsRecord)}
+    for card in sorted(folder.glob('*.json')):
+        content = json.loads(card.read_text())
+        alias = content.pop('alias', None)
+        record = WeightsRecord(**{k: v for k, v in content.items()
+                                  if k in names})
+        register_weights(record, overwrite=True)
+        if alias:
+            _ALIASES[alias] = record.name
 
 
 # -- records ---------------------------------------------------------------
@@ -462,3 +551,5 @@ register_weights(WeightsRecord(
     license='see the Zenodo record',
     doi='10.5281/zenodo.10287213',
     packaged=False))
+
+_register_packaged()
