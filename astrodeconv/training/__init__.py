@@ -7,7 +7,7 @@ PyTorch is imported lazily: ``import astrodeconv.training`` is cheap and
 torch loads on the first access to one of the names below.
 """
 
-import importlib
+from ..utils._lazy import lazy_module_attributes
 
 _SUBMODULES = {
     'Trainer': 'trainer',
@@ -18,15 +18,4 @@ _SUBMODULES = {
 __all__ = sorted(_SUBMODULES)
 
 
-def __getattr__(name):
-    if name in _SUBMODULES:
-        module = importlib.import_module(f'.{_SUBMODULES[name]}', __name__)
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    msg = f'module {__name__!r} has no attribute {name!r}'
-    raise AttributeError(msg)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_module_attributes(__name__, _SUBMODULES)

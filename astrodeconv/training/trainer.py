@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader
 from ..denoisers.base import count_parameters
 from ..denoisers.weights import extract_state_dict, load_state_strict
 from ..utils._torch import resolve_device
+from ..utils._validation import check_positive_int
 
 __all__ = ['Trainer', 'TrainingHistory', 'warmup_cosine_lr']
 
@@ -57,15 +58,7 @@ _REQUIRED_KEYS = ('format', 'architecture', 'arch_kwargs', 'state_dict',
 
 
 def _check_int(value, name, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, numbers.Integral):
-        msg = (f'{name} must be an integer >= {minimum}, got {value!r} of '
-               f'type {type(value).__name__}')
-        raise TypeError(msg)
-    if value < minimum:
-        msg = f'{name} must be an integer >= {minimum}, got {value}'
-        raise ValueError(msg)
-    return int(value)
+    return check_positive_int(value, name, minimum=minimum)
 
 
 def _check_float(value, name, *, positive=False):
