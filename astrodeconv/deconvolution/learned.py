@@ -5,7 +5,6 @@ PyTorch is imported only when a `LearnedDeconvolver` is built.
 """
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -27,9 +26,7 @@ def _resolve_denoiser(denoiser):
     if isinstance(denoiser, torch.nn.Module):
         return denoiser
     if isinstance(denoiser, (str, os.PathLike)):
-        name = 'default' if denoiser == 'default' else denoiser
-        return load_denoiser(name if not isinstance(denoiser, Path)
-                             else denoiser)
+        return load_denoiser(denoiser)
     msg = (f'denoiser must be a registry name, a path or a torch.nn.Module, '
            f'got {type(denoiser).__name__}')
     raise TypeError(msg)
