@@ -255,6 +255,10 @@ class DeconvolverBase:
         residual = result.get('residual')
         residual = None if residual is None else residual[sl]
         error = result.get('error')
+        if self._linear and item.error is None:
+            # in a list mixing images with and without uncertainty, the
+            # missing ones were filled to run one pass: report none
+            error = None
         error = None if error is None else error[sl]
         eff_psf = result.get('effective_psf')
         if eff_psf is not None:

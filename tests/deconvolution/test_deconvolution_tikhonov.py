@@ -127,6 +127,16 @@ def test_list_of_nddata(observed, psf, wcs):
     assert outs.params['lam'].shape == (3,)
 
 
+def test_list_mixing_images_with_and_without_uncertainty(observed, psf):
+    with_error = NDData(observed, psf=psf, uncertainty=StdDevUncertainty(
+        np.full(observed.shape, 0.01)))
+    without = NDData(observed, psf=psf)
+    res = TikhonovDeconvolver().deconvolve([with_error, without])
+    assert isinstance(res.image[0].uncertainty, StdDevUncertainty)
+    assert res.image[1].uncertainty is None
+    assert res.error[1] is None
+
+
 def test_shared_instance_is_thread_safe(observed, psf):
     deconv = TikhonovDeconvolver(lam='auto')
     expected = deconv(observed, psf=psf)
