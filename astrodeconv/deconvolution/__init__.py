@@ -3,12 +3,13 @@ Deconvolvers: Tikhonov (Laplacian-regularised Fourier filter),
 Richardson-Lucy and Wiener, with one NDData-aware calling convention.
 """
 
-from . import core, learned, richardson_lucy, tikhonov, wiener
+from . import core, debias, learned, richardson_lucy, tikhonov, wiener
 from .core import *  # noqa: F401,F403
+from .debias import *  # noqa: F401,F403
 from .learned import *  # noqa: F401,F403
 from .richardson_lucy import *  # noqa: F401,F403
 from .tikhonov import *  # noqa: F401,F403
 from .wiener import *  # noqa: F401,F403
 
 __all__ = (core.__all__ + tikhonov.__all__ + richardson_lucy.__all__
-           + wiener.__all__ + learned.__all__)
+           + wiener.__all__ + learned.__all__ + debias.__all__)

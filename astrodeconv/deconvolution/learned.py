@@ -12,6 +12,7 @@ from ..utils._validation import check_positive_int
 from . import _fourier as F
 from ._tiling import run_tiled
 from .core import DeconvolverBase
+from .debias import debias_mrs
 from .tikhonov import TikhonovDeconvolver
 
 __all__ = ['LearnedDeconvolver']
@@ -75,6 +76,14 @@ class LearnedDeconvolver(DeconvolverBase):
         (with one warning when the input carried one).
     seed : int, optional
         Seed of the re-noising draws.
+    debias : bool, optional
+        If True, debias the network output on the multi-resolution support
+        of the data with `debias_mrs` (also for every re-noising draw), so
+        that the flux the network lost in significant structures is
+        restored while the noise off the support is not fitted.
+    debias_kwargs : dict, optional
+        Keyword arguments passed to `debias_mrs` (``n_scales``, ``k``,
+        ``k_first``, ``n_iter``, ``step``, ``positivity``, ``tol``).
 
     Notes
     -----
@@ -91,7 +100,8 @@ class LearnedDeconvolver(DeconvolverBase):
     def __init__(self, denoiser='default', *, lam=9e-3, upsample=1,
                  boundary='periodic', device='auto', batch_size=16,
                  tile_size=None, tile_overlap=None, amp=False,
-                 n_noise_samples=0, seed=0):
+                 n_noise_samples=0, seed=0, debias=False,
+                 debias_kwargs=None):
         from ..utils._torch import resolve_device
 
         self._tikhonov = TikhonovDeconvolver(lam=lam, upsample=upsample,
@@ -108,6 +118,13 @@ class LearnedDeconvolver(DeconvolverBase):
         self.n_noise_samples = check_positive_int(
             n_noise_samples, 'n_noise_samples', minimum=0)
         self.seed = seed
+        self.debias = bool(debias)
+        if debias_kwargs is not None and not isinstance(debias_kwargs,
+                                                        dict):
+            msg = (f'debias_kwargs must be a dict or None, got '
+                   f'{type(debias_kwargs).__name__}')
+            raise TypeError(msg)
+        self.debias_kwargs = dict(debias_kwargs or {})
         self.network = _resolve_denoiser(denoiser).to(self.device).eval()
         info = getattr(self.network, 'weights_info', None) or {
             'name': type(self.network).__name__, 'sha256': 'none'}
@@ -207,6 +224,9 @@ class LearnedDeconvolver(DeconvolverBase):
                                                diagnostics=False,
                                                want_psf=False)
         image = self._denoise(tik['image'], sigma / self.upsample ** 2)
+        if self.debias:
+            image = debias_mrs(image, data, psf, sigma=sigma,
+                               upsample=self.upsample, **self.debias_kwargs)
         return image, tik
 
     def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
@@ -242,4 +262,5 @@ class LearnedDeconvolver(DeconvolverBase):
                 'DCNVWGT': self.weights_info['name'],
                 'DCNVSHA': self.weights_info['sha256'],
                 'DCNVSIG': float(params['sigma']),
-                'DCNVUNS': self.n_noise_samples}
+                'DCNVUNS': self.n_noise_samples,
+                'DCNVDBS': self.debias}

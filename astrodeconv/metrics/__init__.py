@@ -1,6 +1,7 @@
 """Metrics comparing a deconvolved image with the truth."""
 
-from . import image
+from . import image, structures
 from .image import *  # noqa: F401,F403
+from .structures import *  # noqa: F401,F403
 
-__all__ = list(image.__all__)
+__all__ = list(image.__all__) + list(structures.__all__)

@@ -1,0 +1,283 @@
+"""
+Debiasing of a deconvolved image on the multi-resolution support.
+
+A learned deconvolver returns a biased estimate (fluxes of compact
+structures are typically too low). `debias_mrs` corrects it by gradient
+steps on the data fidelity that are restricted to the starlet coefficients
+where the observation holds significant signal.
+"""
+
+import warnings
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from ..utils import AstrodeconvWarning
+from ..utils._validation import check_positive_int, check_real
+from ..wavelets import (multiresolution_support, starlet_noise_levels,
+                        starlet_transform)
+from . import _fourier as F
+
+__all__ = ['debias_mrs']
+
+
+def _as_stack(value, name):
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim not in (2, 3):
+        msg = (f'{name} must be a 2D image or a 3D stack (N, ny, nx), got '
+               f'shape {arr.shape}')
+        raise ValueError(msg)
+    if not np.all(np.isfinite(arr)):
+        msg = f'{name} must contain only finite values'
+        raise ValueError(msg)
+    return arr.reshape((-1,) + arr.shape[-2:])
+
+
+def _per_image(value, n, name):
+    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    if arr.ndim != 1 or arr.size not in (1, n):
+        msg = (f'{name} must be a scalar or have one value per image '
+               f'({n}), got shape {np.shape(value)}')
+        raise ValueError(msg)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        msg = f'{name} must be finite and >= 0, got {value!r}'
+        raise ValueError(msg)
+    return np.broadcast_to(arr, (n,)).copy()
+
+
+def _backprojection_kernel(psf, k):
+    """
+    Kernel giving the phase-averaged noise of ``H^T n`` for white ``n``.
+
+    ``H^T n = flip(h) * (box_k * Z n)`` with ``Z`` the zero insertion. Its
+    variance, averaged over the ``k x k`` sub-pixel phases, is that of
+    white noise of std ``sigma / k`` filtered by ``box_k * flip(h)``, so the
+    kernel for unit noise is ``box_k * flip(h) / k`` (exact for ``k = 1``).
+    """
+    kernel = psf[::-1, ::-1]
+    if k > 1:
+        kernel = fftconvolve(kernel, np.ones((k, k)), mode='full') / k
+    return kernel
+
+
+def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
+               k_first=None, n_iter=20, step=None, positivity=False,
+               tol=1e-4, return_info=False):
+    r"""
+    Debias a deconvolved image on the multi-resolution support of the data.
+
+    Starting from ``x_0 = image``, iterate
+
+    .. math::
+
+        x_{j+1} = x_j + \mu\, \Phi^T M \Phi\, H^T (y - H x_j)
+
+    with ``H = D(h * .)`` the forward model (periodic convolution by the
+    PSF ``h`` on the fine grid, then the ``upsample x upsample`` block sum
+    ``D``), ``H^T`` its exact adjoint (each coarse residual pixel repeated
+    onto its block, then correlation with ``h``), ``Phi`` the starlet
+    transform (``n_scales`` detail planes and the coarse plane, periodic
+    boundary), ``Phi^T`` the reconstruction (sum of the planes) applied
+    after masking and ``M`` the multi-resolution support. The data residual
+    is thus driven to zero only on the scales and positions where the
+    observation holds significant structure, so the flux missing from the
+    start image is restored there without fitting the noise elsewhere.
+
+    ``M`` is computed once, from the starlet coefficients of the
+    back-projected data ``H^T y``: ``M_j = |w_j| >= k sigma_j`` (``k_first``
+    on the first scale). The noise of ``H^T n`` for white ``n`` of std
+    ``sigma`` is ``sigma`` times `~astrodeconv.wavelets.starlet_noise_levels`
+    with the kernel ``box_k * flip(h) / k``: exact for ``upsample = 1``; for
+    ``upsample > 1`` the back-projected noise is cyclo-stationary and this
+    kernel gives its variance averaged over the ``k x k`` sub-pixel phases.
+    The coarse plane is always kept (``M = 1``), so the total flux is
+    restored.
+
+    Step: ``mu = 1 / (||H||^2 L)`` with ``||H||^2 = max|otf|^2 k^2`` and
+    ``L = sqrt(n_scales + 1)``. With the periodic starlet every plane is a
+    filter with frequency response in ``[0, 1]`` and the responses sum to
+    1, so ``||Phi|| <= 1``; the sum reconstruction has norm
+    ``sqrt(n_scales + 1)``, hence ``||Phi^T M Phi|| <= L`` and the increment
+    operator ``mu Phi^T M Phi H^T H`` has norm at most 1. Because the sum
+    reconstruction is not the adjoint of ``Phi`` that operator is not
+    symmetric, so this is a conservative step rather than a proof of
+    monotone descent; the residual norms are recorded (``return_info``).
+
+    Parameters
+    ----------
+    image : array_like
+        The start image ``x_0`` on the fine grid, ``(ny, nx)`` or a stack
+        ``(N, ny, nx)``.
+    data : array_like
+        The observation ``y`` on the coarse grid, ``(ny / upsample,
+        nx / upsample)`` or ``(N, ...)``.
+    psf : array_like
+        The PSF on the fine grid, centred on pixel ``(P // 2, P // 2)`` and
+        normalised to unit sum; 2D, or one per image ``(N, P, P)``.
+    sigma : float or array_like
+        The noise standard deviation of ``data`` (scalar or one per image).
+    upsample : int, optional
+        The super-resolution factor between ``data`` and ``image``.
+    n_scales : int, optional
+        The number of starlet detail scales; ``2**n_scales`` must not
+        exceed the image size.
+    k : float, optional
+        The detection threshold of the support in units of the noise.
+    k_first : float, optional
+        The threshold of the first scale (defaults to ``k``).
+    n_iter : int, optional
+        The maximum number of iterations.
+    step : float, optional
+        The step ``mu``; defaults to the conservative value above.
+    positivity : bool, optional
+        Project onto ``x >= 0`` after each step.
+    tol : float, optional
+        Stop when ``||x_{j+1} - x_j|| / ||x_j|| < tol``.
+    return_info : bool, optional
+        Also return a dict of diagnostics.
+
+    Returns
+    -------
+    image : `~numpy.ndarray`
+        The debiased image, of the shape of the input ``image``.
+    info : dict
+        Only with ``return_info``: ``n_iter`` (iterations done), ``step``,
+        ``support_fraction`` (fraction of significant coefficients per
+        plane, coarse plane last) and ``residual_norms`` (``||y - H x_j||``
+        before each iteration and after the last one), each per image
+        (arrays of length ``N``, or lists, unwrapped for 2D input).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range or the shapes are inconsistent.
+
+    Warns
+    -----
+    AstrodeconvWarning
+        If the support of an image is empty; that image is returned
+        unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.deconvolution import debias_mrs
+    >>> from astrodeconv.deconvolution import _fourier as F
+    >>> yy, xx = np.mgrid[:64, :64]
+    >>> truth = 50 * np.exp(-((xx - 32)**2 + (yy - 30)**2) / 8.0)
+    >>> py, px = np.mgrid[-7:8, -7:8]
+    >>> psf = np.exp(-(px**2 + py**2) / 4.5)
+    >>> psf /= psf.sum()
+    >>> otf = F.psf_to_otf(psf, truth.shape)[0]
+    >>> rng = np.random.default_rng(0)
+    >>> data = F.convolve_otf(truth, otf) + rng.normal(0, 0.1, truth.shape)
+    >>> out = debias_mrs(0.8 * truth, data, psf, sigma=0.1)
+    >>> bool(abs(out.sum() / truth.sum() - 1) < 0.02)
+    True
+    """
+    image_in = np.asarray(image)
+    x0 = _as_stack(image, 'image')
+    y = _as_stack(data, 'data')
+    h = _as_stack(psf, 'psf')
+    kk = check_positive_int(upsample, 'upsample')
+    n_scales = check_positive_int(n_scales, 'n_scales')
+    k = check_real(k, 'k', minimum=0, strict=True)
+    if k_first is not None:
+        k_first = check_real(k_first, 'k_first', minimum=0, strict=True)
+    n_iter = check_positive_int(n_iter, 'n_iter')
+    tol = check_real(tol, 'tol', minimum=0)
+    if step is not None:
+        step = check_real(step, 'step', minimum=0, strict=True)
+
+    n = x0.shape[0]
+    shape = x0.shape[-2:]
+    if y.shape[0] != n or (y.shape[1] * kk, y.shape[2] * kk) != shape:
+        msg = (f'data times upsample ({kk}) must match the image shape '
+               f'{x0.shape}, got data shape {y.shape}')
+        raise ValueError(msg)
+    if h.shape[0] not in (1, n):
+        msg = (f'psf must be 2D or one per image ({n}), got '
+               f'{h.shape[0]} PSFs')
+        raise ValueError(msg)
+    if h.shape[1] > shape[0] or h.shape[2] > shape[1]:
+        msg = (f'psf must not be larger than the image {shape}, got shape '
+               f'{h.shape[-2:]}')
+        raise ValueError(msg)
+    if 2 ** n_scales > min(shape):
+        msg = (f'n_scales must satisfy 2**n_scales <= min(ny, nx) = '
+               f'{min(shape)}, got n_scales={n_scales}')
+        raise ValueError(msg)
+    sigma = _per_image(sigma, n, 'sigma')
+
+    otf = F.psf_to_otf(h, shape)
+    levels = [starlet_noise_levels(n_scales,
+                                   kernel=_backprojection_kernel(p, kk))
+              for p in h]
+
+    def forward(x, o):
+        return F.block_sum(F.convolve_otf(x, o), kk)
+
+    def adjoint(r, o):
+        if kk > 1:
+            r = r.repeat(kk, axis=-2).repeat(kk, axis=-1)
+        return F.convolve_otf(r, np.conj(o))
+
+    out = x0.copy()
+    done = np.zeros(n, dtype=int)
+    steps = np.zeros(n)
+    fractions = np.zeros((n, n_scales + 1))
+    residuals = []
+    empty = False
+    for i in range(n):
+        o = otf[i if otf.shape[0] > 1 else 0]
+        lev = levels[i if len(levels) > 1 else 0]
+        back = adjoint(y[i], o)
+        support = multiresolution_support(
+            starlet_transform(back, n_scales, boundary='periodic'),
+            sigma[i], k=k, noise_levels=lev, k_first=k_first)
+        fractions[i, :-1] = support.mean(axis=(-2, -1))
+        fractions[i, -1] = 1.0
+        if not support.any():
+            empty = True
+            residuals.append(np.array(
+                [np.linalg.norm(y[i] - forward(out[i], o))]))
+            continue
+        mask = np.concatenate([support, np.ones((1,) + shape, bool)])
+        norm_h2 = np.max(np.abs(o)) ** 2 * kk ** 2
+        mu = step if step is not None else 1.0 / (
+            norm_h2 * np.sqrt(n_scales + 1))
+        steps[i] = mu
+        x = out[i]
+        res = y[i] - forward(x, o)
+        history = [np.linalg.norm(res)]
+        for it in range(n_iter):
+            grad = starlet_transform(adjoint(res, o), n_scales,
+                                     boundary='periodic')
+            new = x + mu * np.sum(grad * mask, axis=0)
+            if positivity:
+                np.maximum(new, 0, out=new)
+            change = np.linalg.norm(new - x)
+            scale = np.linalg.norm(x)
+            x = new
+            res = y[i] - forward(x, o)
+            history.append(np.linalg.norm(res))
+            done[i] = it + 1
+            if change <= tol * scale:
+                break
+        out[i] = x
+        residuals.append(np.array(history))
+    if empty:
+        warnings.warn('multi-resolution support is empty; the input is '
+                      'returned unchanged', AstrodeconvWarning, stacklevel=2)
+
+    result = out.reshape(image_in.shape)
+    if not return_info:
+        return result
+    if image_in.ndim == 2:
+        info = {'n_iter': int(done[0]), 'step': float(steps[0]),
+                'support_fraction': fractions[0],
+                'residual_norms': residuals[0]}
+    else:
+        info = {'n_iter': done, 'step': steps,
+                'support_fraction': fractions, 'residual_norms': residuals}
+    return result, info
