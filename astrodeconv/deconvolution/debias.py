@@ -4,7 +4,8 @@ Debiasing of a deconvolved image on the multi-resolution support.
 A learned deconvolver returns a biased estimate (fluxes of compact
 structures are typically too low). `debias_mrs` corrects it by gradient
 steps on the data fidelity that are restricted to the starlet coefficients
-where the observation holds significant signal.
+that are significant in the start image (the published method) or, as an
+option, in the back-projected observation.
 """
 
 import warnings
@@ -62,9 +63,9 @@ def _backprojection_kernel(psf, k):
 
 def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
                k_first=None, n_iter=20, step=None, positivity=False,
-               tol=1e-4, return_info=False):
+               tol=1e-4, support='start', return_info=False):
     r"""
-    Debias a deconvolved image on the multi-resolution support of the data.
+    Debias a deconvolved image on a multi-resolution support.
 
     Starting from ``x_0 = image``, iterate
 
@@ -79,17 +80,37 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     transform (``n_scales`` detail planes and the coarse plane, periodic
     boundary), ``Phi^T`` the reconstruction (sum of the planes) applied
     after masking and ``M`` the multi-resolution support. The data residual
-    is thus driven to zero only on the scales and positions where the
-    observation holds significant structure, so the flux missing from the
-    start image is restored there without fitting the noise elsewhere.
+    is thus driven to zero only on the scales and positions of ``M``, so the
+    flux missing from the start image is restored there without fitting
+    the noise elsewhere.
 
-    ``M`` is computed once, from the starlet coefficients of the
-    back-projected data ``H^T y``: ``M_j = |w_j| >= k sigma_j`` (``k_first``
-    on the first scale). The noise of ``H^T n`` for white ``n`` of std
-    ``sigma`` is ``sigma`` times `~astrodeconv.wavelets.starlet_noise_levels`
-    with the kernel ``box_k * flip(h) / k``: exact for ``upsample = 1``; for
-    ``upsample > 1`` the back-projected noise is cyclo-stationary and this
-    kernel gives its variance averaged over the ``k x k`` sub-pixel phases.
+    ``M`` is computed once, before the iterations, as ``M_j = |w_j| >= k
+    sigma_j`` (``k_first`` on the first scale), with ``w = Phi(s)`` for a
+    source image ``s`` chosen by ``support``:
+
+    * ``'start'`` (default, the published method): ``s = x_0``, the start
+      image. The update only changes the coefficients that are already
+      significant in ``x_0``: the fluxes of the structures the deconvolver
+      found are corrected, but no structure absent from ``x_0`` is ever
+      created, even if the data hold it ("no hallucination": the debiasing
+      adds no new clump to the start image; it cannot recover one the
+      deconvolver missed either).
+    * ``'data'``: ``s = H^T y``, the back-projected observation. Every
+      structure significant in the data is fitted, including those absent
+      from ``x_0``, which improves completeness but lets the debiasing
+      introduce structures that the start image (e.g. a network trained to
+      reject noise features) had removed.
+
+    In both cases ``sigma_j`` is the noise of the back-projected data
+    ``H^T n`` on the fine grid, propagated per scale: for white ``n`` of
+    std ``sigma`` it is ``sigma`` times
+    `~astrodeconv.wavelets.starlet_noise_levels` with the kernel
+    ``box_k * flip(h) / k``: exact for ``upsample = 1``; for ``upsample >
+    1`` the back-projected noise is cyclo-stationary and this kernel gives
+    its variance averaged over the ``k x k`` sub-pixel phases. With
+    ``support='start'`` these thresholds are applied to the coefficients
+    of ``x_0`` as they are (no rescaling between the units of ``x_0`` and
+    of ``H^T y``).
     The coarse plane is always kept (``M = 1``), so the total flux is
     restored.
 
@@ -133,6 +154,10 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
         Project onto ``x >= 0`` after each step.
     tol : float, optional
         Stop when ``||x_{j+1} - x_j|| / ||x_j|| < tol``.
+    support : {'start', 'data'}, optional
+        The image whose significant starlet coefficients define ``M``: the
+        start image ``x_0`` (default) or the back-projected data ``H^T y``
+        (see above).
     return_info : bool, optional
         Also return a dict of diagnostics.
 
@@ -188,6 +213,9 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     tol = check_real(tol, 'tol', minimum=0)
     if step is not None:
         step = check_real(step, 'step', minimum=0, strict=True)
+    if support not in ('start', 'data'):
+        msg = f"support must be 'start' or 'data', got {support!r}"
+        raise ValueError(msg)
 
     n = x0.shape[0]
     shape = x0.shape[-2:]
@@ -231,18 +259,18 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     for i in range(n):
         o = otf[i if otf.shape[0] > 1 else 0]
         lev = levels[i if len(levels) > 1 else 0]
-        back = adjoint(y[i], o)
-        support = multiresolution_support(
-            starlet_transform(back, n_scales, boundary='periodic'),
+        source = x0[i] if support == 'start' else adjoint(y[i], o)
+        sig_mask = multiresolution_support(
+            starlet_transform(source, n_scales, boundary='periodic'),
             sigma[i], k=k, noise_levels=lev, k_first=k_first)
-        fractions[i, :-1] = support.mean(axis=(-2, -1))
+        fractions[i, :-1] = sig_mask.mean(axis=(-2, -1))
         fractions[i, -1] = 1.0
-        if not support.any():
+        if not sig_mask.any():
             empty = True
             residuals.append(np.array(
                 [np.linalg.norm(y[i] - forward(out[i], o))]))
             continue
-        mask = np.concatenate([support, np.ones((1,) + shape, bool)])
+        mask = np.concatenate([sig_mask, np.ones((1,) + shape, bool)])
         norm_h2 = np.max(np.abs(o)) ** 2 * kk ** 2
         mu = step if step is not None else 1.0 / (
             norm_h2 * np.sqrt(n_scales + 1))

@@ -77,13 +77,17 @@ class LearnedDeconvolver(DeconvolverBase):
     seed : int, optional
         Seed of the re-noising draws.
     debias : bool, optional
-        If True, debias the network output on the multi-resolution support
-        of the data with `debias_mrs` (also for every re-noising draw), so
-        that the flux the network lost in significant structures is
-        restored while the noise off the support is not fitted.
+        If True, debias the network output with `debias_mrs` (also for
+        every re-noising draw): gradient steps on the data fit restricted
+        to the multi-resolution support of the network output (the
+        published method), so that the flux the network lost in its
+        significant structures is restored while nothing is fitted off
+        the support.
     debias_kwargs : dict, optional
-        Keyword arguments passed to `debias_mrs` (``n_scales``, ``k``,
-        ``k_first``, ``n_iter``, ``step``, ``positivity``, ``tol``).
+        Keyword arguments passed to `debias_mrs` (``support``,
+        ``n_scales``, ``k``, ``k_first``, ``n_iter``, ``step``,
+        ``positivity``, ``tol``); ``support='data'`` uses the support of
+        the back-projected data instead.
 
     Notes
     -----

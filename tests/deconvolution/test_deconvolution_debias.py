@@ -41,7 +41,7 @@ def biased_start(truth, up=1):
 
 
 def support_residual(x, data, psf, otf, n_scales=4, k=3.0):
-    """||M Phi H^T r|| with the support M of H^T y (as in debias_mrs)."""
+    """||M Phi H^T r|| with the support M of H^T y (support='data')."""
     def back(r):
         return F.convolve_otf(r, np.conj(otf))
     levels = starlet_noise_levels(n_scales, kernel=psf[::-1, ::-1])
@@ -58,7 +58,7 @@ def case():
     truth, data, psf, otf = simulate()
     x0 = biased_start(truth)
     out, info = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
-                           return_info=True)
+                           support='data', return_info=True)
     return truth, data, psf, otf, x0, out, info
 
 
@@ -100,6 +100,56 @@ def test_noise_not_amplified_off_support(case):
     assert change < 0.2 * SIGMA
     # and the reconstruction error drops overall
     assert np.linalg.norm(out - truth) < 0.7 * np.linalg.norm(x0 - truth)
+
+
+def test_start_support_restores_flux():
+    truth, data, psf, otf = simulate(seed=2)
+    x0 = biased_start(truth)
+    out, info = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
+                           return_info=True)
+    default = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
+                         support='start')
+    np.testing.assert_array_equal(out, default)
+    assert abs(x0.sum() / truth.sum() - 1) > 0.15
+    assert abs(out.sum() / truth.sum() - 1) < 0.02
+    assert np.linalg.norm(out - truth) < 0.7 * np.linalg.norm(x0 - truth)
+    # the support is that of x0 (threshold k sigma_j applied to Phi(x0))
+    levels = starlet_noise_levels(4, kernel=psf[::-1, ::-1])
+    mask = multiresolution_support(
+        starlet_transform(x0, 4, boundary='periodic'), SIGMA, k=3.0,
+        noise_levels=levels)
+    np.testing.assert_allclose(info['support_fraction'][:-1],
+                               mask.mean(axis=(-2, -1)))
+
+
+def clump_outside_start(support):
+    """Debias a start that lacks a clump present in the data."""
+    truth, _, psf, otf = simulate()
+    yy, xx = np.mgrid[:64, :64]
+    full = truth + 25 * np.exp(-((xx - 50) ** 2 + (yy - 12) ** 2) / 1.28)
+    rng = np.random.default_rng(5)
+    data = F.convolve_otf(full, otf) + rng.normal(0, SIGMA, full.shape)
+    x0 = biased_start(truth)
+    out = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
+                     support=support)
+    plane = starlet_transform(np.stack([x0, out, full]), 2,
+                              boundary='periodic')[:, 1, 12, 50]
+    return x0[12, 50], out[12, 50], full[12, 50], plane
+
+
+def test_start_support_no_hallucination():
+    # "no hallucination": with support='start' no structure absent from
+    # x0 is created, even when the data hold it
+    start, out, true, plane = clump_outside_start('start')
+    assert abs(start) < 1e-6
+    assert out < 0.15 * true
+    assert abs(plane[1]) < 0.1 * plane[2]
+
+
+def test_data_support_restores_missing_clump():
+    start, out, true, plane = clump_outside_start('data')
+    assert out > 0.3 * true
+    assert plane[1] > 0.4 * plane[2]
 
 
 def test_upsample_two():
@@ -154,6 +204,7 @@ def test_empty_support_returns_input():
     ({'n_scales': 7}, 'n_scales must satisfy'),
     ({'step': -0.1}, 'step must be > 0'),
     ({'sigma': [0.1, 0.2]}, 'sigma must be a scalar or have one value'),
+    ({'support': 'both'}, "support must be 'start' or 'data'"),
 ])
 def test_bad_inputs(kwargs, match):
     truth, data, psf, otf = simulate(n=32)
