@@ -28,17 +28,13 @@ grows by at most 5 %.
 """
 
 import argparse
-import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from _heldout import add_heldout_arguments, heldout_groups, write_results
+
 from astrodeconv import __version__
-from astrodeconv.datasets import (TrainingSetFile, make_training_set,
-                                  read_training_set)
 from astrodeconv.deconvolution import LearnedDeconvolver
 from astrodeconv.metrics import (clump_flux_error, completeness,
                                  hallucination_rate, nmse)
@@ -146,30 +142,15 @@ def markdown(report):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument('--n-galaxies', type=int, default=200)
-    parser.add_argument('--seed', type=int, default=20261125,
-                        help='simulation seed (never used in training)')
-    parser.add_argument('--weights', default='default')
-    parser.add_argument('--device', default='auto')
-    parser.add_argument('--data', default=None,
-                        help='reuse an existing test-set file')
+    add_heldout_arguments(parser, 'bench_debias.json')
     parser.add_argument('--k', type=float, default=None)
     parser.add_argument('--n-iter', type=int, default=None)
     parser.add_argument('--n-scales', type=int, default=None)
     parser.add_argument('--groups', nargs='*', default=None)
-    parser.add_argument('-o', '--output', default=str(
-        Path(__file__).parent / 'results' / 'bench_debias.json'))
     args = parser.parse_args(argv)
-    if args.n_galaxies < 200:
-        print('warning: the benchmark asks for at least 200 galaxies')
     debias_kwargs = {key: value for key, value in
                      (('k', args.k), ('n_iter', args.n_iter),
                       ('n_scales', args.n_scales)) if value is not None}
-    data_path = args.data
-    if data_path is None:
-        data_path = os.path.join(tempfile.mkdtemp(), 'test_set.h5')
-        make_training_set(data_path, args.n_galaxies, seed=args.seed,
-                          progress_bar=False)
     report = {'benchmark': 'bench_debias',
               'astrodeconv_version': __version__,
               'weights': args.weights, 'seed': args.seed,
@@ -179,12 +160,7 @@ def main(argv=None):
                           'min_pixels': MIN_PIXELS,
                           'match_radius': MATCH_RADIUS},
               'groups': {}}
-    with TrainingSetFile(data_path) as handle:
-        groups = handle.groups
-    if args.groups:
-        groups = [g for g in groups if g in args.groups]
-    for group in groups:
-        data = read_training_set(data_path, group)
+    for group, data in heldout_groups(args, args.groups or None):
         result = evaluate_group(data, args.weights, args.device,
                                 debias_kwargs, args.n_galaxies)
         result['goals'] = goals(result['methods'])
@@ -192,14 +168,7 @@ def main(argv=None):
     report['goal_met'] = {
         name: all(e['goals'][name]['met'] for e in report['groups'].values())
         for name in ('debias_start', 'debias_data')}
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, output)
-    table = markdown(report)
-    output.with_suffix('.md').write_text(table)
-    print(table)
+    write_results(report, args.output, markdown(report))
     return report
 
 

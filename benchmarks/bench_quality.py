@@ -22,17 +22,13 @@ both.
 """
 
 import argparse
-import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from _heldout import add_heldout_arguments, heldout_groups, write_results
+
 from astrodeconv import __version__
-from astrodeconv.datasets import (TrainingSetFile, make_training_set,
-                                  read_training_set)
 from astrodeconv.deconvolution import (LearnedDeconvolver,
                                        RichardsonLucyDeconvolver,
                                        TikhonovDeconvolver)
@@ -146,34 +142,15 @@ def markdown(report):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument('--n-galaxies', type=int, default=200)
-    parser.add_argument('--seed', type=int, default=20261125,
-                        help='simulation seed (never used in training)')
-    parser.add_argument('--weights', default='default')
-    parser.add_argument('--device', default='auto')
-    parser.add_argument('--data', default=None,
-                        help='reuse an existing test-set file')
-    parser.add_argument('-o', '--output', default=str(
-        Path(__file__).parent / 'results' / 'bench_quality.json'))
+    add_heldout_arguments(parser, 'bench_quality.json')
     args = parser.parse_args(argv)
-    if args.n_galaxies < 200:
-        print('warning: the benchmark asks for at least 200 galaxies')
-    data_path = args.data
-    if data_path is None:
-        data_path = os.path.join(tempfile.mkdtemp(), 'test_set.h5')
-        # every galaxy goes to the test set: the split is not used here
-        make_training_set(data_path, args.n_galaxies, seed=args.seed,
-                          progress_bar=False)
     report = {'benchmark': 'bench_quality',
               'astrodeconv_version': __version__,
               'weights': args.weights, 'seed': args.seed,
               'n_galaxies': args.n_galaxies,
               'lam_grid': LAM_GRID.tolist(),
               'rl_iterations': list(RL_ITERATIONS), 'groups': {}}
-    with TrainingSetFile(data_path) as handle:
-        groups = handle.groups
-    for group in groups:
-        data = read_training_set(data_path, group)
+    for group, data in heldout_groups(args):
         result = evaluate_group(data, args.weights, args.device)
         rows, goals = summarise(result)
         report['groups'][group] = {
@@ -185,14 +162,7 @@ def main(argv=None):
             'timings_s': result['timings_s']}
     report['all_goals_met'] = all(g['goals']['met']
                                   for g in report['groups'].values())
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, output)
-    table = markdown(report)
-    output.with_suffix('.md').write_text(table)
-    print(table)
+    write_results(report, args.output, markdown(report))
     return report
 
 
