@@ -93,8 +93,11 @@ def add_commands(commands, usage_error):
     ev = commands.add_parser(
         'evaluate', help='metrics of a model on a test split',
         description='Deconvolve the observations of a split of an HDF5 '
-        'training set with a learned model (and classical baselines) and '
-        'report NMSE, PSNR and SSIM against the truth.')
+        'training set with a learned model (with or without debiasing) and '
+        'classical baselines, and report NMSE, PSNR, SSIM, the flux error '
+        'in small-scale structures, the hallucination rate, completeness '
+        'and the residual chi2, overall and per magnitude bin: a JSON '
+        'file, a Markdown table and a PNG figure.')
     ev.add_argument('data', metavar='DATA.h5')
     ev.add_argument('--weights', default='default',
                     help="registry name or checkpoint path (default: "
@@ -102,12 +105,17 @@ def add_commands(commands, usage_error):
     ev.add_argument('--split', choices=('train', 'val', 'test'),
                     default='test')
     ev.add_argument('--methods', nargs='+', default=['learned', 'tikhonov'],
-                    choices=('learned', 'tikhonov', 'tikhonov-auto',
-                             'richardson-lucy', 'wiener'))
+                    choices=_EVAL_METHODS,
+                    help='methods to compare (default: learned tikhonov); '
+                    'learned-debiased adds the MRS debiasing')
+    ev.add_argument('--mag-bins', nargs='+', type=float,
+                    default=[20.0, 21.5, 23.0, 24.0, 25.0, 26.0],
+                    metavar='EDGE', help='magnitude bin edges')
     ev.add_argument('--max-images', type=int, default=None, metavar='N')
     ev.add_argument('--device', default='auto')
     ev.add_argument('-o', '--output', metavar='REPORT.json',
-                    help='write the metrics to this JSON file')
+                    help='write the report to this JSON file, with '
+                    'REPORT.md and REPORT.png beside it')
     ev.add_argument('--overwrite', action='store_true')
     return {'simulate': _run_simulate, 'train': _run_train,
             'evaluate': _run_evaluate}
@@ -177,45 +185,114 @@ def _run_train(args, out):
     return 0
 
 
-def _evaluate_group(data, methods, weights, device, split, max_images):
+_METRICS = ('nmse', 'psnr', 'ssim', 'clump_flux_error', 'hallucination',
+            'completeness', 'chi2')
+_EVAL_METHODS = ('learned', 'learned-debiased', 'tikhonov', 'tikhonov-auto',
+                 'richardson-lucy', 'wiener')
+
+
+def _deconvolver(method, k, weights, device):
     from .deconvolution import (LearnedDeconvolver,
                                 RichardsonLucyDeconvolver,
                                 TikhonovDeconvolver, WienerDeconvolver)
-    from .metrics import nmse, psnr, ssim
 
+    if method.startswith('learned'):
+        return LearnedDeconvolver(weights, upsample=k, device=device,
+                                  debias=method == 'learned-debiased')
+    return {'tikhonov': lambda: TikhonovDeconvolver(upsample=k),
+            'tikhonov-auto': lambda: TikhonovDeconvolver(lam='auto',
+                                                         upsample=k),
+            'richardson-lucy': lambda: RichardsonLucyDeconvolver(
+                upsample=k, n_iter=30),
+            'wiener': lambda: WienerDeconvolver(upsample=k)}[method]()
+
+
+def _scores(image, truth, observed, psf, error, k):
+    """Per-image metrics of one method (arrays of length N)."""
+    import warnings
+
+    from .metrics import (clump_flux_error, completeness,
+                          hallucination_rate, nmse, psnr, reduced_chi2, ssim)
+
+    clumps = {'threshold': 5.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return {
+            'nmse': nmse(image, truth),
+            'psnr': psnr(image, truth, data_range='reference'),
+            'ssim': ssim(image, truth, data_range='reference'),
+            'clump_flux_error': np.abs(clump_flux_error(image, truth,
+                                                        **clumps)),
+            'hallucination': hallucination_rate(image, truth, **clumps),
+            'completeness': completeness(image, truth, **clumps),
+            'chi2': reduced_chi2(image, observed, psf, error=error,
+                                 upsample=k)}
+
+
+def _summary(values, mags, edges):
+    """Median over all images and per magnitude bin (NaN-aware)."""
+    out = {'median': float(np.nanmedian(values)),
+           'mean': float(np.nanmean(values)), 'by_magnitude': []}
+    for low, high in zip(edges[:-1], edges[1:]):
+        sel = (mags >= low) & (mags < high)
+        finite = values[sel][np.isfinite(values[sel])]
+        out['by_magnitude'].append(
+            {'mag_min': float(low), 'mag_max': float(high),
+             'n': int(sel.sum()),
+             'median': float(np.median(finite)) if finite.size else None})
+    return out
+
+
+def _evaluate_group(data, methods, weights, device, split, max_images,
+                    edges):
     keep = np.nonzero(data.split == split)[0]
     if max_images is not None:
         keep = keep[:max_images]
     if keep.size == 0:
-        return None
+        return None, None
     k = data.truth.shape[-1] // data.observed.shape[-1]
-    observed, psf = data.observed[keep], data.psf[keep]
+    observed = data.observed[keep].astype(float)
+    psf = data.psf[keep].astype(float)
     truth = data.truth[keep].astype(float)
     error = np.broadcast_to(data.sigma[keep][:, None, None],
-                            observed.shape)
-    factories = {
-        'learned': lambda: LearnedDeconvolver(weights, upsample=k,
-                                              device=device),
-        'tikhonov': lambda: TikhonovDeconvolver(upsample=k),
-        'tikhonov-auto': lambda: TikhonovDeconvolver(lam='auto',
-                                                     upsample=k),
-        'richardson-lucy': lambda: RichardsonLucyDeconvolver(
-            upsample=k, n_iter=30),
-        'wiener': lambda: WienerDeconvolver(upsample=k)}
+                            observed.shape).copy()
+    mags = np.asarray(data.catalogue['mag'], dtype=float)[keep] if (
+        data.catalogue is not None and 'mag' in data.catalogue.colnames
+    ) else np.full(keep.size, np.nan)
     results = {'n_images': int(keep.size), 'upsample': k}
+    raw = {'mag': mags}
     for method in methods:
-        deconv = factories[method]()
-        kwargs = {'error': np.array(error)} if method in (
-            'tikhonov-auto', 'wiener') else {}
-        image = deconv(observed.astype(float), psf=psf.astype(float),
-                       **kwargs)
-        scores = {'nmse': nmse(image, truth),
-                  'psnr': psnr(image, truth, data_range='reference'),
-                  'ssim': ssim(image, truth, data_range='reference')}
-        results[method] = {name: {'median': float(np.median(v)),
-                                  'mean': float(np.mean(v))}
+        deconv = _deconvolver(method, k, weights, device)
+        kwargs = {'error': error} if method in ('tikhonov-auto',
+                                                'wiener') else {}
+        image = deconv(observed, psf=psf, **kwargs)
+        scores = _scores(image, truth, observed, psf, error, k)
+        raw[method] = scores
+        results[method] = {name: _summary(np.asarray(v, float), mags, edges)
                            for name, v in scores.items()}
-    return results
+    return results, raw
+
+
+def _plot_report(raw_by_group, path):
+    """Metric-versus-magnitude figure of every group (NMSE, clump flux)."""
+    from matplotlib.figure import Figure
+
+    from .visualization import plot_metric_vs_magnitude
+
+    groups = list(raw_by_group)
+    fig = Figure(figsize=(10, 3.6 * len(groups)))
+    axes = fig.subplots(len(groups), 2, squeeze=False)
+    for row, group in zip(axes, groups):
+        raw = raw_by_group[group]
+        mags = raw['mag']
+        methods = [m for m in raw if m != 'mag']
+        for ax, metric, label in zip(row, ('nmse', 'clump_flux_error'),
+                                     ('NMSE', '|clump flux error|')):
+            values = {m: np.asarray(raw[m][metric], float) for m in methods}
+            plot_metric_vs_magnitude(mags, values, metric_name=label, ax=ax)
+            ax.set_title(group)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
 
 
 def _run_evaluate(args, out):
@@ -226,37 +303,55 @@ def _run_evaluate(args, out):
         msg = (f'{output} already exists; pass --overwrite to replace it')
         raise FileExistsError(msg)
     split = {'train': 0, 'val': 1, 'test': 2}[args.split]
+    edges = np.asarray(args.mag_bins, dtype=float)
     report = {'data': str(args.data), 'weights': str(args.weights),
-              'split': args.split, 'groups': {}}
+              'split': args.split, 'metrics': list(_METRICS),
+              'clump_threshold': 5.0, 'mag_bins': edges.tolist(),
+              'groups': {}}
     with TrainingSetFile(args.data) as handle:
         groups = handle.groups
+    raw_by_group = {}
     for group in groups:
         data = read_training_set(args.data, group)
-        result = _evaluate_group(data, args.methods, args.weights,
-                                 args.device, split, args.max_images)
+        result, raw = _evaluate_group(data, args.methods, args.weights,
+                                      args.device, split, args.max_images,
+                                      edges)
         if result is not None:
             report['groups'][group] = result
-    print(_format_report(report), file=out)
+            raw_by_group[group] = raw
+    table = _format_report(report)
+    print(table, file=out)
     if output is not None:
         tmp = output.with_name(output.name + '.tmp')
         tmp.write_text(json.dumps(report, indent=2))
         os.replace(tmp, output)
-        print(f'wrote {output}', file=out)
+        output.with_suffix('.md').write_text(table + '\n')
+        written = [output, output.with_suffix('.md')]
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print('note: matplotlib is not installed; no figure made',
+                  file=out)
+        else:
+            png = output.with_suffix('.png')
+            _plot_report(raw_by_group, png)
+            written.append(png)
+        print('wrote ' + ', '.join(str(p) for p in written), file=out)
     return 0
 
 
 def _format_report(report):
-    lines = [f"split {report['split']} of {report['data']}",
-             f"{'group':<14}{'method':<18}{'NMSE':>9}{'PSNR':>9}"
-             f"{'SSIM':>9}   (medians)"]
+    lines = [f"Split {report['split']} of {report['data']} (medians; clump "
+             'metrics on starlet scale 3, 5 sigma)', '',
+             '| group | method | NMSE | PSNR | SSIM | clump flux err | '
+             'halluc. | complet. | chi2 |', '|---' * 9 + '|']
     for group, result in report['groups'].items():
         for method, scores in result.items():
             if not isinstance(scores, dict):
                 continue
-            lines.append(f"{group:<14}{method:<18}"
-                         f"{scores['nmse']['median']:9.4f}"
-                         f"{scores['psnr']['median']:9.2f}"
-                         f"{scores['ssim']['median']:9.4f}")
+            cells = [f"{scores[m]['median']:.4g}" for m in _METRICS]
+            lines.append(f'| {group} | {method} | ' + ' | '.join(cells)
+                         + ' |')
     return '\n'.join(lines)
 
 

@@ -6,6 +6,12 @@ import pytest
 
 from astrodeconv.cli import main
 
+try:
+    import matplotlib  # noqa: F401
+    HAS_MATPLOTLIB = True
+except ImportError:
+    HAS_MATPLOTLIB = False
+
 pytest.importorskip('galsim')
 pytest.importorskip('h5py')
 
@@ -41,7 +47,8 @@ def test_train_then_evaluate(dataset, tmp_path, capsys):
     report = tmp_path / 'report.json'
     status = main(['evaluate', str(dataset), '--weights',
                    str(run / 'best.pt'), '--split', 'val', '--methods',
-                   'learned', 'tikhonov', '-o', str(report)])
+                   'learned', 'learned-debiased', 'tikhonov', '-o',
+                   str(report)])
     assert status == 0
     content = json.loads(report.read_text())
     for group in ('upsample_1', 'upsample_4'):
@@ -49,6 +56,15 @@ def test_train_then_evaluate(dataset, tmp_path, capsys):
         assert scores['n_images'] == 2
         assert 0 < scores['tikhonov']['nmse']['median'] < 10
         assert -1 < scores['learned']['ssim']['median'] <= 1
+        for metric in ('clump_flux_error', 'hallucination', 'completeness',
+                       'chi2'):
+            assert metric in scores['learned-debiased']
+        bins = scores['learned']['nmse']['by_magnitude']
+        assert sum(b['n'] for b in bins) <= 2
+    markdown = report.with_suffix('.md').read_text()
+    assert '| upsample_4 | learned-debiased |' in markdown
+    if HAS_MATPLOTLIB:
+        assert report.with_suffix('.png').read_bytes()[:4] == b'\x89PNG'
     assert 'upsample_4' in capsys.readouterr().out
     # never overwrite a report silently
     assert main(['evaluate', str(dataset), '--weights',
