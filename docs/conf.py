@@ -116,7 +116,7 @@ for _line in (DOCS_DIR / 'nitpick-exceptions.txt').read_text(
 # -- Options for HTML output --------------------------------------------------
 html_title = f'{project} v{release}'
 htmlhelp_basename = f'{project}doc'
-html_static_path = []
+html_static_path = ['_static']
 html_theme_options = {
     # no third-party analytics script and no cross-project search
     'goatcounter_analytics_url': False,
