@@ -110,9 +110,10 @@ def _plane_noise(plane, mask, scale, sigma):
     return noise
 
 
-def _segment(plane, mask, scale, threshold, sigma, min_pixels):
+def _segment(plane, mask, scale, threshold, sigma, min_pixels, noise=None):
     """Integer label map (0 = background) of one detail plane."""
-    noise = _plane_noise(plane, mask, scale, sigma)
+    if noise is None:
+        noise = _plane_noise(plane, mask, scale, sigma)
     if not noise > 0:
         return np.zeros(plane.shape, dtype=int)
     positive = np.clip(plane, 0, None)
@@ -410,11 +411,14 @@ def _match(output, truth, scale, threshold, sigma, min_pixels,
     sigma = _check_sigma(sigma, unit)
     counts = []
     for o, r, m in zip(out, ref, mask):
+        # one absolute detection level for both images: that of the truth
+        planes = _plane(np.stack([o, r]), np.stack([m, m]), scale)
+        noise = _plane_noise(planes[1], m, scale, sigma)
         cats = []
-        for img in (o, r):
-            planes, segms = _segment_stack(img[None], m[None], scale,
-                                           threshold, sigma, min_pixels)
-            table = _catalog(planes[0], segms[0])
+        for plane in planes:
+            segm = _segment(plane, m, scale, threshold, sigma, min_pixels,
+                            noise=noise)
+            table = _catalog(plane, segm)
             cats.append(np.column_stack([table['x'], table['y']]))
         pos_out, pos_true = cats
         if len(pos_out) and len(pos_true):
@@ -432,9 +436,14 @@ def hallucination_rate(output, truth, *, scale=3, match_radius=2.0,
     """
     Fraction of the clumps of an output that are absent from the truth.
 
-    Clumps are detected independently on ``output`` and ``truth`` with
-    `detect_clumps`; an output clump is a hallucination when no truth
-    clump centroid lies within ``match_radius`` pixels of its centroid.
+    Clumps are detected on ``output`` and on ``truth`` as in
+    `detect_clumps`, but at one common absolute level: ``threshold`` times
+    the noise of the truth's detail plane (from ``sigma``, the pixel noise
+    of ``truth``, or else a robust MAD estimate on that plane). A smooth
+    output (a network output has almost no noise) is thus not searched
+    for structures far below what the truth could show. An output clump is
+    a hallucination when no truth clump centroid lies within
+    ``match_radius`` pixels of its centroid.
     The rate is 0 for identical images, and 0 by definition when the
     output has no clump at all (nothing was hallucinated).
 
@@ -447,7 +456,8 @@ def hallucination_rate(output, truth, *, scale=3, match_radius=2.0,
     match_radius : float, optional
         Matching distance in pixels (> 0).
     threshold, sigma, min_pixels
-        See `clump_segmentation` (the same for both images).
+        See `clump_segmentation`; ``sigma`` is the pixel noise of ``truth``
+        and sets the detection level of both images.
 
     Returns
     -------
@@ -484,7 +494,7 @@ def completeness(output, truth, *, scale=3, match_radius=2.0, threshold=3.0,
 
     A truth clump is recovered when an output clump centroid lies within
     ``match_radius`` pixels of its centroid (detection as in
-    `hallucination_rate`). It is 1 for identical images, and 1 by
+    `hallucination_rate`, at the truth's level in both images). It is 1 for identical images, and 1 by
     definition when the truth has no clump (nothing could be missed).
 
     Parameters

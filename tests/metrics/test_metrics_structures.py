@@ -180,6 +180,22 @@ def test_completeness(truth):
     np.testing.assert_allclose(values, [1, 0.75])
 
 
+def test_detection_level_is_that_of_the_truth(truth):
+    # A noisy truth and a noise-free output holding faint ripples: with
+    # the noise estimated on the truth, the ripples (10 % of a clump) are
+    # below the detection level of both images and are not hallucinations;
+    # thresholding the output on its own (tiny) noise would flag them.
+    rng = np.random.default_rng(3)
+    noisy_truth = truth + rng.normal(0, SIGMA, truth.shape)
+    ripples = truth + 0.1 * (blob(20, 75) + blob(80, 15))
+    assert hallucination_rate(ripples, noisy_truth, threshold=5) == 0
+    assert completeness(ripples, noisy_truth, threshold=5) == 1
+    # bright fakes are still found at that level
+    fake = truth + blob(20, 75) + blob(80, 15)
+    assert hallucination_rate(fake, noisy_truth,
+                              threshold=5) == pytest.approx(2 / 6)
+
+
 def test_match_radius(truth):
     shifted = galaxy() + sum(blob(x + 3, y) for x, y in POSITIONS)
     assert hallucination_rate(shifted, truth, sigma=SIGMA) == 1
