@@ -63,7 +63,8 @@ def _backprojection_kernel(psf, k):
 
 def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
                k_first=None, n_iter=20, step=None, positivity=False,
-               tol=1e-4, support='start', return_info=False):
+               tol=1e-4, support='start', accelerate=False,
+               return_info=False):
     r"""
     Debias a deconvolved image on a multi-resolution support.
 
@@ -124,6 +125,17 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     symmetric, so this is a conservative step rather than a proof of
     monotone descent; the residual norms are recorded (``return_info``).
 
+    The iteration is a Landweber iteration: it converges slowly at the
+    spatial frequencies that the PSF attenuates most, so that a few tens of
+    iterations mostly correct the larger scales. ``accelerate=True`` adds
+    Nesterov momentum (the gradient step is taken from the extrapolated
+    point ``z_j = x_j + (t_{j-1} - 1) / t_j (x_j - x_{j-1})``, with the
+    FISTA sequence ``t_j``), which reaches the same fixed point in far
+    fewer iterations. Going further along this path fits the data more
+    closely on the support, restoring more small-scale flux at the price of
+    more noise; the benchmark in the documentation measures that
+    trade-off.
+
     Parameters
     ----------
     image : array_like
@@ -158,6 +170,8 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
         The image whose significant starlet coefficients define ``M``: the
         start image ``x_0`` (default) or the back-projected data ``H^T y``
         (see above).
+    accelerate : bool, optional
+        Use Nesterov momentum (see above).
     return_info : bool, optional
         Also return a dict of diagnostics.
 
@@ -213,6 +227,9 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     tol = check_real(tol, 'tol', minimum=0)
     if step is not None:
         step = check_real(step, 'step', minimum=0, strict=True)
+    if not isinstance(accelerate, (bool, np.bool_)):
+        msg = f'accelerate must be True or False, got {accelerate!r}'
+        raise TypeError(msg)
     if support not in ('start', 'data'):
         msg = f"support must be 'start' or 'data', got {support!r}"
         raise ValueError(msg)
@@ -278,20 +295,28 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
         x = out[i]
         res = y[i] - forward(x, o)
         history = [np.linalg.norm(res)]
+        point, point_res, t = x, res, 1.0
         for it in range(n_iter):
-            grad = starlet_transform(adjoint(res, o), n_scales,
+            grad = starlet_transform(adjoint(point_res, o), n_scales,
                                      boundary='periodic')
-            new = x + mu * np.sum(grad * mask, axis=0)
+            new = point + mu * np.sum(grad * mask, axis=0)
             if positivity:
                 np.maximum(new, 0, out=new)
             change = np.linalg.norm(new - x)
             scale = np.linalg.norm(x)
-            x = new
+            previous, x = x, new
             res = y[i] - forward(x, o)
             history.append(np.linalg.norm(res))
             done[i] = it + 1
             if change <= tol * scale:
                 break
+            if accelerate:
+                t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+                point = x + (t - 1) / t_next * (x - previous)
+                point_res = y[i] - forward(point, o)
+                t = t_next
+            else:
+                point, point_res = x, res
         out[i] = x
         residuals.append(np.array(history))
     if empty:

@@ -494,8 +494,9 @@ def completeness(output, truth, *, scale=3, match_radius=2.0, threshold=3.0,
 
     A truth clump is recovered when an output clump centroid lies within
     ``match_radius`` pixels of its centroid (detection as in
-    `hallucination_rate`, at the truth's level in both images). It is 1 for identical images, and 1 by
-    definition when the truth has no clump (nothing could be missed).
+    `hallucination_rate`, at the truth's level in both images). It is 1
+    for identical images, and 1 by definition when the truth has no clump
+    (nothing could be missed).
 
     Parameters
     ----------
