@@ -102,9 +102,14 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
       introduce structures that the start image (e.g. a network trained to
       reject noise features) had removed.
 
-    In both cases ``sigma_j`` is the noise of the back-projected data
-    ``H^T n`` on the fine grid, propagated per scale: for white ``n`` of
-    std ``sigma`` it is ``sigma`` times
+    ``support`` may also be a boolean array of the detail planes,
+    ``(n_scales, ny, nx)`` or one per image ``(N, n_scales, ny, nx)``: a
+    support built elsewhere (from another band, a catalogue of clumps, or,
+    in benchmarks, the true image); ``k`` and ``k_first`` are then unused.
+
+    For ``'start'`` and ``'data'``, ``sigma_j`` is the noise of the
+    back-projected data ``H^T n`` on the fine grid, propagated per scale:
+    for white ``n`` of std ``sigma`` it is ``sigma`` times
     `~astrodeconv.wavelets.starlet_noise_levels` with the kernel
     ``box_k * flip(h) / k``: exact for ``upsample = 1``; for ``upsample >
     1`` the back-projected noise is cyclo-stationary and this kernel gives
@@ -166,10 +171,10 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
         Project onto ``x >= 0`` after each step.
     tol : float, optional
         Stop when ``||x_{j+1} - x_j|| / ||x_j|| < tol``.
-    support : {'start', 'data'}, optional
+    support : {'start', 'data'} or array_like of bool, optional
         The image whose significant starlet coefficients define ``M``: the
-        start image ``x_0`` (default) or the back-projected data ``H^T y``
-        (see above).
+        start image ``x_0`` (default) or the back-projected data ``H^T y``;
+        or ``M`` itself for the detail planes (see above).
     accelerate : bool, optional
         Use Nesterov momentum (see above).
     return_info : bool, optional
@@ -230,9 +235,18 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     if not isinstance(accelerate, (bool, np.bool_)):
         msg = f'accelerate must be True or False, got {accelerate!r}'
         raise TypeError(msg)
-    if support not in ('start', 'data'):
-        msg = f"support must be 'start' or 'data', got {support!r}"
-        raise ValueError(msg)
+    given_support = None
+    if isinstance(support, str):
+        if support not in ('start', 'data'):
+            msg = ("support must be 'start', 'data' or a boolean array, "
+                   f"got {support!r}")
+            raise ValueError(msg)
+    else:
+        given_support = np.asarray(support)
+        if given_support.dtype != bool:
+            msg = ("support must be 'start', 'data' or a boolean array, "
+                   f"got an array of dtype {given_support.dtype}")
+            raise TypeError(msg)
 
     n = x0.shape[0]
     shape = x0.shape[-2:]
@@ -253,6 +267,16 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
                f'{min(shape)}, got n_scales={n_scales}')
         raise ValueError(msg)
     sigma = _per_image(sigma, n, 'sigma')
+    if given_support is not None:
+        planes = (n_scales,) + shape
+        if given_support.shape == planes:
+            given_support = given_support[None]
+        if (given_support.shape[1:] != planes
+                or given_support.shape[0] not in (1, n)):
+            msg = (f'a support array must have shape {planes} or '
+                   f'({n}, {n_scales}, {shape[0]}, {shape[1]}), got '
+                   f'{given_support.shape}')
+            raise ValueError(msg)
 
     otf = F.psf_to_otf(h, shape)
     levels = [starlet_noise_levels(n_scales,
@@ -276,10 +300,13 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     for i in range(n):
         o = otf[i if otf.shape[0] > 1 else 0]
         lev = levels[i if len(levels) > 1 else 0]
-        source = x0[i] if support == 'start' else adjoint(y[i], o)
-        sig_mask = multiresolution_support(
-            starlet_transform(source, n_scales, boundary='periodic'),
-            sigma[i], k=k, noise_levels=lev, k_first=k_first)
+        if given_support is not None:
+            sig_mask = given_support[i if len(given_support) > 1 else 0]
+        else:
+            source = x0[i] if support == 'start' else adjoint(y[i], o)
+            sig_mask = multiresolution_support(
+                starlet_transform(source, n_scales, boundary='periodic'),
+                sigma[i], k=k, noise_levels=lev, k_first=k_first)
         fractions[i, :-1] = sig_mask.mean(axis=(-2, -1))
         fractions[i, -1] = 1.0
         if not sig_mask.any():

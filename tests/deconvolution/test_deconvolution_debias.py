@@ -143,6 +143,32 @@ def test_accelerate_reaches_the_fixed_point_faster():
         debias_mrs(x0, data, psf, sigma=SIGMA, accelerate='yes')
 
 
+def test_given_support():
+    truth, data, psf, otf = simulate(seed=2)
+    x0 = biased_start(truth)
+    levels = starlet_noise_levels(4, kernel=psf[::-1, ::-1])
+    mask = multiresolution_support(
+        starlet_transform(x0, 4, boundary='periodic'), SIGMA, k=3.0,
+        noise_levels=levels)
+    # the support of x0 passed as an array gives the default result
+    np.testing.assert_array_equal(
+        debias_mrs(x0, data, psf, sigma=SIGMA, support=mask),
+        debias_mrs(x0, data, psf, sigma=SIGMA))
+    # one support per image in a stack; an empty one leaves its image as
+    # it is, with the usual warning
+    empty = np.zeros_like(mask)
+    with pytest.warns(AstrodeconvWarning, match='support is empty'):
+        out, info = debias_mrs(np.stack([x0, x0]), np.stack([data, data]),
+                               psf, sigma=SIGMA,
+                               support=np.stack([mask, empty]),
+                               return_info=True)
+    np.testing.assert_array_equal(info['support_fraction'][1, :-1], 0)
+    np.testing.assert_array_equal(out[1], x0)
+    assert np.linalg.norm(out[0] - truth) < np.linalg.norm(x0 - truth)
+    with pytest.raises(TypeError, match='got an array of dtype float64'):
+        debias_mrs(x0, data, psf, sigma=SIGMA, support=mask.astype(float))
+
+
 def clump_outside_start(support):
     """Debias a start that lacks a clump present in the data."""
     truth, _, psf, otf = simulate()
@@ -225,7 +251,9 @@ def test_empty_support_returns_input():
     ({'n_scales': 7}, 'n_scales must satisfy'),
     ({'step': -0.1}, 'step must be > 0'),
     ({'sigma': [0.1, 0.2]}, 'sigma must be a scalar or have one value'),
-    ({'support': 'both'}, "support must be 'start' or 'data'"),
+    ({'support': 'both'}, "support must be 'start', 'data' or a boolean"),
+    ({'support': np.ones((2, 32, 32), bool)},
+     r'a support array must have shape \(4, 32, 32\)'),
 ])
 def test_bad_inputs(kwargs, match):
     truth, data, psf, otf = simulate(n=32)
