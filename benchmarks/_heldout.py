@@ -25,10 +25,10 @@ def add_heldout_arguments(parser, output_name):
         Path(__file__).parent / 'results' / output_name))
 
 
-def heldout_groups(args, groups=None):
+def heldout_groups(args, groups=None, minimum=200):
     """Yield ``(group name, TrainingSet)`` of the held-out set."""
-    if args.n_galaxies < 200:
-        print('warning: the benchmark asks for at least 200 galaxies')
+    if args.n_galaxies < minimum:
+        print(f'warning: the benchmark asks for at least {minimum} galaxies')
     path = args.data
     if path is None:
         path = os.path.join(tempfile.mkdtemp(), 'test_set.h5')
