@@ -185,6 +185,8 @@ def _run_train(args, out):
     return 0
 
 
+#: The statistic shown in the Markdown table when it is not the median.
+_SUMMARY = {'hallucination': 'mean', 'completeness': 'mean'}
 _METRICS = ('nmse', 'psnr', 'ssim', 'clump_flux_error', 'hallucination',
             'completeness', 'chi2')
 _EVAL_METHODS = ('learned', 'learned-debiased', 'tikhonov', 'tikhonov-auto',
@@ -341,15 +343,18 @@ def _run_evaluate(args, out):
 
 
 def _format_report(report):
-    lines = [f"Split {report['split']} of {report['data']} (medians; clump "
-             'metrics on starlet scale 3, 5 sigma)', '',
+    lines = [f"Split {report['split']} of {report['data']} (medians, but "
+             'means for the hallucination rate and completeness, whose '
+             'medians are mostly 0 and 1; clump metrics on starlet scale 3, '
+             '5 sigma)', '',
              '| group | method | NMSE | PSNR | SSIM | clump flux err | '
              'halluc. | complet. | chi2 |', '|---' * 9 + '|']
     for group, result in report['groups'].items():
         for method, scores in result.items():
             if not isinstance(scores, dict):
                 continue
-            cells = [f"{scores[m]['median']:.4g}" for m in _METRICS]
+            cells = [f"{scores[m][_SUMMARY.get(m, 'median')]:.4g}"
+                     for m in _METRICS]
             lines.append(f'| {group} | {method} | ' + ' | '.join(cells)
                          + ' |')
     return '\n'.join(lines)

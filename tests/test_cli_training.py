@@ -63,6 +63,14 @@ def test_train_then_evaluate(dataset, tmp_path, capsys):
         assert sum(b['n'] for b in bins) <= 2
     markdown = report.with_suffix('.md').read_text()
     assert '| upsample_4 | learned-debiased |' in markdown
+    # the table shows medians, but means for the clump-matching rates
+    row = next(line for line in markdown.splitlines()
+               if line.startswith('| upsample_4 | tikhonov |'))
+    cells = [c.strip() for c in row.strip('|').split('|')][2:]
+    tik = content['groups']['upsample_4']['tikhonov']
+    assert cells[0] == f"{tik['nmse']['median']:.4g}"
+    assert cells[4] == f"{tik['hallucination']['mean']:.4g}"
+    assert cells[5] == f"{tik['completeness']['mean']:.4g}"
     if HAS_MATPLOTLIB:
         assert report.with_suffix('.png').read_bytes()[:4] == b'\x89PNG'
     assert 'upsample_4' in capsys.readouterr().out
