@@ -45,6 +45,15 @@ def _parse(image, name):
             parsed.unit, batch)
 
 
+def _pair_stacks(estimate, truth):
+    """Parse two images or stacks; return (N, ny, nx) arrays, unit, batch."""
+    est, ref, mask, unit = _pair(estimate, truth)
+    batch = est.ndim == 3
+    shape = (-1,) + est.shape[-2:]
+    est, ref, mask = (a.reshape(shape) for a in (est, ref, mask))
+    return est, ref, mask, unit, batch
+
+
 def _check_scale(scale, shape, n_scales=None):
     scale = check_positive_int(scale, 'scale')
     if 2 ** scale > min(shape):
@@ -307,10 +316,7 @@ def _clump_fluxes(image, reference, scale, threshold, sigma, min_pixels,
         planes, segms = _segment_stack(data, mask, scale, threshold, sigma,
                                        min_pixels)
         return (planes * (segms > 0)).sum(axis=(-2, -1)), None, unit, batch
-    est, ref, mask, unit = _pair(image, reference)
-    batch = est.ndim == 3
-    shape = (-1,) + est.shape[-2:]
-    est, ref, mask = (a.reshape(shape) for a in (est, ref, mask))
+    est, ref, mask, unit, batch = _pair_stacks(image, reference)
     sigma = _check_sigma(sigma, unit)
     ref_planes, segms = _segment_stack(ref, mask, scale, threshold, sigma,
                                        min_pixels)
@@ -404,18 +410,15 @@ def _match(output, truth, scale, threshold, sigma, min_pixels,
     """Per image: (n_out, n_out matched, n_true, n_true recovered)."""
     threshold, min_pixels, match_radius = _detection_args(
         threshold, min_pixels, match_radius)
-    out, ref, mask, unit = _pair(output, truth)
-    batch = out.ndim == 3
-    shape = (-1,) + out.shape[-2:]
-    out, ref, mask = (a.reshape(shape) for a in (out, ref, mask))
+    out, ref, mask, unit, batch = _pair_stacks(output, truth)
     sigma = _check_sigma(sigma, unit)
+    out_planes, ref_planes = _plane(out, mask, scale), _plane(ref, mask, scale)
     counts = []
-    for o, r, m in zip(out, ref, mask):
+    for out_plane, ref_plane, m in zip(out_planes, ref_planes, mask):
         # one absolute detection level for both images: that of the truth
-        planes = _plane(np.stack([o, r]), np.stack([m, m]), scale)
-        noise = _plane_noise(planes[1], m, scale, sigma)
+        noise = _plane_noise(ref_plane, m, scale, sigma)
         cats = []
-        for plane in planes:
+        for plane in (out_plane, ref_plane):
             segm = _segment(plane, m, scale, threshold, sigma, min_pixels,
                             noise=noise)
             table = _catalog(plane, segm)
@@ -653,10 +656,6 @@ def reduced_chi2(estimate, data, psf=None, *, error=None, upsample=1):
     True
     """
     residual, obs = _forward_residual(estimate, data, psf, upsample)
-    if error is None and not isinstance(data, NDData):
-        msg = ('error must be given, either as error or as '
-               'data.uncertainty, got neither')
-        raise ValueError(msg)
     parsed = parse_image_input(data, error=error, name='data',
                                allow_batch=True)
     if parsed.error is None:
@@ -707,12 +706,9 @@ def flux_error(estimate, truth):
     >>> flux_error(est, np.ones((4, 4)))  # doctest: +FLOAT_CMP
     0.1
     """
-    est, ref, mask, _ = _pair(estimate, truth)
-    batch = est.ndim == 3
-    good = ~mask
-    f_est = np.where(good, est, 0).reshape((-1,) + est.shape[-2:])
-    f_ref = np.where(good, ref, 0).reshape((-1,) + ref.shape[-2:])
-    f_est, f_ref = f_est.sum(axis=(-2, -1)), f_ref.sum(axis=(-2, -1))
+    est, ref, mask, _, batch = _pair_stacks(estimate, truth)
+    f_est = np.where(mask, 0, est).sum(axis=(-2, -1))
+    f_ref = np.where(mask, 0, ref).sum(axis=(-2, -1))
     if np.any(f_ref == 0):
         msg = 'truth must have a non-zero total flux, got 0'
         raise ValueError(msg)
@@ -761,10 +757,7 @@ def centroid_error(estimate, truth):
     >>> centroid_error(a, b)
     5.0
     """
-    est, ref, mask, _ = _pair(estimate, truth)
-    batch = est.ndim == 3
-    shape = (-1,) + est.shape[-2:]
-    est, ref, mask = (a.reshape(shape) for a in (est, ref, mask))
+    est, ref, mask, _, batch = _pair_stacks(estimate, truth)
     c_est, c_ref = _centroids(est, mask), _centroids(ref, mask)
     if c_est is None or c_ref is None:
         msg = ('estimate and truth must each have positive unmasked pixels '
