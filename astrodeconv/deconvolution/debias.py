@@ -61,6 +61,25 @@ def _backprojection_kernel(psf, k):
     return kernel
 
 
+def _significant_support(sources, psf, sigma, upsample, n_scales, k,
+                         k_first=None):
+    """
+    The multi-resolution support of each source image, ``(N, J, ny, nx)``.
+
+    ``|w_j| >= k sigma e_j`` with ``e_j`` the per-scale noise of the
+    back-projected data (`_backprojection_kernel` of the image's PSF).
+    """
+    levels = [starlet_noise_levels(n_scales,
+                                   kernel=_backprojection_kernel(p, upsample))
+              for p in psf]
+    return np.stack([
+        multiresolution_support(
+            starlet_transform(source, n_scales, boundary='periodic'),
+            sig, k=k, noise_levels=levels[i if len(levels) > 1 else 0],
+            k_first=k_first)
+        for i, (source, sig) in enumerate(zip(sources, sigma))])
+
+
 def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
                k_first=None, n_iter=20, step=None, positivity=False,
                tol=1e-4, support='start', accelerate=False,
@@ -279,9 +298,6 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
             raise ValueError(msg)
 
     otf = F.psf_to_otf(h, shape)
-    levels = [starlet_noise_levels(n_scales,
-                                   kernel=_backprojection_kernel(p, kk))
-              for p in h]
 
     def forward(x, o):
         return F.block_sum(F.convolve_otf(x, o), kk)
@@ -291,6 +307,12 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
             r = r.repeat(kk, axis=-2).repeat(kk, axis=-1)
         return F.convolve_otf(r, np.conj(o))
 
+    supports = given_support
+    if supports is None:
+        sources = x0 if support == 'start' else adjoint(y, otf)
+        supports = _significant_support(sources, h, sigma, kk, n_scales, k,
+                                        k_first)
+
     out = x0.copy()
     done = np.zeros(n, dtype=int)
     steps = np.zeros(n)
@@ -299,14 +321,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     empty = False
     for i in range(n):
         o = otf[i if otf.shape[0] > 1 else 0]
-        lev = levels[i if len(levels) > 1 else 0]
-        if given_support is not None:
-            sig_mask = given_support[i if len(given_support) > 1 else 0]
-        else:
-            source = x0[i] if support == 'start' else adjoint(y[i], o)
-            sig_mask = multiresolution_support(
-                starlet_transform(source, n_scales, boundary='periodic'),
-                sigma[i], k=k, noise_levels=lev, k_first=k_first)
+        sig_mask = supports[i if len(supports) > 1 else 0]
         fractions[i, :-1] = sig_mask.mean(axis=(-2, -1))
         fractions[i, -1] = 1.0
         if not sig_mask.any():
