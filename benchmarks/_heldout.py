@@ -5,11 +5,22 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from astrodeconv import __version__
 from astrodeconv.datasets import (TrainingSetFile, make_training_set,
                                   read_training_set)
+from astrodeconv.metrics import (clump_flux_error, completeness,
+                                 hallucination_rate, nmse)
 
 #: Simulation seed of the held-out set, never used in training.
 HELDOUT_SEED = 20261125
+
+#: Clump detection of the small-scale structure metrics: starlet scale,
+#: threshold (in units of the truth's noise), minimum segment size and
+#: matching radius in pixels.
+CLUMPS = {'scale': 3, 'threshold': 5.0, 'min_pixels': 3}
+MATCH_RADIUS = 2.0
 
 
 def add_heldout_arguments(parser, output_name):
@@ -40,6 +51,44 @@ def heldout_groups(args, groups=None, minimum=200):
     for name in names:
         if groups is None or name in groups:
             yield name, read_training_set(path, name)
+
+
+def report_header(name, args):
+    """The fields every held-out benchmark report starts with."""
+    return {'benchmark': name, 'astrodeconv_version': __version__,
+            'weights': args.weights, 'seed': args.seed, 'data': args.data,
+            'n_galaxies': args.n_galaxies}
+
+
+def as_image_stack(result):
+    """A deconvolver's output (NDData or a list of them) as one array."""
+    if isinstance(result, list):
+        return np.stack([as_image_stack(r) for r in result])
+    return np.asarray(getattr(result, 'data', result), dtype=float)
+
+
+def clump_metrics(images, truth):
+    """Medians (and means) of the clump flux error, NMSE and clump matching.
+
+    Galaxies whose truth has no clump give a NaN flux error and are left
+    out of its median; their number is ``n_with_clumps``.
+    """
+    flux = clump_flux_error(images, truth, **CLUMPS)
+    used = np.isfinite(flux)
+    rate = hallucination_rate(images, truth, match_radius=MATCH_RADIUS,
+                              **CLUMPS)
+    found = completeness(images, truth, match_radius=MATCH_RADIUS, **CLUMPS)
+    return {
+        'clump_flux_abs_rel_error_median': float(np.median(
+            np.abs(flux[used]))) if used.any() else float('nan'),
+        'clump_flux_rel_error_median': float(np.median(flux[used]))
+        if used.any() else float('nan'),
+        'n_with_clumps': int(used.sum()),
+        'nmse_median': float(np.median(nmse(images, truth))),
+        'hallucination_rate_median': float(np.median(rate)),
+        'hallucination_rate_mean': float(np.mean(rate)),
+        'completeness_median': float(np.median(found)),
+        'completeness_mean': float(np.mean(found))}
 
 
 def write_results(report, output, table):

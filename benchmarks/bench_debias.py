@@ -34,19 +34,11 @@ grows by at most 5 %.
 import argparse
 import time
 
-import numpy as np
+from _heldout import (CLUMPS, MATCH_RADIUS, add_heldout_arguments,
+                      as_image_stack, clump_metrics, heldout_groups,
+                      report_header, write_results)
 
-from _heldout import add_heldout_arguments, heldout_groups, write_results
-
-from astrodeconv import __version__
 from astrodeconv.deconvolution import LearnedDeconvolver
-from astrodeconv.metrics import (clump_flux_error, completeness,
-                                 hallucination_rate, nmse)
-
-SCALE = 3
-THRESHOLD = 5.0
-MIN_PIXELS = 3
-MATCH_RADIUS = 2.0
 
 METHODS = ('network', 'debias_start', 'debias_data', 'debias_start_fast')
 DEBIASED = METHODS[1:]
@@ -62,33 +54,6 @@ SETTINGS = {'debias_start': {'support': 'start'},
                                   'n_iter': 100}}
 
 
-def _images(result):
-    if isinstance(result, list):
-        return np.stack([_images(r) for r in result])
-    return np.asarray(getattr(result, 'data', result), dtype=float)
-
-
-def _metrics(images, truth):
-    flux = clump_flux_error(images, truth, scale=SCALE, threshold=THRESHOLD,
-                            min_pixels=MIN_PIXELS)
-    used = np.isfinite(flux)
-    detection = dict(scale=SCALE, match_radius=MATCH_RADIUS,
-                     threshold=THRESHOLD, min_pixels=MIN_PIXELS)
-    rate = hallucination_rate(images, truth, **detection)
-    found = completeness(images, truth, **detection)
-    return {
-        'clump_flux_abs_rel_error_median': float(np.median(
-            np.abs(flux[used]))) if used.any() else float('nan'),
-        'clump_flux_rel_error_median': float(np.median(flux[used]))
-        if used.any() else float('nan'),
-        'n_with_clumps': int(used.sum()),
-        'nmse_median': float(np.median(nmse(images, truth))),
-        'hallucination_rate_median': float(np.median(rate)),
-        'hallucination_rate_mean': float(np.mean(rate)),
-        'completeness_median': float(np.median(found)),
-        'completeness_mean': float(np.mean(found))}
-
-
 def evaluate_group(data, weights, device, debias_kwargs, n_galaxies):
     k = data.truth.shape[-1] // data.observed.shape[-1]
     truth = data.truth[:n_galaxies].astype(float)
@@ -102,9 +67,9 @@ def evaluate_group(data, weights, device, debias_kwargs, n_galaxies):
         start = time.perf_counter()
         model = LearnedDeconvolver(weights, upsample=k, device=device,
                                    debias=debias, debias_kwargs=kwargs)
-        images = _images(model(observed, psf=psf))
+        images = as_image_stack(model(observed, psf=psf))
         out['timings_s'][name] = time.perf_counter() - start
-        out['methods'][name] = _metrics(images, truth)
+        out['methods'][name] = clump_metrics(images, truth)
     return out
 
 
@@ -168,15 +133,9 @@ def main(argv=None):
     debias_kwargs = {key: value for key, value in
                      (('k', args.k), ('n_iter', args.n_iter),
                       ('n_scales', args.n_scales)) if value is not None}
-    report = {'benchmark': 'bench_debias',
-              'astrodeconv_version': __version__,
-              'weights': args.weights, 'seed': args.seed,
-              'data': args.data, 'n_galaxies': args.n_galaxies,
-              'debias_kwargs': debias_kwargs,
-              'metrics': {'scale': SCALE, 'threshold': THRESHOLD,
-                          'min_pixels': MIN_PIXELS,
-                          'match_radius': MATCH_RADIUS},
-              'groups': {}}
+    report = dict(report_header('bench_debias', args),
+                  debias_kwargs=debias_kwargs,
+                  metrics=dict(CLUMPS, match_radius=MATCH_RADIUS), groups={})
     for group, data in heldout_groups(args, args.groups or None):
         result = evaluate_group(data, args.weights, args.device,
                                 debias_kwargs, args.n_galaxies)

@@ -33,64 +33,25 @@ import time
 
 import numpy as np
 
-from _heldout import add_heldout_arguments, heldout_groups, write_results
+from _heldout import (CLUMPS, add_heldout_arguments, as_image_stack,
+                      clump_metrics, heldout_groups, report_header,
+                      write_results)
 
-from astrodeconv import __version__
 from astrodeconv.deconvolution import (LearnedDeconvolver,
                                        TikhonovDeconvolver, debias_mrs)
 from astrodeconv.deconvolution import _fourier as F
-from astrodeconv.deconvolution.debias import _backprojection_kernel
-from astrodeconv.metrics import (clump_flux_error, clump_segmentation,
-                                 hallucination_rate, nmse,
-                                 small_scale_structure)
-from astrodeconv.wavelets import (estimate_noise, multiresolution_support,
-                                  starlet_noise_levels, starlet_transform)
+from astrodeconv.deconvolution.debias import _significant_support
+from astrodeconv.metrics import clump_segmentation, small_scale_structure
+from astrodeconv.wavelets import estimate_noise
 
-SCALE = 3
-THRESHOLD = 5.0
-MIN_PIXELS = 3
-MATCH_RADIUS = 2.0
 N_SCALES = 4
 TIKHONOV_LAMBDAS = (1e-4, 1e-3, 9e-3, 3e-2)
 
 
-def _stack(result):
-    if isinstance(result, list):
-        return np.stack([np.asarray(r.data, dtype=float) for r in result])
-    return np.asarray(result.data, dtype=float)
-
-
-def _metrics(images, truth):
-    flux = clump_flux_error(images, truth, scale=SCALE, threshold=THRESHOLD,
-                            min_pixels=MIN_PIXELS)
-    used = np.isfinite(flux)
-    rate = hallucination_rate(images, truth, scale=SCALE,
-                              match_radius=MATCH_RADIUS, threshold=THRESHOLD,
-                              min_pixels=MIN_PIXELS)
-    return {'clump_flux_abs_rel_error_median': float(np.median(
-                np.abs(flux[used]))),
-            'clump_flux_rel_error_median': float(np.median(flux[used])),
-            'nmse_median': float(np.median(nmse(images, truth))),
-            'hallucination_rate_mean': float(np.mean(rate))}
-
-
-def oracle_supports(truth, psf, sigma, k):
-    """The default support thresholds applied to the true images."""
-    supports = []
-    for image, p, s in zip(truth, psf, sigma):
-        levels = starlet_noise_levels(
-            N_SCALES, kernel=_backprojection_kernel(p, k))
-        supports.append(multiresolution_support(
-            starlet_transform(image, N_SCALES, boundary='periodic'), s,
-            k=3.0, noise_levels=levels))
-    return np.stack(supports)
-
-
 def amplitude_bound(truth, psf, sigma, k):
     """Relative std of the amplitude of the true clump pattern."""
-    segments = clump_segmentation(truth, scale=SCALE, threshold=THRESHOLD,
-                                  min_pixels=MIN_PIXELS)
-    planes = small_scale_structure(truth, scale=SCALE)
+    segments = clump_segmentation(truth, **CLUMPS)
+    planes = small_scale_structure(truth, scale=CLUMPS['scale'])
     bounds = []
     for plane, segm, p, s in zip(planes, segments, psf, sigma):
         if not (segm > 0).any():
@@ -112,33 +73,33 @@ def evaluate_group(data, args):
     rows, timings = {}, {}
 
     start = time.perf_counter()
-    network = _stack(LearnedDeconvolver(args.weights, upsample=k,
-                                        device=args.device)(observed,
-                                                            psf=psf))
+    model = LearnedDeconvolver(args.weights, upsample=k, device=args.device)
+    network = as_image_stack(model(observed, psf=psf))
     timings['network'] = time.perf_counter() - start
-    rows['network'] = _metrics(network, truth)
+    rows['network'] = clump_metrics(network, truth)
 
     runs = {'debias_start_20': dict(n_iter=20),
             'debias_start_fast_50': dict(n_iter=50, accelerate=True),
             'debias_start_fast_200': dict(n_iter=200, accelerate=True),
             'debias_oracle_fast_100': dict(
                 n_iter=100, accelerate=True,
-                support=oracle_supports(truth, psf, sigma, k))}
+                support=_significant_support(truth, psf, sigma, k,
+                                             N_SCALES, k=3.0))}
     for name, kwargs in runs.items():
         start = time.perf_counter()
         out = debias_mrs(network, observed, psf, sigma=sigma, upsample=k,
                          n_scales=N_SCALES, **kwargs)
         timings[name] = time.perf_counter() - start
-        rows[name] = _metrics(out, truth)
+        rows[name] = clump_metrics(out, truth)
         print(name, rows[name], flush=True)
 
     for lam in TIKHONOV_LAMBDAS:
         name = f'tikhonov_{lam:g}'
         start = time.perf_counter()
-        out = _stack(TikhonovDeconvolver(lam=lam, upsample=k)(observed,
-                                                              psf=psf))
+        out = as_image_stack(TikhonovDeconvolver(lam=lam, upsample=k)(
+            observed, psf=psf))
         timings[name] = time.perf_counter() - start
-        rows[name] = _metrics(out, truth)
+        rows[name] = clump_metrics(out, truth)
 
     bound = amplitude_bound(truth, psf, data.sigma[:n], k)
     return {'upsample': int(k), 'n_images': int(n), 'methods': rows,
@@ -191,12 +152,9 @@ def main(argv=None):
     parser.set_defaults(n_galaxies=100)
     parser.add_argument('--groups', nargs='*', default=None)
     args = parser.parse_args(argv)
-    report = {'benchmark': 'bench_debias_limits',
-              'astrodeconv_version': __version__, 'weights': args.weights,
-              'seed': args.seed, 'data': args.data,
-              'n_galaxies': args.n_galaxies, 'groups': {}}
+    report = dict(report_header('bench_debias_limits', args), groups={})
     for group, data in heldout_groups(args, args.groups or None,
-                                      minimum=args.n_galaxies):
+                                      minimum=100):
         report['groups'][group] = evaluate_group(data, args)
     write_results(report, args.output, markdown(report))
     return report

@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-from _heldout import add_heldout_arguments, heldout_groups, write_results
+from _heldout import (add_heldout_arguments, heldout_groups, report_header,
+                      write_results)
 
-from astrodeconv import __version__
 from astrodeconv.deconvolution import (LearnedDeconvolver,
                                        RichardsonLucyDeconvolver,
                                        TikhonovDeconvolver)
@@ -144,12 +144,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     add_heldout_arguments(parser, 'bench_quality.json')
     args = parser.parse_args(argv)
-    report = {'benchmark': 'bench_quality',
-              'astrodeconv_version': __version__,
-              'weights': args.weights, 'seed': args.seed,
-              'n_galaxies': args.n_galaxies,
-              'lam_grid': LAM_GRID.tolist(),
-              'rl_iterations': list(RL_ITERATIONS), 'groups': {}}
+    report = dict(report_header('bench_quality', args),
+                  lam_grid=LAM_GRID.tolist(),
+                  rl_iterations=list(RL_ITERATIONS), groups={})
     for group, data in heldout_groups(args):
         result = evaluate_group(data, args.weights, args.device)
         rows, goals = summarise(result)
