@@ -57,10 +57,6 @@ _REQUIRED_KEYS = ('format', 'architecture', 'arch_kwargs', 'state_dict',
                   'rng_states')
 
 
-def _check_int(value, name, minimum):
-    return check_positive_int(value, name, minimum=minimum)
-
-
 def _check_float(value, name, *, positive=False):
     if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, numbers.Real):
@@ -111,9 +107,10 @@ def warmup_cosine_lr(epoch, *, lr, epochs, warmup_epochs=3, min_lr=1e-5):
     ...                         min_lr=1e-5), 6) for e in range(6)]
     [0.0005, 0.001, 0.001, 0.000753, 0.000258, 1e-05]
     """
-    epoch = _check_int(epoch, 'epoch', 0)
-    epochs = _check_int(epochs, 'epochs', 1)
-    warmup_epochs = _check_int(warmup_epochs, 'warmup_epochs', 0)
+    epoch = check_positive_int(epoch, 'epoch', minimum=0)
+    epochs = check_positive_int(epochs, 'epochs')
+    warmup_epochs = check_positive_int(warmup_epochs, 'warmup_epochs',
+                                       minimum=0)
     if epoch < warmup_epochs:
         return lr * (epoch + 1) / warmup_epochs
     n_decay = epochs - warmup_epochs
@@ -418,20 +415,22 @@ class Trainer:
             msg = (f'model must be a torch.nn.Module, got '
                    f'{type(model).__name__}')
             raise TypeError(msg)
-        self.epochs = _check_int(epochs, 'epochs', 1)
-        self.batch_size = _check_int(batch_size, 'batch_size', 1)
+        self.epochs = check_positive_int(epochs, 'epochs')
+        self.batch_size = check_positive_int(batch_size, 'batch_size')
         self.lr = _check_float(lr, 'lr', positive=True)
         self.min_lr = _check_float(min_lr, 'min_lr')
         if self.min_lr > self.lr:
             msg = f'min_lr must be <= lr ({self.lr}), got {self.min_lr}'
             raise ValueError(msg)
-        self.warmup_epochs = _check_int(warmup_epochs, 'warmup_epochs', 0)
+        self.warmup_epochs = check_positive_int(warmup_epochs,
+                                                'warmup_epochs', minimum=0)
         self.weight_decay = _check_float(weight_decay, 'weight_decay')
         self.grad_clip = (None if grad_clip is None else _check_float(
             grad_clip, 'grad_clip', positive=True))
-        self.seed = _check_int(seed, 'seed', 0)
-        self.num_workers = _check_int(num_workers, 'num_workers', 0)
-        self.val_every = _check_int(val_every, 'val_every', 1)
+        self.seed = check_positive_int(seed, 'seed', minimum=0)
+        self.num_workers = check_positive_int(num_workers, 'num_workers',
+                                              minimum=0)
+        self.val_every = check_positive_int(val_every, 'val_every')
         self.progress_bar = bool(progress_bar)
         if log is not None and not callable(log):
             msg = f'log must be a callable or None, got {type(log).__name__}'
