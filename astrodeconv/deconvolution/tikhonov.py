@@ -1,10 +1,8 @@
 """Tikhonov deconvolution with a Laplacian regulariser in Fourier space."""
 
-import numbers
-
 import numpy as np
 
-from ..utils._validation import check_choice, check_real
+from ..utils._validation import check_positive_or_choice
 from . import _fourier as F
 from ._linear import LinearFourierDeconvolver
 from ._risk import select_lambda
@@ -103,15 +101,7 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
                  pad_width='auto', dtype='float64'):
         super().__init__(upsample=upsample, boundary=boundary,
                          pad_width=pad_width, dtype=dtype)
-        if isinstance(lam, str):
-            check_choice(lam, 'lam', _LAM_RULES)
-        elif isinstance(lam, numbers.Real) and not isinstance(lam, bool):
-            lam = check_real(lam, 'lam', minimum=0, strict=True)
-        else:
-            msg = (f"lam must be a positive number or one of 'auto', "
-                   f"'sure', 'gcv', got {lam!r}")
-            raise TypeError(msg)
-        self.lam = lam
+        self.lam = check_positive_or_choice(lam, 'lam', _LAM_RULES)
 
     def _filter(self, otf, y, noise_var, up_otf, shape_f):
         h2 = np.abs(otf) ** 2

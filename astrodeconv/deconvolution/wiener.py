@@ -1,10 +1,8 @@
 """Wiener deconvolution (linear, Fourier space)."""
 
-import numbers
-
 import numpy as np
 
-from ..utils._validation import check_choice, check_real
+from ..utils._validation import check_positive_or_choice
 from . import _fourier as F
 from ._linear import LinearFourierDeconvolver
 from .tikhonov import _noise_variance
@@ -73,16 +71,8 @@ class WienerDeconvolver(LinearFourierDeconvolver):
                  pad_width='auto', dtype='float64'):
         super().__init__(upsample=upsample, boundary=boundary,
                          pad_width=pad_width, dtype=dtype)
-        if isinstance(balance, str):
-            check_choice(balance, 'balance', ('auto',))
-        elif isinstance(balance, numbers.Real) and not isinstance(
-                balance, bool):
-            balance = check_real(balance, 'balance', minimum=0, strict=True)
-        else:
-            msg = (f"balance must be a positive number or 'auto', got "
-                   f"{balance!r}")
-            raise TypeError(msg)
-        self.balance = balance
+        self.balance = check_positive_or_choice(balance, 'balance',
+                                                ('auto',))
 
     def _filter(self, otf, y, noise_var, up_otf, shape_f):
         k = self.upsample

@@ -51,3 +51,20 @@ def check_choice(value, name, choices):
         msg = f'{name} must be one of {valid}, got {value!r}'
         raise ValueError(msg)
     return value
+
+
+def check_positive_or_choice(value, name, choices):
+    """
+    Return ``value``: a number > 0 (as a float) or one of the strings
+    ``choices``; raise ValueError for a bad string or number and TypeError
+    for anything else.
+    """
+    if isinstance(value, str):
+        return check_choice(value, name, choices)
+    if isinstance(value, numbers.Real) and not isinstance(value,
+                                                          (bool, np.bool_)):
+        return check_real(value, name, minimum=0, strict=True)
+    valid = ', '.join(repr(c) for c in choices)
+    options = valid if len(choices) == 1 else f'one of {valid}'
+    msg = f'{name} must be a positive number or {options}, got {value!r}'
+    raise TypeError(msg)
