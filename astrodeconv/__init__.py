@@ -33,6 +33,12 @@ class Conf(_config.ConfigNamespace):
         'Directory holding large pretrained weights files (never '
         'downloaded at run time). The environment variable '
         'ASTRODECONV_WEIGHTS_DIR takes precedence.')
+    fft_workers = _config.ConfigItem(
+        0,
+        'Threads used by the FFTs of the linear methods and the forward '
+        'model: 0 uses every core; set it to 1 when several worker '
+        'processes share the machine, so that they do not oversubscribe '
+        'the cores.')
     provenance = _config.ConfigItem(
         True,
         'If True, outputs carry FITS-safe provenance keywords in meta.')

@@ -438,7 +438,7 @@ def _plot_demo(demo, results, title, path):
 
 def _run_demo(args, out):
     from .datasets import load_demo_data
-    from .deconvolution._fourier import upsample_flux
+    from .operators import upsample_flux
     from .io import write_image
     from .io.fits import _check_output_path
     from .metrics import flux_ratio, nmse, ssim

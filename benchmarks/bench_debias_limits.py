@@ -39,7 +39,7 @@ from _heldout import (CLUMPS, add_heldout_arguments, as_image_stack,
 
 from astrodeconv.deconvolution import (LearnedDeconvolver,
                                        TikhonovDeconvolver, debias_mrs)
-from astrodeconv.deconvolution import _fourier as F
+from astrodeconv.operators import fourier as F
 from astrodeconv.deconvolution.debias import _significant_support
 from astrodeconv.metrics import clump_segmentation, small_scale_structure
 from astrodeconv.wavelets import estimate_noise

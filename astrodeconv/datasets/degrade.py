@@ -273,7 +273,7 @@ def degrade_to_ground(truth, *, psf_fwhm=(0.5, 1.0), psf_model='moffat',
     size = _odd_size(_PSF_EXTENT * fwhm_pix.max(), min(ny, nx))
     psfs = _make_psfs(fwhm_pix, size, psf_model, moffat_beta)
 
-    from ..deconvolution._fourier import block_sum
+    from ..operators.fourier import block_sum
 
     clean = block_sum(_linear_convolve(truth, psfs), k)
     faintest = int(np.argmin(truth.sum(axis=(-2, -1))))

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..utils._validation import check_choice, check_positive_int
-from . import _fourier as F
+from ..operators import fourier as F
 from .core import DeconvolverBase
 
 __all__ = []

@@ -13,7 +13,7 @@ observation grid, both risks are closed-form sums over Fourier modes:
 
 import numpy as np
 
-from . import _fourier as F
+from ..operators import fourier as F
 
 __all__ = []
 

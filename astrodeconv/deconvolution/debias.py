@@ -17,7 +17,7 @@ from ..utils import AstrodeconvWarning
 from ..utils._validation import check_positive_int, check_real
 from ..wavelets import (multiresolution_support, starlet_noise_levels,
                         starlet_transform)
-from . import _fourier as F
+from ..operators import fourier as F
 
 __all__ = ['debias_mrs']
 
@@ -225,7 +225,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     --------
     >>> import numpy as np
     >>> from astrodeconv.deconvolution import debias_mrs
-    >>> from astrodeconv.deconvolution import _fourier as F
+    >>> from astrodeconv.operators import fourier as F
     >>> yy, xx = np.mgrid[:64, :64]
     >>> truth = 50 * np.exp(-((xx - 32)**2 + (yy - 30)**2) / 8.0)
     >>> py, px = np.mgrid[-7:8, -7:8]

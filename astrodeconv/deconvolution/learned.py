@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from ..utils._validation import check_positive_int
-from . import _fourier as F
+from ..operators import fourier as F
 from ._tiling import run_tiled
 from .core import DeconvolverBase
 from .debias import debias_mrs

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from ..utils._validation import check_positive_int, check_real
-from . import _fourier as F
+from ..operators import fourier as F
 from .core import DeconvolverBase
 
 __all__ = ['RichardsonLucyDeconvolver']

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..utils._validation import check_positive_or_choice
-from . import _fourier as F
+from ..operators import fourier as F
 from ._linear import LinearFourierDeconvolver
 from .tikhonov import _noise_variance
 

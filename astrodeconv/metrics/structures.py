@@ -18,7 +18,7 @@ from photutils.segmentation import detect_sources
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 
-from ..deconvolution._fourier import block_sum, convolve_otf, psf_to_otf
+from ..operators.fourier import block_sum, convolve_otf, psf_to_otf
 from ..psf.core import validate_psf
 from ..utils._nddata import parse_image_input
 from ..utils._validation import check_positive_int, check_real

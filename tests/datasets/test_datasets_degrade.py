@@ -6,7 +6,7 @@ from scipy.signal import fftconvolve
 
 from astrodeconv.datasets import GroundObservations, degrade_to_ground
 from astrodeconv.deconvolution import TikhonovDeconvolver
-from astrodeconv.deconvolution._fourier import block_sum
+from astrodeconv.operators.fourier import block_sum
 from astrodeconv.psf import make_gaussian_psf, psf_centroid
 
 

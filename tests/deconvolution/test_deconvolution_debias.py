@@ -7,7 +7,7 @@ from astropy.nddata import NDData
 from scipy.ndimage import gaussian_filter
 
 from astrodeconv.deconvolution import LearnedDeconvolver, debias_mrs
-from astrodeconv.deconvolution import _fourier as F
+from astrodeconv.operators import fourier as F
 from astrodeconv.utils import AstrodeconvWarning
 from astrodeconv.wavelets import (multiresolution_support,
                                   starlet_noise_levels, starlet_transform)

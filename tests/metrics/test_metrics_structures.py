@@ -6,7 +6,7 @@ from astropy import units as u
 from astropy.nddata import NDData, StdDevUncertainty
 from astropy.table import Table
 
-from astrodeconv.deconvolution._fourier import (block_sum, convolve_otf,
+from astrodeconv.operators.fourier import (block_sum, convolve_otf,
                                                 psf_to_otf)
 from astrodeconv.metrics import (centroid_error, clump_flux,
                                  clump_flux_error, clump_segmentation,

@@ -1,5 +1,6 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Array-only Fourier kernels shared by the deconvolvers.
+Array-only Fourier kernels of the forward model.
 
 Conventions: images are stacks ``(N, ny, nx)``; transfer functions are
 half-spectra in the layout of `scipy.fft.rfft2` with shape
@@ -18,23 +19,37 @@ from scipy import fft as sp_fft
 
 from ..psf.core import psf_center
 
-__all__ = []
+__all__ = ['rfft2', 'irfft2', 'psf_to_otf', 'laplacian_otf_squared',
+           'upsample_otf', 'zero_insert', 'block_sum', 'upsample_flux',
+           'convolve_otf', 'centred_kernel', 'pad_image', 'fft_workers']
 
 _AXES = (-2, -1)
 
 
-def _workers():
-    return os.cpu_count() or 1
+def fft_workers():
+    """
+    Number of threads used by the FFTs.
+
+    ``astrodeconv.conf.fft_workers`` when positive, else every core
+    (``os.cpu_count()``); a negative value counts back from it as in
+    `scipy.fft` (-1 is every core).
+    """
+    from .. import conf
+
+    workers = int(conf.fft_workers)
+    if workers == 0:
+        return os.cpu_count() or 1
+    return workers
 
 
 def rfft2(x):
     """Real FFT over the last two axes (multi-threaded)."""
-    return sp_fft.rfft2(x, axes=_AXES, workers=_workers())
+    return sp_fft.rfft2(x, axes=_AXES, workers=fft_workers())
 
 
 def irfft2(x, shape, *, overwrite=False):
     """Inverse real FFT over the last two axes to ``shape``."""
-    return sp_fft.irfft2(x, s=shape, axes=_AXES, workers=_workers(),
+    return sp_fft.irfft2(x, s=shape, axes=_AXES, workers=fft_workers(),
                          overwrite_x=overwrite)
 
 
