@@ -9,14 +9,15 @@ in a directory the user configures and are never downloaded.
 """
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
+from ..utils._files import atomic_write, check_output_path
 from .base import count_parameters
 
 __all__ = ['WeightsRecord', 'list_weights', 'get_weights', 'load_denoiser',
@@ -414,33 +415,32 @@ def save_denoiser(module, path, *, overwrite=False, metadata=None):
     sha256 : str
         The SHA-256 of the written file.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        msg = f'{path} already exists; pass overwrite=True to replace it'
-        raise FileExistsError(msg)
+    path = check_output_path(path, overwrite=overwrite)
+    data = _serialize(_denoiser_payload(module, metadata))
+    with atomic_write(path, overwrite=overwrite) as stream:
+        stream.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _denoiser_payload(module, metadata):
+    """The content of a `save_denoiser` file."""
     architecture = type(module).__name__
     if architecture not in _architectures():
         msg = (f'module must be a Learnlet, UNet64 or SUNet, got '
                f'{architecture}')
         raise TypeError(msg)
-    payload = {'architecture': architecture,
-               'arch_kwargs': module.arch_kwargs(),
-               'num_params': count_parameters(module),
-               'state_dict': module.state_dict(),
-               'metadata': dict(metadata or {})}
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name,
-                                   suffix='.tmp')
-    os.close(handle)
-    try:
-        torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return file_sha256(path)
+    return {'architecture': architecture,
+            'arch_kwargs': module.arch_kwargs(),
+            'num_params': count_parameters(module),
+            'state_dict': module.state_dict(),
+            'metadata': dict(metadata or {})}
+
+
+def _serialize(payload):
+    """``torch.save`` to bytes (hashed before the file is named)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
 
 
 def record_as_dict(record):
@@ -483,19 +483,18 @@ def package_weights(checkpoint, directory, *, name, alias=None,
     record : `WeightsRecord`
     """
     directory = Path(directory)
-    card_path = directory / f'{name}.json'
-    if card_path.exists() and not overwrite:
-        msg = f'{card_path} already exists; pass overwrite=True to replace it'
-        raise FileExistsError(msg)
+    card_path = check_output_path(directory / f'{name}.json',
+                                  overwrite=overwrite)
     module = load_denoiser(checkpoint)
     metadata = dict(card.pop('metadata', {}))
-    tmp = directory / f'{name}.pt.tmp'
-    sha = save_denoiser(module, tmp, overwrite=True, metadata=metadata)
+    data = _serialize(_denoiser_payload(module, metadata))
+    sha = hashlib.sha256(data).hexdigest()
     filename = f'{name}-{sha[:8]}.pt'
+    with atomic_write(directory / filename, overwrite=True) as stream:
+        stream.write(data)
     for old in directory.glob(f'{name}-*.pt'):
         if old.name != filename:
             old.unlink()
-    os.replace(tmp, directory / filename)
     record = WeightsRecord(
         name=name, architecture=type(module).__name__, filename=filename,
         sha256=sha, file_size=(directory / filename).stat().st_size,
@@ -503,9 +502,8 @@ def package_weights(checkpoint, directory, *, name, alias=None,
         num_params=count_parameters(module), packaged=True,
         metadata=metadata, **card)
     content = dict(asdict(record), alias=alias)
-    tmp_card = card_path.with_suffix('.json.tmp')
-    tmp_card.write_text(json.dumps(content, indent=2) + '\n')
-    os.replace(tmp_card, card_path)
+    with atomic_write(card_path, overwrite=True, mode='w') as stream:
+        stream.write(json.dumps(content, indent=2) + '\n')
     return record
 
 

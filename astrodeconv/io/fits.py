@@ -17,7 +17,6 @@ image         the data (the primary HDU when written by `write_image`),
 
 import os
 import re
-import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from astropy.nddata import (CCDData, NDData, NDUncertainty,
                             InverseVariance)
 from astropy.wcs import WCS, FITSFixedWarning
 
+from ..utils._files import atomic_write, check_output_path
 from ..utils.exceptions import AstrodeconvWarning
 
 __all__ = ['read_image', 'write_image']
@@ -496,49 +496,7 @@ def _check_output_path(path, overwrite):
     Raises FileExistsError when it exists and ``overwrite`` is False, and
     FileNotFoundError when its directory does not exist.
     """
-    path = _check_path_type(path)
-    text = _path_text(path)
-    if path.is_dir():
-        msg = f'path {text!r} is a directory; give a file name'
-        raise IsADirectoryError(msg)
-    if path.exists() and not overwrite:
-        msg = (f'path {text!r} already exists; pass overwrite=True (or '
-               '--overwrite on the command line) to replace it')
-        raise FileExistsError(msg)
-    parent = path.parent
-    if not parent.is_dir():
-        msg = f'path {text!r} is in a directory that does not exist'
-        raise FileNotFoundError(msg)
-    return path
-
-
-def _atomic_write(hdul, path, overwrite):
-    """Write to a temporary file next to ``path``, then move it in place."""
-    tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex[:12]}.tmp')
-    # os.open applies the umask, so the final file gets normal permissions
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, 'wb') as fileobj:
-            hdul.writeto(fileobj, output_verify='exception')
-            fileobj.flush()
-            os.fsync(fileobj.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:  # fails if the file appeared meanwhile
-                os.link(tmp, path)
-            except FileExistsError:
-                msg = (f'path {_path_text(path)!r} already exists; pass '
-                       'overwrite=True (or --overwrite on the command '
-                       'line) to replace it')
-                raise FileExistsError(msg) from None
-            except OSError:  # no hard links on this file system
-                if path.exists():
-                    raise
-                os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return check_output_path(path, overwrite=overwrite)
 
 
 def write_image(image, path, *, overwrite=False):
@@ -603,4 +561,5 @@ def write_image(image, path, *, overwrite=False):
         hdus.append(fits.ImageHDU(mask, name=_MASK))
     if psf is not None:
         hdus.append(fits.ImageHDU(psf, name=_PSF))
-    _atomic_write(fits.HDUList(hdus), path, overwrite=bool(overwrite))
+    with atomic_write(path, overwrite=bool(overwrite)) as fileobj:
+        fits.HDUList(hdus).writeto(fileobj, output_verify='exception')

@@ -26,7 +26,6 @@ import math
 import numbers
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from torch.utils.data import DataLoader
 
 from ..denoisers.base import count_parameters
 from ..denoisers.weights import extract_state_dict, load_state_strict
+from ..utils._files import atomic_write
 from ..utils._torch import resolve_device
 from ..utils._validation import check_positive_int
 
@@ -236,28 +236,10 @@ def _full_kwargs(cls, kwargs):
     return arguments
 
 
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_torch_save(payload, path):
-    """Write ``payload`` to a temporary file next to ``path``, then rename."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                                   suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp creates the file 0600; give it the usual permissions
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write ``payload`` atomically to ``path``, replacing any old file."""
+    with atomic_write(path, overwrite=True) as stream:
+        torch.save(payload, stream)
 
 
 def _image_metrics(estimate, reference):

@@ -179,8 +179,8 @@ def check_output_path(path, *, overwrite=False, name='path'):
         raise FileExistsError(_exists_message(path))
     parent = path.parent
     if not parent.is_dir():
-        msg = (f'directory {os.fspath(parent)!r} of {name} {text!r} does '
-               'not exist; create it first')
+        msg = (f'{name} {text!r} is in a directory that does not exist '
+               f'({os.fspath(parent)!r}); create the directory first')
         raise FileNotFoundError(msg)
     return path
 

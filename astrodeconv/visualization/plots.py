@@ -14,7 +14,8 @@ from numbers import Integral, Real
 import numpy as np
 from astropy import units as u
 
-__all__ = ['plot_panel', 'plot_starlet_scales', 'plot_metric_vs_magnitude']
+__all__ = ['plot_panel', 'plot_starlet_scales', 'plot_metric_vs_magnitude',
+           'save_figure']
 
 _MPL_MESSAGE = ('matplotlib is required for astrodeconv.visualization: '
                 'pip install matplotlib')
@@ -464,3 +465,52 @@ def plot_metric_vs_magnitude(magnitudes, metrics, *, bins=None,
     ax.set_ylabel(metric_name)
     ax.legend()
     return fig
+
+
+def save_figure(figure, path, *, overwrite=False, **kwargs):
+    """
+    Save a matplotlib figure to a file, atomically.
+
+    The figure is written to a temporary file in the same directory and
+    then moved in place (see the package's atomic writer), so an existing
+    figure is never left half-written.
+
+    Parameters
+    ----------
+    figure : `matplotlib.figure.Figure`
+        The figure.
+    path : str or path-like
+        The output file; its suffix (``.png``, ``.pdf``, ``.svg``...) sets
+        the format unless ``format`` is given.
+    overwrite : bool, optional
+        Replace ``path`` if it exists. Otherwise an existing file is an
+        error.
+    **kwargs
+        Passed to `matplotlib.figure.Figure.savefig` (e.g. ``dpi``).
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+    TypeError
+        If ``figure`` has no ``savefig`` method.
+    ValueError
+        If no format is given and ``path`` has no suffix.
+    """
+    from ..utils._files import atomic_write, check_output_path
+
+    if not callable(getattr(figure, 'savefig', None)):
+        msg = ('figure must be a matplotlib Figure, got '
+               f'{type(figure).__name__}')
+        raise TypeError(msg)
+    path = check_output_path(path, overwrite=overwrite)
+    if 'format' not in kwargs:
+        if not path.suffix:
+            msg = (f'path {str(path)!r} has no suffix; add one (e.g. '
+                   "'.png') or pass format=")
+            raise ValueError(msg)
+        kwargs['format'] = path.suffix[1:].lower()
+    with atomic_write(path, overwrite=overwrite) as stream:
+        figure.savefig(stream, **kwargs)

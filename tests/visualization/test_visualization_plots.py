@@ -10,7 +10,7 @@ from astropy import units as u
 from astropy.nddata import NDData
 
 from astrodeconv.visualization import (plot_metric_vs_magnitude, plot_panel,
-                                       plot_starlet_scales)
+                                       plot_starlet_scales, save_figure)
 
 matplotlib = pytest.importorskip('matplotlib')
 matplotlib.use('Agg')
@@ -76,6 +76,22 @@ def test_plot_panel_single_image_and_png(tmp_path):
     path = tmp_path / 'panel.png'
     fig.savefig(path)
     assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_save_figure(tmp_path):
+    fig = plot_panel([_blob(16, 2.0)])
+    path = tmp_path / 'panel.png'
+    save_figure(fig, path, dpi=50)
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    with pytest.raises(FileExistsError, match='overwrite=True'):
+        save_figure(fig, path)
+    save_figure(fig, path, overwrite=True, format='pdf')
+    assert path.read_bytes().startswith(b'%PDF')
+    with pytest.raises(ValueError, match='has no suffix'):
+        save_figure(fig, tmp_path / 'panel')
+    with pytest.raises(TypeError, match='figure must be a matplotlib'):
+        save_figure(object(), tmp_path / 'x.png')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['panel.png']
 
 
 def test_plot_panel_errors(panel_images):
