@@ -10,6 +10,9 @@ from .learned import *  # noqa: F401,F403
 from .richardson_lucy import *  # noqa: F401,F403
 from .tikhonov import *  # noqa: F401,F403
 from .wiener import *  # noqa: F401,F403
+from . import factory
+from .factory import *  # noqa: F401,F403
 
 __all__ = (core.__all__ + tikhonov.__all__ + richardson_lucy.__all__
-           + wiener.__all__ + learned.__all__ + debias.__all__)
+           + wiener.__all__ + learned.__all__ + debias.__all__
+           + factory.__all__)

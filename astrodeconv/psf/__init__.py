@@ -9,8 +9,11 @@ from .measure import *  # noqa: F401,F403
 from .interop import *  # noqa: F401,F403
 from .empirical import *  # noqa: F401,F403
 from .matching import *  # noqa: F401,F403
+from .for_image import *  # noqa: F401,F403
 
 from . import analytic, core, empirical, interop, matching, measure
+from . import for_image
 
 __all__ = (core.__all__ + analytic.__all__ + measure.__all__
-           + interop.__all__ + empirical.__all__ + matching.__all__)
+           + interop.__all__ + empirical.__all__ + matching.__all__
+           + for_image.__all__)

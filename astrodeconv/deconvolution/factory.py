@@ -1,0 +1,108 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Build a deconvolver from a method name and options.
+
+`make_deconvolver` is what the command line, the evaluation harness and
+configuration-driven scripts use to turn ``('tikhonov', lam='auto')`` into
+a configured deconvolver without a chain of ``if`` statements.
+"""
+
+import inspect
+
+__all__ = ['make_deconvolver']
+
+#: The method names accepted by `make_deconvolver`, with the class each
+#: one builds (``'richardson_lucy'`` is also accepted).
+DECONVOLUTION_METHODS = {
+    'tikhonov': 'TikhonovDeconvolver',
+    'wiener': 'WienerDeconvolver',
+    'richardson-lucy': 'RichardsonLucyDeconvolver',
+    'learned': 'LearnedDeconvolver',
+}
+
+
+def _deconvolver_class(method):
+    from . import learned, richardson_lucy, tikhonov, wiener
+
+    modules = {'tikhonov': tikhonov, 'wiener': wiener,
+               'richardson-lucy': richardson_lucy, 'learned': learned}
+    return getattr(modules[method], DECONVOLUTION_METHODS[method])
+
+
+def _accepted_options(cls):
+    """The keyword arguments of ``cls``'s constructor."""
+    parameters = inspect.signature(cls.__init__).parameters
+    return [name for name, p in parameters.items() if name != 'self'
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def make_deconvolver(method, **options):
+    """
+    Make a deconvolver from a method name and its options.
+
+    Parameters
+    ----------
+    method : {'tikhonov', 'wiener', 'richardson-lucy', 'learned'}
+        The method (``'richardson_lucy'`` is accepted too):
+        `TikhonovDeconvolver`, `WienerDeconvolver`,
+        `RichardsonLucyDeconvolver` or `LearnedDeconvolver`.
+    **options
+        Keyword arguments of the class, e.g. ``upsample=4``,
+        ``lam='auto'`` (Tikhonov and learned), ``balance`` (Wiener),
+        ``n_iter`` (Richardson-Lucy), ``boundary``. An option whose value
+        is None is left out, so that the class default applies: this lets
+        a caller pass every option it knows about. For ``'learned'``,
+        ``weights`` is accepted as another name for ``denoiser`` (a
+        registry name or a checkpoint path).
+
+    Returns
+    -------
+    deconvolver : `DeconvolverBase`
+        The configured deconvolver.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown, or an option value is invalid (raised by
+        the class).
+    TypeError
+        If an option does not apply to the method; the message lists the
+        options that do.
+
+    Examples
+    --------
+    >>> from astrodeconv.deconvolution import make_deconvolver
+    >>> deconvolver = make_deconvolver('tikhonov', lam='auto', upsample=2,
+    ...                                balance=None)
+    >>> type(deconvolver).__name__, deconvolver.lam, deconvolver.upsample
+    ('TikhonovDeconvolver', 'auto', 2)
+    >>> make_deconvolver('richardson-lucy', n_iter=10).n_iter
+    10
+    >>> make_deconvolver('wiener', lam=0.1)
+    Traceback (most recent call last):
+    ...
+    TypeError: lam does not apply to method 'wiener'. Valid options are: ...
+    """
+    if isinstance(method, str):
+        method = method.replace('_', '-')
+    if not isinstance(method, str) or method not in DECONVOLUTION_METHODS:
+        valid = ', '.join(repr(m) for m in DECONVOLUTION_METHODS)
+        msg = f'Invalid method {method!r}. Valid methods are: {valid}'
+        raise ValueError(msg)
+    cls = _deconvolver_class(method)
+    options = {name: value for name, value in options.items()
+               if value is not None}
+    if method == 'learned' and 'weights' in options:
+        if 'denoiser' in options:
+            msg = ('weights and denoiser must not be combined: weights is '
+                   'another name for denoiser')
+            raise TypeError(msg)
+        options['denoiser'] = options.pop('weights')
+    accepted = _accepted_options(cls)
+    unknown = [name for name in options if name not in accepted]
+    if unknown:
+        valid = ', '.join(accepted)
+        msg = (f'{", ".join(unknown)} does not apply to method {method!r}. '
+               f'Valid options are: {valid}')
+        raise TypeError(msg)
+    return cls(**options)

@@ -1,0 +1,226 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+An analytic PSF made to deconvolve one given image.
+
+`make_psf_for_image` turns "the seeing is 0.8 arcsec" into a PSF array
+ready for a deconvolver: the FWHM (an angle, or a number of pixels) is
+converted with the image's pixel scale (given, or read from its celestial
+WCS), and a Gaussian or Moffat profile is rendered on the output grid
+(``upsample`` times finer than the image), with an odd size of about
+``PSF_SIZE_IN_FWHM`` times the FWHM that never exceeds the output image.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from astropy import units as u
+from astropy.nddata import NDData
+
+from ..utils._validation import check_choice, check_positive_int
+from ..utils.exceptions import AstrodeconvWarning
+from .analytic import make_gaussian_psf, make_moffat_psf
+
+__all__ = ['image_pixel_scale', 'make_psf_for_image']
+
+#: The analytic profiles `make_psf_for_image` can render.
+PSF_MODELS = ('moffat', 'gaussian')
+
+#: Side of the PSF stamp made by `make_psf_for_image`, in units of the
+#: FWHM on the output grid (rounded up to an odd number of pixels).
+PSF_SIZE_IN_FWHM = 6
+
+#: Relative difference of the two pixel sides above which the pixels of a
+#: WCS are reported as not square.
+_SQUARE_TOLERANCE = 0.01
+
+
+def _image_shape(image):
+    """The pixel shape of ``image``."""
+    if isinstance(image, NDData):
+        return np.shape(image.data)
+    return np.shape(image)
+
+
+def image_pixel_scale(image):
+    """
+    The pixel scale of an image, from its celestial WCS.
+
+    Parameters
+    ----------
+    image : `~astropy.nddata.NDData` or `~astropy.wcs.WCS`
+        An image with a WCS, or the WCS itself.
+
+    Returns
+    -------
+    scale : `~astropy.units.Quantity` or None
+        The side of one pixel as an angle (arcsec), or None when there is
+        no celestial WCS. When the pixels are not square (sides differing
+        by more than 1 %), the geometric mean of the two sides is returned
+        and an `~astrodeconv.utils.exceptions.AstrodeconvWarning` is
+        emitted.
+
+    Examples
+    --------
+    >>> from astropy.nddata import NDData
+    >>> from astropy.wcs import WCS
+    >>> import numpy as np
+    >>> from astrodeconv.psf import image_pixel_scale
+    >>> wcs = WCS(naxis=2)
+    >>> wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    >>> wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    >>> image_pixel_scale(NDData(np.zeros((8, 8)), wcs=wcs))
+    <Quantity 0.2 arcsec>
+    >>> image_pixel_scale(NDData(np.zeros((8, 8)))) is None
+    True
+    """
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    wcs = image if isinstance(image, WCS) else getattr(image, 'wcs', None)
+    if wcs is None or not getattr(wcs, 'has_celestial', False):
+        return None
+    celestial = wcs.celestial
+    scales = proj_plane_pixel_scales(celestial)
+    units = [u.Unit(unit) for unit in celestial.wcs.cunit]
+    values = [(s * unit).to_value(u.arcsec) for s, unit in zip(scales,
+                                                               units)]
+    if abs(values[0] - values[1]) > _SQUARE_TOLERANCE * max(values):
+        warnings.warn(f'the input pixels are not square ({values[0]:.4g}" x '
+                      f'{values[1]:.4g}"); the geometric mean is used as '
+                      'the pixel scale', AstrodeconvWarning, stacklevel=2)
+    return math.sqrt(values[0] * values[1]) * u.arcsec
+
+
+def _fwhm_quantity(fwhm):
+    """``fwhm`` as a Quantity in pixels or an angle."""
+    if not isinstance(fwhm, u.Quantity):
+        fwhm = u.Quantity(fwhm, u.pix)
+    elif fwhm.unit == u.dimensionless_unscaled:
+        fwhm = fwhm.value * u.pix
+    if not fwhm.isscalar:
+        msg = f'fwhm must be a scalar, got shape {fwhm.shape}'
+        raise ValueError(msg)
+    if fwhm.unit != u.pix and fwhm.unit.physical_type != 'angle':
+        msg = (f'fwhm must be an angle (e.g. 0.8 * u.arcsec) or a number '
+               f'of pixels, got unit {fwhm.unit.to_string()!r}')
+        raise u.UnitsError(msg)
+    if not np.isfinite(fwhm.value) or fwhm.value <= 0:
+        msg = f'fwhm must be a finite positive number, got {fwhm}'
+        raise ValueError(msg)
+    return fwhm
+
+
+def _stamp_shape(fwhm_pixels, image_shape, upsample):
+    """Odd stamp of about 6 FWHM on the output grid, inside the output."""
+    size = max(3, math.ceil(PSF_SIZE_IN_FWHM * fwhm_pixels * upsample))
+    size += 1 - size % 2
+    shape = []
+    for n in image_shape[-2:]:
+        limit = n * upsample
+        limit -= 1 - limit % 2
+        shape.append(min(size, limit))
+    return tuple(shape)
+
+
+def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
+                       pixel_scale=None, upsample=1):
+    """
+    Make an analytic PSF to deconvolve ``image`` with.
+
+    The PSF is rendered on the output grid of a deconvolution with
+    ``upsample=upsample`` (pixels ``upsample`` times smaller than those of
+    ``image``), centred and normalised to unit sum (the package
+    convention, see `validate_psf`). Its shape is odd, about
+    ``PSF_SIZE_IN_FWHM`` times the FWHM on that grid (at least 3 pixels),
+    and never larger than the output image.
+
+    Parameters
+    ----------
+    image : `~astropy.nddata.NDData` or array_like
+        The image to deconvolve. Only its shape and, for an angular
+        ``fwhm`` without ``pixel_scale``, its celestial WCS are used.
+    fwhm : float or `~astropy.units.Quantity`
+        Full width at half maximum of the seeing: an angle (e.g.
+        ``0.8 * u.arcsec``), or a number (or ``u.pix`` Quantity) of pixels
+        of ``image``.
+    model : {'moffat', 'gaussian'}, optional
+        The profile (see `make_moffat_psf` and `make_gaussian_psf`).
+    beta : float, optional
+        The Moffat index; by default that of `make_moffat_psf` (4.765).
+        Only for ``model='moffat'``.
+    pixel_scale : `~astropy.units.Quantity`, optional
+        The pixel scale of ``image`` (an angle), used to convert an
+        angular ``fwhm`` to pixels. By default it is read from the
+        celestial WCS of ``image`` with `image_pixel_scale`.
+    upsample : int, optional
+        The super-resolution factor of the deconvolution.
+
+    Returns
+    -------
+    psf : `~numpy.ndarray`
+        The PSF on the output grid, of unit sum.
+
+    Raises
+    ------
+    ValueError
+        If ``fwhm`` is not positive, ``model`` is unknown, ``beta`` is
+        given with ``model='gaussian'``, or ``fwhm`` is an angle and the
+        pixel scale is unknown (no ``pixel_scale`` and no celestial WCS).
+    astropy.units.UnitsError
+        If ``fwhm`` or ``pixel_scale`` has the wrong kind of unit.
+
+    Examples
+    --------
+    A 0.7 arcsec Moffat seeing for an image with 0.2 arcsec pixels,
+    deconvolved onto a 4 times finer grid:
+
+    >>> import numpy as np
+    >>> import astropy.units as u
+    >>> from astrodeconv.psf import make_psf_for_image
+    >>> image = np.zeros((32, 32))
+    >>> psf = make_psf_for_image(image, 0.7 * u.arcsec,
+    ...                          pixel_scale=0.2 * u.arcsec, upsample=4)
+    >>> psf.shape, round(float(psf.sum()), 12)
+    ((85, 85), 1.0)
+
+    The same seeing given in pixels of the image, with a Gaussian profile:
+
+    >>> make_psf_for_image(image, 3.5, model='gaussian').shape
+    (21, 21)
+    """
+    fwhm = _fwhm_quantity(fwhm)
+    model = check_choice(model, 'model', PSF_MODELS)
+    upsample = check_positive_int(upsample, 'upsample')
+    if beta is not None and model != 'moffat':
+        msg = f"beta applies only to model='moffat', got model={model!r}"
+        raise ValueError(msg)
+    shape = _image_shape(image)
+    if len(shape) < 2:
+        msg = f'image must be a 2D image, got shape {tuple(shape)}'
+        raise ValueError(msg)
+    scale = None
+    if fwhm.unit == u.pix:
+        fwhm_pixels = float(fwhm.value)
+    else:
+        scale = pixel_scale if pixel_scale is not None else (
+            image_pixel_scale(image))
+        if scale is None:
+            msg = (f'fwhm {fwhm} is an angle but the pixel scale of the '
+                   'image is unknown (it has no celestial WCS); give '
+                   'pixel_scale (e.g. 0.2 * u.arcsec) or the FWHM in '
+                   'pixels')
+            raise ValueError(msg)
+        if not isinstance(scale, u.Quantity) or (
+                scale.unit.physical_type != 'angle'):
+            msg = ('pixel_scale must be an angle such as 0.2 * u.arcsec, '
+                   f'got {scale!r}')
+            raise u.UnitsError(msg)
+        fwhm_pixels = float((fwhm / scale).to_value(u.dimensionless_unscaled))
+    stamp = _stamp_shape(fwhm_pixels, shape, upsample)
+    if model == 'gaussian':
+        return make_gaussian_psf(fwhm, stamp, pixel_scale=scale,
+                                 oversample=upsample)
+    extra = {} if beta is None else {'beta': beta}
+    return make_moffat_psf(fwhm, shape=stamp, pixel_scale=scale,
+                           oversample=upsample, **extra)
