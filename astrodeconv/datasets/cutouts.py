@@ -16,6 +16,7 @@ from astropy.nddata import Cutout2D, NDData
 from astropy.nddata.utils import NoOverlapError, PartialOverlapError
 from astropy.table import Table
 
+from ..utils import _optional_deps
 from ..utils._validation import check_positive_int, check_real
 
 __all__ = ['measure_catalogue', 'select_galaxies', 'make_cutouts',
@@ -117,11 +118,7 @@ def measure_catalogue(mosaic, *, zero_point, threshold=3.0, n_pixels=10,
                             'DELTA_J2000', 'MAG_AUTO', 'FLUX_RADIUS',
                             'FWHM_IMAGE'), dtype=[float] * 7)
     if deblend == 'auto':
-        try:
-            import skimage  # noqa: F401
-            deblend = True
-        except ImportError:
-            deblend = False
+        deblend = _optional_deps.HAS_SKIMAGE
     if deblend:
         segm = deblend_sources(filled - median, segm, n_pixels,
                                progress_bar=False)

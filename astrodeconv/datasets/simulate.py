@@ -90,6 +90,7 @@ from astropy import units as u
 from astropy.table import Table
 from scipy import ndimage
 
+from ..utils._optional_deps import import_optional
 from ..utils._validation import check_positive_int, check_real
 
 __all__ = ['simulate_galaxies']
@@ -317,8 +318,7 @@ class _Simulator:
 
     def __init__(self, *, stamp_size, pixel_scale, seed, mag_range,
                  hst_noise, n_clumps, select):
-        import galsim
-
+        galsim = import_optional('galsim', purpose='to simulate galaxies')
         self.galsim = galsim
         self.stamp_size = stamp_size
         self.pixel_scale = pixel_scale

@@ -1,19 +1,15 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 PSF matching kernels: degrade an image to the resolution of another.
 """
 
 import numpy as np
+from photutils.psf_matching import make_kernel as _make_kernel
+from photutils.psf_matching import make_wiener_kernel as _make_wiener
 
 from ..utils._validation import check_choice, check_real
 from .core import pad_psf, validate_psf
 from .measure import measure_fwhm
-
-try:  # photutils >= 3.0
-    from photutils.psf_matching import make_kernel as _make_kernel
-    from photutils.psf_matching import make_wiener_kernel as _make_wiener
-except ImportError:  # pragma: no cover - photutils 2.x
-    from photutils.psf.matching import create_matching_kernel as _make_kernel
-    _make_wiener = None
 
 __all__ = ['make_matching_kernel']
 
@@ -94,9 +90,6 @@ def make_matching_kernel(source_psf, target_psf, *, window=None,
     else:
         regularization = check_real(regularization, 'regularization',
                                     minimum=0, strict=True)
-        if _make_wiener is None:  # pragma: no cover
-            msg = "method='wiener' needs photutils >= 3.0"
-            raise ValueError(msg)
     if window is not None and not callable(window):
         msg = (f'window must be a callable such as '
                f'photutils.psf_matching.TopHatWindow(0.5), got {window!r}')

@@ -17,8 +17,6 @@ from astropy import units as u
 __all__ = ['plot_panel', 'plot_starlet_scales', 'plot_metric_vs_magnitude',
            'save_figure']
 
-_MPL_MESSAGE = ('matplotlib is required for astrodeconv.visualization: '
-                'pip install matplotlib')
 _STRETCHES = ('asinh', 'linear', 'log', 'sqrt')
 _PANEL_SIZE = 3.6
 _CLUMP_SCALE = 3
@@ -26,11 +24,10 @@ _CLUMP_SCALE = 3
 
 def _import_figure():
     """Return `matplotlib.figure.Figure`, or raise a helpful ImportError."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(_MPL_MESSAGE) from None
-    return Figure
+    from ..utils._optional_deps import import_optional
+
+    return import_optional('matplotlib.figure',
+                           purpose='for astrodeconv.visualization').Figure
 
 
 def _make_stretch(stretch):

@@ -9,8 +9,12 @@ from astropy.wcs import WCS
 
 from astrodeconv.datasets.cutouts import (make_cutouts, measure_catalogue,
                                           select_galaxies)
+from astrodeconv.utils._optional_deps import HAS_GALSIM
 
-galsim = pytest.importorskip('galsim')
+if HAS_GALSIM:
+    import galsim
+
+pytestmark = pytest.mark.skipif(not HAS_GALSIM, reason='galsim is required')
 ZP = 31.4   # nJy AB zero point
 # (x, y, magnitude) of the galaxies; the last one is too faint
 GALAXIES = [(100, 120, 21.0), (300, 310, 22.0), (480, 470, 23.0),

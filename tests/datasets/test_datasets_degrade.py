@@ -8,6 +8,7 @@ from astrodeconv.datasets import GroundObservations, degrade_to_ground
 from astrodeconv.deconvolution import TikhonovDeconvolver
 from astrodeconv.operators.fourier import block_sum
 from astrodeconv.psf import make_gaussian_psf, psf_centroid
+from astrodeconv.utils._optional_deps import HAS_GALSIM
 
 
 def _blobs(n=5, size=64, seed=0):
@@ -137,8 +138,8 @@ def test_single_image_and_repr():
 
 
 @pytest.mark.parametrize('k', [1, 4])
+@pytest.mark.skipif(not HAS_GALSIM, reason='galsim is required')
 def test_tikhonov_of_noiseless_observation_approaches_truth(k):
-    pytest.importorskip('galsim')
     from astrodeconv.datasets import simulate_galaxies
 
     truth, _ = simulate_galaxies(3, seed=2, hst_noise=0.0)

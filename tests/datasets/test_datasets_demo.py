@@ -12,6 +12,7 @@ from scipy.signal import fftconvolve
 
 from astrodeconv.datasets import DemoData, load_demo_data
 from astrodeconv.psf import psf_centroid
+from astrodeconv.utils._optional_deps import HAS_GALSIM
 from astrodeconv.utils._wcs import upsample_wcs
 
 
@@ -104,8 +105,8 @@ def test_file_is_small():
         assert path.stat().st_size < 100_000
 
 
+@pytest.mark.skipif(not HAS_GALSIM, reason='galsim is required')
 def test_regenerate_matches_packaged_file(tmp_path):
-    pytest.importorskip('galsim')
     from astrodeconv.datasets.demo import _make_demo_file
 
     path = _make_demo_file(tmp_path / 'demo.fits')

@@ -10,9 +10,10 @@ from astropy import units as u
 from astrodeconv.datasets import simulate_galaxies
 from astrodeconv.datasets.simulate import (_flux_radius, _half_max_fwhm,
                                            _isophotal_fwhm)
+from astrodeconv.utils._optional_deps import HAS_GALSIM
 from astrodeconv.wavelets import starlet_transform
 
-pytest.importorskip('galsim')
+pytestmark = pytest.mark.skipif(not HAS_GALSIM, reason='galsim is required')
 
 SIZE = 64
 N = 6

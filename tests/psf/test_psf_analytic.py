@@ -8,6 +8,7 @@ from scipy.special import erf
 from astrodeconv.psf import (make_airy_psf, make_gaussian_psf,
                              make_moffat_psf, measure_fwhm, psf_center,
                              psf_centroid, validate_psf)
+from astrodeconv.utils._optional_deps import HAS_GALSIM
 
 #: lambda / D of 1 um on a 1 m telescope, in arcsec.
 LAM_D = (1e-6 * u.rad).to_value(u.arcsec)
@@ -93,8 +94,10 @@ def test_moffat_pixel_integration_small_fwhm():
                                atol=2e-4 * expected.max())
 
 
+@pytest.mark.skipif(not HAS_GALSIM, reason='galsim is required')
 def test_against_galsim():
-    galsim = pytest.importorskip('galsim')
+    import galsim
+
     gauss = galsim.Gaussian(fwhm=1.3).drawImage(nx=15, ny=15, scale=1.0)
     moffat = galsim.Moffat(beta=2.5, fwhm=2.0).drawImage(nx=25, ny=25,
                                                          scale=1.0)

@@ -11,9 +11,13 @@ from astropy.nddata import NDData
 
 from astrodeconv.visualization import (plot_metric_vs_magnitude, plot_panel,
                                        plot_starlet_scales, save_figure)
+from astrodeconv.utils._optional_deps import HAS_MATPLOTLIB
 
-matplotlib = pytest.importorskip('matplotlib')
-matplotlib.use('Agg')
+pytestmark = pytest.mark.skipif(not HAS_MATPLOTLIB,
+                                reason='matplotlib is required')
+if HAS_MATPLOTLIB:
+    import matplotlib
+    matplotlib.use('Agg')
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
