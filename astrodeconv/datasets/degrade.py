@@ -22,8 +22,8 @@ conserving, ``k = upsample``).
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import fft as sp_fft
 
+from ..operators import ForwardModel
 from ..utils._validation import check_choice, check_positive_int, check_real
 
 __all__ = ['GroundObservations', 'degrade_to_ground']
@@ -141,25 +141,22 @@ def _make_psfs(fwhm_pix, size, model, beta):
     return out
 
 
-def _linear_convolve(images, psfs):
+def _observe(truth, psfs, k):
     """
-    Zero-padded convolution of each image with its own centred PSF.
+    Noiseless observations ``D (h * x)`` of a stack, one PSF per image.
 
-    Equivalent to ``scipy.signal.fftconvolve(image, psf, mode='same')`` for
-    odd PSF sizes, batched over the leading axis.
+    The convolution is linear (the images are zero outside their stamp),
+    as ``scipy.signal.fftconvolve(image, psf, mode='same')`` for odd PSF
+    sizes, followed by the ``k x k`` block sum.
     """
-    n, ny, nx = images.shape
-    p = psfs.shape[-1]
-    half = p // 2
-    shape = (sp_fft.next_fast_len(ny + p - 1, real=True),
-             sp_fft.next_fast_len(nx + p - 1, real=True))
-    out = np.empty(images.shape)
+    n, ny, nx = truth.shape
+    pad = -(-(psfs.shape[-1] // 2) // k)    # ceil(half PSF / k)
+    model = ForwardModel(psfs, (ny // k, nx // k), upsample=k,
+                         pad_width=pad)
+    out = np.empty((n, ny // k, nx // k))
     for start in range(0, n, _BATCH):
         sl = slice(start, start + _BATCH)
-        spec = sp_fft.rfft2(images[sl], s=shape, axes=(-2, -1))
-        spec *= sp_fft.rfft2(psfs[sl], s=shape, axes=(-2, -1))
-        full = sp_fft.irfft2(spec, s=shape, axes=(-2, -1))
-        out[sl] = full[:, half:half + ny, half:half + nx]
+        out[sl] = model.select(sl).forward(truth[sl])
     return out
 
 
@@ -273,9 +270,7 @@ def degrade_to_ground(truth, *, psf_fwhm=(0.5, 1.0), psf_model='moffat',
     size = _odd_size(_PSF_EXTENT * fwhm_pix.max(), min(ny, nx))
     psfs = _make_psfs(fwhm_pix, size, psf_model, moffat_beta)
 
-    from ..operators.fourier import block_sum
-
-    clean = block_sum(_linear_convolve(truth, psfs), k)
+    clean = _observe(truth, psfs, k)
     faintest = int(np.argmin(truth.sum(axis=(-2, -1))))
     sigma_seed = float(clean[faintest].max())
     if not sigma_seed > 0:

@@ -1,9 +1,12 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Shared machinery of the deconvolvers that are linear Fourier filters."""
 
 import numpy as np
 
-from ..utils._validation import check_choice, check_positive_int
+from ..operators import ForwardModel
 from ..operators import fourier as F
+from ..operators.forward import chunk_length
+from ..utils._validation import check_choice, check_positive_int
 from .core import DeconvolverBase
 
 __all__ = []
@@ -16,10 +19,16 @@ class LinearFourierDeconvolver(DeconvolverBase):
     """
     A deconvolver ``x = irfft2(W * B * rfft2(Z y))`` with a filter ``W``.
 
-    Subclasses implement ``_filter(otf, y, noise_var, up_otf, shape_f)``
-    returning the filter ``W`` of shape ``(N or 1, fy, fx // 2 + 1)`` and a
-    dict of per-image parameters. ``B`` is the flux-conserving upsampling
-    kernel (1 without super-resolution) and ``Z`` the zero insertion.
+    Subclasses implement ``_filter(model, y, noise_var, cache)`` returning
+    the filter ``W`` of shape ``(N or 1, fy, fx // 2 + 1)`` for the chunk
+    of images ``y`` and a dict of per-image parameters; ``model`` is the
+    `~astrodeconv.operators.ForwardModel` of that chunk. A filter that does
+    not depend on the chunk is stored as ``cache['w']`` and is then reused
+    for every chunk. ``B`` is the flux-conserving upsampling kernel (1
+    without super-resolution) and ``Z`` the zero insertion.
+
+    Stacks are processed in chunks of a few images, sized so that the
+    spectra of one chunk stay in the processor cache.
     """
 
     _repr_params = ('upsample', 'boundary', 'pad_width', 'dtype')
@@ -38,6 +47,9 @@ class LinearFourierDeconvolver(DeconvolverBase):
                                            minimum=0)
         self.pad_width = pad_width
 
+    def _input_dtype(self):
+        return np.float32 if self.dtype == 'float32' else np.float64
+
     def _pad(self, psf_shape):
         if self.boundary == 'periodic':
             return 0
@@ -46,54 +58,76 @@ class LinearFourierDeconvolver(DeconvolverBase):
             return max(int(np.ceil(half / self.upsample)), 2)
         return self.pad_width
 
-    def _filter(self, otf, y, noise_var, up_otf, shape_f):
+    def _filter(self, model, y, noise_var, cache):
         raise NotImplementedError
+
+    def _transfer(self, model, w_filter, cache):
+        """The transfer function ``W B`` (cached when ``W`` is shared)."""
+        shared = w_filter is cache.get('w')
+        if shared and 'transfer' in cache:
+            return cache['transfer']
+        transfer = w_filter * model.upsample_transfer()
+        if shared:
+            cache['transfer'] = transfer
+        return transfer
 
     def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
                           want_psf=True):
         k = self.upsample
         n, ny, nx = data.shape
         pad = self._pad(psf.shape)
-        y = F.pad_image(data, pad, self.boundary)
-        shape_c = y.shape[-2:]
-        shape_f = (shape_c[0] * k, shape_c[1] * k)
-        if psf.shape[-2] > shape_f[0] or psf.shape[-1] > shape_f[1]:
-            grid = 'upsampled image' if k > 1 else 'image'
-            msg = (f'psf must not be larger than the {grid} '
-                   f'{shape_f}, got shape {psf.shape[-2:]}; crop it with '
-                   'astrodeconv.psf.crop_psf or pad the data')
-            raise ValueError(msg)
-        otf = F.psf_to_otf(psf, shape_f)
-        up_otf = F.upsample_otf(shape_f, k) / k ** 2 if k > 1 else 1.0
-        noise_var = None
-        if error is not None:
-            noise_var = F.pad_image(error ** 2, pad, 'reflect')
-        w_filter, params = self._filter(otf, y, noise_var, up_otf, shape_f)
-        transfer = w_filter * up_otf
-        work = F.zero_insert(y, k).astype(self.dtype, copy=False)
-        spec = F.rfft2(work)
-        spec *= transfer.astype(spec.dtype, copy=False)
-        x = F.irfft2(spec, shape_f, overwrite=True)
+        model = ForwardModel(psf, (ny + 2 * pad, nx + 2 * pad), upsample=k)
+        shape_f = model.grid_fine_shape
         crop_f = (slice(None), slice(pad * k, (pad + ny) * k),
                   slice(pad * k, (pad + nx) * k))
-        eff = None
-        if diagnostics or want_psf:
-            eff = F.centred_kernel(otf * w_filter, shape_f, psf.shape[-2:])
-            eff /= eff.sum(axis=(-2, -1), keepdims=True)
-        if not diagnostics and noise_var is None:
-            return {'image': x[crop_f], 'effective_psf': eff,
-                    'params': params}
-        # residual y - D(h * x) on the observation grid
-        model = F.block_sum(F.convolve_otf(x, otf), k)
         crop_c = (slice(None), slice(pad, pad + ny), slice(pad, pad + nx))
-        residual = data - model[crop_c]
-        out_error = None
-        if noise_var is not None:
-            kernel_sq = F.irfft2(transfer, shape_f) ** 2
-            var = F.convolve_otf(F.zero_insert(noise_var, k),
-                                 F.rfft2(kernel_sq))
-            out_error = np.sqrt(np.clip(var[crop_f], 0, None))
-        return {'image': x[crop_f], 'residual': residual, 'error': out_error,
-                'effective_filter': np.broadcast_to(
-                    transfer, (n,) + transfer.shape[-2:]),
-                'effective_psf': eff, 'params': params}
+        full = diagnostics or error is not None
+        image = np.empty((n, ny * k, nx * k), dtype=self.dtype)
+        residual = np.empty((n, ny, nx)) if full else None
+        out_error = None if error is None else np.empty(image.shape)
+        effective_psf, filters, params = [], [], []
+        cache = {}
+        # bytes per image in flight: real work array plus its spectrum
+        itemsize = np.dtype(self.dtype).itemsize
+        step = chunk_length(n, 2 * itemsize * shape_f[0] * shape_f[1])
+        for start in range(0, n, step):
+            sl = slice(start, min(start + step, n))
+            part = model.select(sl)
+            y = F.pad_image(data[sl], pad, self.boundary)
+            noise_var = None
+            if error is not None:
+                noise_var = F.pad_image(error[sl] ** 2, pad, 'reflect')
+            w_filter, chunk_params = self._filter(part, y, noise_var, cache)
+            params.append(chunk_params)
+            shared = w_filter is cache.get('w')
+            transfer = self._transfer(part, w_filter, cache)
+            if pad == 0:
+                x = part.apply_filter(y, transfer, dtype=self.dtype,
+                                      out=image[sl])
+            else:
+                x = part.apply_filter(y, transfer, dtype=self.dtype)
+                image[sl] = x[crop_f]
+            if (diagnostics or want_psf) and not (shared and effective_psf):
+                effective_psf.append(part.resolution_kernel(w_filter))
+            if diagnostics and not (shared and filters):
+                filters.append(transfer)
+            if not full:
+                continue
+            model_y = part.forward(x.astype(float, copy=False))
+            residual[sl] = data[sl] - model_y[crop_c]
+            if noise_var is not None:
+                out_error[sl] = np.sqrt(part.filter_variance(
+                    transfer, noise_var)[crop_f])
+        params = {key: np.concatenate([p[key] for p in params])
+                  for key in params[0]}
+        shared = 'w' in cache
+        result = {'image': image, 'params': params, 'effective_psf': (
+            None if not effective_psf else effective_psf[0] if shared
+            else np.concatenate(effective_psf))}
+        if full:
+            result.update(residual=residual, error=out_error)
+        if diagnostics:
+            result['effective_filter'] = (
+                np.broadcast_to(filters[0], (n,) + filters[0].shape[1:])
+                if shared else np.concatenate(filters))
+        return result

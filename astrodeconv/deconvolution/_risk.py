@@ -21,14 +21,6 @@ __all__ = []
 LAMBDA_GRID = np.logspace(-7, 2, 46)
 
 
-def coarse_transfer(prediction_otf, shape_f, k):
-    """Transfer function of ``A`` on the coarse grid from its fine form."""
-    if k == 1:
-        return prediction_otf
-    kernel = F.block_sum(F.irfft2(prediction_otf, shape_f), k)
-    return F.rfft2(kernel)
-
-
 def _parabolic_refine(log_grid, risks, best):
     """Vertex of the parabola through the minimum and its neighbours."""
     refined = log_grid[best].astype(float)
@@ -46,7 +38,7 @@ def _parabolic_refine(log_grid, risks, best):
     return 10 ** refined
 
 
-def select_lambda(transfer_for, y, noise_var, *, criterion, shape_f, k,
+def select_lambda(transfer_for, y, noise_var, *, criterion, model,
                   grid=LAMBDA_GRID):
     """
     Pick one weight per image by minimising SURE or GCV over ``grid``.
@@ -61,6 +53,8 @@ def select_lambda(transfer_for, y, noise_var, *, criterion, shape_f, k,
     noise_var : ndarray
         Per-pixel noise variance ``(N, ny, nx)`` (SURE only).
     criterion : {'sure', 'gcv'}
+    model : `~astrodeconv.operators.ForwardModel`
+        The forward model of ``y`` (its grid and upsampling factor).
     """
     n, ny, nx = y.shape
     npix = ny * nx
@@ -70,7 +64,7 @@ def select_lambda(transfer_for, y, noise_var, *, criterion, shape_f, k,
         total_var = noise_var.reshape(n, -1).sum(axis=1)
     risks = np.empty((len(grid), n))
     for i, lam in enumerate(grid):
-        a = coarse_transfer(transfer_for(lam), shape_f, k)
+        a = model.coarse_transfer(transfer_for(lam))
         resid = (np.abs(1 - a) ** 2 * power).sum(axis=(-2, -1)) / npix
         trace = (a.real * weights).sum(axis=(-2, -1))
         if criterion == 'sure':

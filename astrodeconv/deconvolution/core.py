@@ -156,6 +156,10 @@ class DeconvolverBase:
                          diagnostics=False).image
 
     # -- helpers for subclasses ------------------------------------------
+    def _input_dtype(self):
+        """Precision of the parsed data (float32 kept for float32 work)."""
+        return np.float64
+
     def _provenance(self, params, index):
         """FITS keywords describing this run for image ``index``."""
         return {}
@@ -182,7 +186,8 @@ class DeconvolverBase:
 
     def _run(self, data, *, psf, mask, error, diagnostics):
         items, is_list = parse_images(data, psf=psf, mask=mask, error=error,
-                                      require_psf=True)
+                                      require_psf=True,
+                                      dtype=self._input_dtype())
         want_psf = diagnostics or any(item.kind == 'nddata'
                                       for item in items)
         outputs = [None] * len(items)

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Debiasing of a deconvolved image on the multi-resolution support.
 
@@ -11,15 +12,14 @@ option, in the back-projected observation.
 import warnings
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from ..utils import AstrodeconvWarning
 from ..utils._validation import check_positive_int, check_real
 from ..wavelets import (multiresolution_support, starlet_noise_levels,
                         starlet_transform)
-from ..operators import fourier as F
+from ..operators import ForwardModel
 
-__all__ = ['debias_mrs']
+__all__ = ['debias_mrs', 'DebiasResults']
 
 
 def _as_stack(value, name):
@@ -46,44 +46,66 @@ def _per_image(value, n, name):
     return np.broadcast_to(arr, (n,)).copy()
 
 
-def _backprojection_kernel(psf, k):
+class DebiasResults:
     """
-    Kernel giving the phase-averaged noise of ``H^T n`` for white ``n``.
+    The outcome of `debias_mrs`.
 
-    ``H^T n = flip(h) * (box_k * Z n)`` with ``Z`` the zero insertion. Its
-    variance, averaged over the ``k x k`` sub-pixel phases, is that of
-    white noise of std ``sigma / k`` filtered by ``box_k * flip(h)``, so the
-    kernel for unit noise is ``box_k * flip(h) / k`` (exact for ``k = 1``).
+    For a 2D input every attribute describes that image; for a stack the
+    per-image values are arrays of length ``N`` (``residual_norms`` is a
+    list of arrays).
+
+    Attributes
+    ----------
+    image : ndarray
+        The debiased image, of the shape of the start image.
+    n_iter : int or ndarray
+        Iterations done.
+    step : float or ndarray
+        The step ``mu`` used (0 for an image whose support is empty).
+    support_fraction : ndarray
+        Fraction of significant coefficients per plane, coarse plane last.
+    residual_norms : ndarray or list of ndarray
+        ``||y - H x_j||`` before each iteration and after the last one.
     """
-    kernel = psf[::-1, ::-1]
-    if k > 1:
-        kernel = fftconvolve(kernel, np.ones((k, k)), mode='full') / k
-    return kernel
+
+    def __init__(self, *, image, n_iter, step, support_fraction,
+                 residual_norms):
+        self.image = image
+        self.n_iter = n_iter
+        self.step = step
+        self.support_fraction = support_fraction
+        self.residual_norms = residual_norms
+
+    def __repr__(self):
+        return (f'<DebiasResults(image shape={self.image.shape}, '
+                f'n_iter={self.n_iter!r})>')
 
 
-def _significant_support(sources, psf, sigma, upsample, n_scales, k,
-                         k_first=None):
+def _significant_support(sources, model, sigma, n_scales, threshold,
+                         threshold_first=None):
     """
     The multi-resolution support of each source image, ``(N, J, ny, nx)``.
 
-    ``|w_j| >= k sigma e_j`` with ``e_j`` the per-scale noise of the
-    back-projected data (`_backprojection_kernel` of the image's PSF).
+    ``|w_j| >= threshold sigma e_j`` with ``e_j`` the per-scale noise of the
+    back-projected data (``model.adjoint_noise_kernel`` of the image's
+    PSF).
     """
     levels = [starlet_noise_levels(n_scales,
-                                   kernel=_backprojection_kernel(p, upsample))
-              for p in psf]
+                                   kernel=model.adjoint_noise_kernel(i))
+              for i in range(model.n_psf)]
     return np.stack([
         multiresolution_support(
             starlet_transform(source, n_scales, boundary='periodic'),
-            sig, k=k, noise_levels=levels[i if len(levels) > 1 else 0],
-            k_first=k_first)
+            sig, k=threshold,
+            noise_levels=levels[i if len(levels) > 1 else 0],
+            k_first=threshold_first)
         for i, (source, sig) in enumerate(zip(sources, sigma))])
 
 
-def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
-               k_first=None, n_iter=20, step=None, positivity=False,
-               tol=1e-4, support='start', accelerate=False,
-               return_info=False):
+def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
+               threshold=3.0, threshold_first=None, n_iter=20, step=None,
+               positivity=False, tol=1e-4, support='start',
+               accelerate=False):
     r"""
     Debias a deconvolved image on a multi-resolution support.
 
@@ -104,9 +126,9 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     flux missing from the start image is restored there without fitting
     the noise elsewhere.
 
-    ``M`` is computed once, before the iterations, as ``M_j = |w_j| >= k
-    sigma_j`` (``k_first`` on the first scale), with ``w = Phi(s)`` for a
-    source image ``s`` chosen by ``support``:
+    ``M`` is computed once, before the iterations, as ``M_j = |w_j| >=
+    threshold sigma_j`` (``threshold_first`` on the first scale), with
+    ``w = Phi(s)`` for a source image ``s`` chosen by ``support``:
 
     * ``'start'`` (default, the published method): ``s = x_0``, the start
       image. The update only changes the coefficients that are already
@@ -124,7 +146,8 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     ``support`` may also be a boolean array of the detail planes,
     ``(n_scales, ny, nx)`` or one per image ``(N, n_scales, ny, nx)``: a
     support built elsewhere (from another band, a catalogue of clumps, or,
-    in benchmarks, the true image); ``k`` and ``k_first`` are then unused.
+    in benchmarks, the true image); ``threshold`` and ``threshold_first``
+    are then unused.
 
     For ``'start'`` and ``'data'``, ``sigma_j`` is the noise of the
     back-projected data ``H^T n`` on the fine grid, propagated per scale:
@@ -139,7 +162,11 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     The coarse plane is always kept (``M = 1``), so the total flux is
     restored.
 
-    Step: ``mu = 1 / (||H||^2 L)`` with ``||H||^2 = max|otf|^2 k^2`` and
+    ``H`` and ``H^T`` are those of `astrodeconv.operators.ForwardModel`.
+
+    Step: ``mu = 1 / (||H||^2 L)`` with ``||H||^2`` bounded by
+    `~astrodeconv.operators.ForwardModel.lipschitz_bound` (``k^2
+    max|otf|^2``, ``k`` the upsampling factor) and
     ``L = sqrt(n_scales + 1)``. With the periodic starlet every plane is a
     filter with frequency response in ``[0, 1]`` and the responses sum to
     1, so ``||Phi|| <= 1``; the sum reconstruction has norm
@@ -147,7 +174,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     operator ``mu Phi^T M Phi H^T H`` has norm at most 1. Because the sum
     reconstruction is not the adjoint of ``Phi`` that operator is not
     symmetric, so this is a conservative step rather than a proof of
-    monotone descent; the residual norms are recorded (``return_info``).
+    monotone descent; the residual norms are recorded in the results.
 
     The iteration is a Landweber iteration: it converges slowly at the
     spatial frequencies that the PSF attenuates most, so that a few tens of
@@ -178,10 +205,10 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     n_scales : int, optional
         The number of starlet detail scales; ``2**n_scales`` must not
         exceed the image size.
-    k : float, optional
+    threshold : float, optional
         The detection threshold of the support in units of the noise.
-    k_first : float, optional
-        The threshold of the first scale (defaults to ``k``).
+    threshold_first : float, optional
+        The threshold of the first scale (defaults to ``threshold``).
     n_iter : int, optional
         The maximum number of iterations.
     step : float, optional
@@ -196,19 +223,13 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
         or ``M`` itself for the detail planes (see above).
     accelerate : bool, optional
         Use Nesterov momentum (see above).
-    return_info : bool, optional
-        Also return a dict of diagnostics.
 
     Returns
     -------
-    image : `~numpy.ndarray`
-        The debiased image, of the shape of the input ``image``.
-    info : dict
-        Only with ``return_info``: ``n_iter`` (iterations done), ``step``,
-        ``support_fraction`` (fraction of significant coefficients per
-        plane, coarse plane last) and ``residual_norms`` (``||y - H x_j||``
-        before each iteration and after the last one), each per image
-        (arrays of length ``N``, or lists, unwrapped for 2D input).
+    results : `DebiasResults`
+        The debiased image (``results.image``, of the shape of the input
+        ``image``) and the diagnostics: iterations done, step, fraction of
+        significant coefficients per plane and the residual norms.
 
     Raises
     ------
@@ -225,17 +246,17 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     --------
     >>> import numpy as np
     >>> from astrodeconv.deconvolution import debias_mrs
-    >>> from astrodeconv.operators import fourier as F
+    >>> from astrodeconv.operators import ForwardModel
     >>> yy, xx = np.mgrid[:64, :64]
     >>> truth = 50 * np.exp(-((xx - 32)**2 + (yy - 30)**2) / 8.0)
     >>> py, px = np.mgrid[-7:8, -7:8]
     >>> psf = np.exp(-(px**2 + py**2) / 4.5)
     >>> psf /= psf.sum()
-    >>> otf = F.psf_to_otf(psf, truth.shape)[0]
     >>> rng = np.random.default_rng(0)
-    >>> data = F.convolve_otf(truth, otf) + rng.normal(0, 0.1, truth.shape)
-    >>> out = debias_mrs(0.8 * truth, data, psf, sigma=0.1)
-    >>> bool(abs(out.sum() / truth.sum() - 1) < 0.02)
+    >>> data = ForwardModel(psf, truth.shape).forward(truth)
+    >>> data += rng.normal(0, 0.1, truth.shape)
+    >>> results = debias_mrs(0.8 * truth, data, psf, sigma=0.1)
+    >>> bool(abs(results.image.sum() / truth.sum() - 1) < 0.02)
     True
     """
     image_in = np.asarray(image)
@@ -244,9 +265,10 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     h = _as_stack(psf, 'psf')
     kk = check_positive_int(upsample, 'upsample')
     n_scales = check_positive_int(n_scales, 'n_scales')
-    k = check_real(k, 'k', minimum=0, strict=True)
-    if k_first is not None:
-        k_first = check_real(k_first, 'k_first', minimum=0, strict=True)
+    threshold = check_real(threshold, 'threshold', minimum=0, strict=True)
+    if threshold_first is not None:
+        threshold_first = check_real(threshold_first, 'threshold_first',
+                                     minimum=0, strict=True)
     n_iter = check_positive_int(n_iter, 'n_iter')
     tol = check_real(tol, 'tol', minimum=0)
     if step is not None:
@@ -277,10 +299,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
         msg = (f'psf must be 2D or one per image ({n}), got '
                f'{h.shape[0]} PSFs')
         raise ValueError(msg)
-    if h.shape[1] > shape[0] or h.shape[2] > shape[1]:
-        msg = (f'psf must not be larger than the image {shape}, got shape '
-               f'{h.shape[-2:]}')
-        raise ValueError(msg)
+    model = ForwardModel(h, y.shape[-2:], upsample=kk)
     if 2 ** n_scales > min(shape):
         msg = (f'n_scales must satisfy 2**n_scales <= min(ny, nx) = '
                f'{min(shape)}, got n_scales={n_scales}')
@@ -297,21 +316,12 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
                    f'{given_support.shape}')
             raise ValueError(msg)
 
-    otf = F.psf_to_otf(h, shape)
-
-    def forward(x, o):
-        return F.block_sum(F.convolve_otf(x, o), kk)
-
-    def adjoint(r, o):
-        if kk > 1:
-            r = r.repeat(kk, axis=-2).repeat(kk, axis=-1)
-        return F.convolve_otf(r, np.conj(o))
-
     supports = given_support
     if supports is None:
-        sources = x0 if support == 'start' else adjoint(y, otf)
-        supports = _significant_support(sources, h, sigma, kk, n_scales, k,
-                                        k_first)
+        sources = x0 if support == 'start' else model.adjoint(y)
+        supports = _significant_support(sources, model, sigma, n_scales,
+                                        threshold, threshold_first)
+    bounds = model.lipschitz_bound()
 
     out = x0.copy()
     done = np.zeros(n, dtype=int)
@@ -320,26 +330,27 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
     residuals = []
     empty = False
     for i in range(n):
-        o = otf[i if otf.shape[0] > 1 else 0]
+        part = model.select(slice(i, i + 1))
+        forward, adjoint = part.forward, part.adjoint
         sig_mask = supports[i if len(supports) > 1 else 0]
         fractions[i, :-1] = sig_mask.mean(axis=(-2, -1))
         fractions[i, -1] = 1.0
         if not sig_mask.any():
             empty = True
             residuals.append(np.array(
-                [np.linalg.norm(y[i] - forward(out[i], o))]))
+                [np.linalg.norm(y[i] - forward(out[i]))]))
             continue
         mask = np.concatenate([sig_mask, np.ones((1,) + shape, bool)])
-        norm_h2 = np.max(np.abs(o)) ** 2 * kk ** 2
+        norm_h2 = bounds[i if len(bounds) > 1 else 0]
         mu = step if step is not None else 1.0 / (
             norm_h2 * np.sqrt(n_scales + 1))
         steps[i] = mu
         x = out[i]
-        res = y[i] - forward(x, o)
+        res = y[i] - forward(x)
         history = [np.linalg.norm(res)]
         point, point_res, t = x, res, 1.0
         for it in range(n_iter):
-            grad = starlet_transform(adjoint(point_res, o), n_scales,
+            grad = starlet_transform(adjoint(point_res), n_scales,
                                      boundary='periodic')
             new = point + mu * np.sum(grad * mask, axis=0)
             if positivity:
@@ -347,7 +358,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
             change = np.linalg.norm(new - x)
             scale = np.linalg.norm(x)
             previous, x = x, new
-            res = y[i] - forward(x, o)
+            res = y[i] - forward(x)
             history.append(np.linalg.norm(res))
             done[i] = it + 1
             if change <= tol * scale:
@@ -355,7 +366,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
             if accelerate:
                 t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
                 point = x + (t - 1) / t_next * (x - previous)
-                point_res = y[i] - forward(point, o)
+                point_res = y[i] - forward(point)
                 t = t_next
             else:
                 point, point_res = x, res
@@ -366,13 +377,11 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4, k=3.0,
                       'returned unchanged', AstrodeconvWarning, stacklevel=2)
 
     result = out.reshape(image_in.shape)
-    if not return_info:
-        return result
     if image_in.ndim == 2:
-        info = {'n_iter': int(done[0]), 'step': float(steps[0]),
-                'support_fraction': fractions[0],
-                'residual_norms': residuals[0]}
-    else:
-        info = {'n_iter': done, 'step': steps,
-                'support_fraction': fractions, 'residual_norms': residuals}
-    return result, info
+        return DebiasResults(image=result, n_iter=int(done[0]),
+                             step=float(steps[0]),
+                             support_fraction=fractions[0],
+                             residual_norms=residuals[0])
+    return DebiasResults(image=result, n_iter=done, step=steps,
+                         support_fraction=fractions,
+                         residual_norms=residuals)

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from ..utils._validation import check_positive_int
-from ..operators import fourier as F
+from ..operators import ForwardModel
 from ._tiling import run_tiled
 from .core import DeconvolverBase
 from .debias import debias_mrs
@@ -85,9 +85,10 @@ class LearnedDeconvolver(DeconvolverBase):
         the support.
     debias_kwargs : dict, optional
         Keyword arguments passed to `debias_mrs` (``support``,
-        ``n_scales``, ``k``, ``k_first``, ``n_iter``, ``step``,
-        ``positivity``, ``tol``); ``support='data'`` uses the support of
-        the back-projected data instead.
+        ``n_scales``, ``threshold``, ``threshold_first``, ``n_iter``,
+        ``step``, ``positivity``, ``tol``, ``accelerate``);
+        ``support='data'`` uses the support of the back-projected data
+        instead.
 
     Notes
     -----
@@ -230,7 +231,8 @@ class LearnedDeconvolver(DeconvolverBase):
         image = self._denoise(tik['image'], sigma / self.upsample ** 2)
         if self.debias:
             image = debias_mrs(image, data, psf, sigma=sigma,
-                               upsample=self.upsample, **self.debias_kwargs)
+                               upsample=self.upsample,
+                               **self.debias_kwargs).image
         return image, tik
 
     def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
@@ -238,8 +240,7 @@ class LearnedDeconvolver(DeconvolverBase):
         k = self.upsample
         sigma = self._noise_sigma(data, error, mask)
         image, tik = self._pipeline(data, psf, None, mask, sigma)
-        otf = F.psf_to_otf(psf, image.shape[-2:])
-        model = F.block_sum(F.convolve_otf(image, otf), k)
+        model = ForwardModel(psf, data.shape[-2:], upsample=k).forward(image)
         out_error = None
         if self.n_noise_samples:
             rng = np.random.default_rng(self.seed)

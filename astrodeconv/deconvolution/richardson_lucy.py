@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from ..utils._validation import check_positive_int, check_real
-from ..operators import fourier as F
+from ..operators import ForwardModel
 from .core import DeconvolverBase
 
 __all__ = ['RichardsonLucyDeconvolver']
@@ -107,27 +107,14 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
         from tqdm.auto import tqdm
 
         k = self.upsample
-        n, ny, nx = data.shape
-        shape_f = (ny * k, nx * k)
-        if psf.shape[-2] > shape_f[0] or psf.shape[-1] > shape_f[1]:
-            msg = (f'psf must not be larger than the image {shape_f}, got '
-                   f'shape {psf.shape[-2:]}')
-            raise ValueError(msg)
+        n = data.shape[0]
+        model = ForwardModel(psf, data.shape[-2:], upsample=k)
+        forward, adjoint = model.forward, model.adjoint
         offsets = self._offsets(data, mask)
         y = data + offsets[:, None, None]
         good = (~mask).astype(float)
-        otf = F.psf_to_otf(psf, shape_f)
-        otf_t = np.conj(otf)
-
-        def forward(x):
-            return F.block_sum(F.convolve_otf(x, otf), k)
-
-        def adjoint(r):
-            fine = r.repeat(k, axis=-2).repeat(k, axis=-1) if k > 1 else r
-            return F.convolve_otf(fine, otf_t)
-
         norm = np.maximum(adjoint(good), 1e-12)
-        x = np.clip(F.upsample_flux(y, k), 1e-12 * y.max(), None)
+        x = np.clip(model.upsample_flux(y), 1e-12 * y.max(), None)
         tiny = 1e-12 * max(float(y.max()), 1e-300)
         for _ in tqdm(range(self.n_iter), disable=not self.progress_bar,
                       desc='Richardson-Lucy', unit='it'):

@@ -103,25 +103,33 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
                          pad_width=pad_width, dtype=dtype)
         self.lam = check_positive_or_choice(lam, 'lam', _LAM_RULES)
 
-    def _filter(self, otf, y, noise_var, up_otf, shape_f):
-        h2 = np.abs(otf) ** 2
-        l2 = F.laplacian_otf_squared(shape_f)
+    def _filter(self, model, y, noise_var, cache):
+        otf = model.transfer()
+        if 'h2' not in cache or model.n_psf > 1:
+            cache['h2'] = np.abs(otf) ** 2
+        if 'l2' not in cache:
+            cache['l2'] = F.laplacian_otf_squared(model.grid_fine_shape)
+        h2, l2 = cache['h2'], cache['l2']
+        n = y.shape[0]
         if isinstance(self.lam, str):
             criterion = 'gcv' if self.lam == 'gcv' else 'sure'
             var = (_noise_variance(y, noise_var) if criterion == 'sure'
                    else None)
+            up_otf = model.upsample_transfer()
 
             def transfer_for(lam):
                 return h2 / (h2 + lam * l2) * up_otf
 
             lam = select_lambda(transfer_for, y, var, criterion=criterion,
-                                shape_f=shape_f, k=self.upsample)
-            lam_b = lam[:, None, None]
-        else:
-            lam_b = self.lam
-            lam = np.full(y.shape[0], self.lam)
-        w_filter = np.conj(otf) / (h2 + lam_b * l2)
-        return w_filter, {'lam': lam}
+                                model=model)
+            return (np.conj(otf) / (h2 + lam[:, None, None] * l2),
+                    {'lam': lam})
+        params = {'lam': np.full(n, self.lam)}
+        if model.n_psf == 1:
+            if 'w' not in cache:
+                cache['w'] = np.conj(otf) / (h2 + self.lam * l2)
+            return cache['w'], params
+        return np.conj(otf) / (h2 + self.lam * l2), params
 
     def _provenance(self, params, index):
         rule = self.lam if isinstance(self.lam, str) else 'fixed'

@@ -74,10 +74,15 @@ class WienerDeconvolver(LinearFourierDeconvolver):
         self.balance = check_positive_or_choice(balance, 'balance',
                                                 ('auto',))
 
-    def _filter(self, otf, y, noise_var, up_otf, shape_f):
+    def _filter(self, model, y, noise_var, cache):
         k = self.upsample
+        otf = model.transfer()
+        up_otf = model.upsample_transfer()
+        shape_f = model.grid_fine_shape
         h2 = np.abs(otf) ** 2
         n = y.shape[0]
+        if self.balance != 'auto' and model.n_psf == 1 and 'w' in cache:
+            return cache['w'], {'balance': np.full(n, self.balance)}
         if self.balance == 'auto':
             var = _noise_variance(y, noise_var)
             npix = y.shape[-2] * y.shape[-1]
@@ -116,6 +121,8 @@ class WienerDeconvolver(LinearFourierDeconvolver):
         inv = 1.0 / np.maximum(nsr, 1e-300)
         w_filter = np.conj(otf) * inv / (h2 * inv + 1.0)
         w_filter[..., 0, 0] = 1.0 / otf[..., 0, 0]
+        if self.balance != 'auto' and model.n_psf == 1:
+            cache['w'] = w_filter
         return w_filter, {'balance': balance}
 
     def _provenance(self, params, index):

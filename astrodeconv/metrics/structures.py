@@ -18,7 +18,7 @@ from photutils.segmentation import detect_sources
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 
-from ..operators.fourier import block_sum, convolve_otf, psf_to_otf
+from ..operators import ForwardModel
 from ..psf.core import validate_psf
 from ..utils._nddata import parse_image_input
 from ..utils._validation import check_positive_int, check_real
@@ -576,7 +576,7 @@ def _forward_residual(estimate, data, psf, upsample):
                          else f'psf[{i}]', normalize=False)
         psfs.append(p / p.sum())
     x = np.where(est.mask, 0.0, est.data).reshape((-1,) + fine) * factor
-    model = block_sum(convolve_otf(x, psf_to_otf(np.stack(psfs), fine)), k)
+    model = ForwardModel(np.stack(psfs), (ny, nx), upsample=k).forward(x)
     residual = obs.data - model.reshape(obs.data.shape)
     return residual, obs
 

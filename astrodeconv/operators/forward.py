@@ -10,6 +10,7 @@ one observed pixel (``k = upsample``; ``D`` is the identity for ``k = 1``).
 import numbers
 
 import numpy as np
+from scipy.signal import fftconvolve
 
 from ..utils._validation import check_choice, check_positive_int
 from . import fourier as F
@@ -170,7 +171,27 @@ class ForwardModel:
         k = self.upsample
         if k == 1:
             return 1.0
-        return F.upsample_otf(self.grid_fine_shape, k) / k ** 2
+        if 'upsample' not in self._otf:
+            self._otf['upsample'] = F.upsample_otf(self.grid_fine_shape,
+                                                   k) / k ** 2
+        return self._otf['upsample']
+
+    def select(self, index):
+        """
+        The model of a part of a stack (``index`` a slice of the images).
+
+        With one PSF for every image the model itself is returned; with one
+        PSF per image, a model holding the selected PSFs, sharing the
+        transfer functions already computed.
+        """
+        if self.n_psf == 1:
+            return self
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.psf = self.psf[index]
+        new._otf = {key: (val[index] if key != 'upsample' else val)
+                    for key, val in self._otf.items()}
+        return new
 
     def lipschitz(self):
         """
@@ -203,6 +224,32 @@ class ForwardModel:
         box[:k, :k] = 1.0
         # only |transfer| is used, so the box's position does not matter
         return F.rfft2(box)
+
+    def adjoint_noise_kernel(self, index=0):
+        """
+        Kernel giving the phase-averaged noise of ``H^T n`` for white ``n``.
+
+        ``H^T n = flip(h) * (box_k * Z n)`` with ``Z`` the zero insertion.
+        Its variance, averaged over the ``k x k`` sub-pixel phases, is that
+        of white noise of std ``sigma / k`` filtered by ``box_k * flip(h)``,
+        so the kernel for unit noise is ``box_k * flip(h) / k`` (exact for
+        ``k = 1``).
+
+        Parameters
+        ----------
+        index : int, optional
+            Which PSF of a stack.
+
+        Returns
+        -------
+        kernel : ndarray
+            2D kernel, ``(py + k - 1, px + k - 1)``.
+        """
+        k = self.upsample
+        kernel = self.psf[index, ::-1, ::-1]
+        if k > 1:
+            kernel = fftconvolve(kernel, np.ones((k, k)), mode='full') / k
+        return kernel
 
     # -- the operator and its adjoint --------------------------------------
     def _as_stack(self, array, grid, name):

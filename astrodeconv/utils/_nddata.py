@@ -43,7 +43,10 @@ class ImageInput:
         return self.data.ndim == 3
 
 
-def _to_float_array(values, name):
+def _to_float_array(values, name, dtype=float):
+    """``values`` as a float64 array, or float32 kept when ``dtype`` says."""
+    if dtype == np.float32 and getattr(values, 'dtype', None) == np.float32:
+        return np.asarray(values)
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -141,7 +144,7 @@ def _psf_from_argument(psf, shape, name='psf'):
 
 
 def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
-                      allow_batch=False, require_psf=False):
+                      allow_batch=False, require_psf=False, dtype=float):
     """
     Unpack any supported image input into an `ImageInput`.
 
@@ -158,6 +161,9 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
         Accept 3D arrays and Quantities as stacks of images.
     require_psf : bool
         Raise if no PSF is found in ``psf`` or ``data.psf``.
+    dtype : {float, numpy.float32}
+        ``numpy.float32`` keeps float32 image data in float32 (for methods
+        computing in single precision); anything else becomes float64.
     """
     if isinstance(data, NDData):
         kind = 'nddata'
@@ -166,7 +172,7 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
             msg = f'{name}.data must be a plain array, got a Quantity'
             raise TypeError(msg)
         unit = data.unit
-        arr = _to_float_array(data.data, name)
+        arr = _to_float_array(data.data, name, dtype)
         _check_image_array(arr, name, allow_batch=False)
         for attr, value in (('psf', psf), ('mask', mask),
                             ('uncertainty', error)):
@@ -182,7 +188,7 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
         wcs, meta = data.wcs, data.meta
     elif isinstance(data, u.Quantity):
         kind, cls, unit = 'quantity', None, data.unit
-        arr = _to_float_array(data.value, name)
+        arr = _to_float_array(data.value, name, dtype)
         wcs, meta = None, {}
     elif isinstance(data, np.ndarray) or (
             isinstance(data, (list, tuple)) and not allow_batch):
@@ -191,7 +197,7 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
             msg = (f'{name} must be {_ACCEPTED} of real numbers, got an '
                    f'array of dtype {data.dtype}')
             raise TypeError(msg)
-        arr = _to_float_array(data, name)
+        arr = _to_float_array(data, name, dtype)
         wcs, meta = None, {}
     else:
         msg = f'{name} must be {_ACCEPTED}, got {type(data).__name__}'
@@ -229,7 +235,7 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
 
 
 def parse_images(data, *, psf=None, mask=None, error=None, name='data',
-                 require_psf=False):
+                 require_psf=False, dtype=float):
     """
     Parse one image, a 3D stack or a list of images.
 
@@ -253,12 +259,12 @@ def parse_images(data, *, psf=None, mask=None, error=None, name='data',
                                    and not (isinstance(d, NDData)
                                             and d.psf is not None) else None,
                                    name=f'{name}[{i}]',
-                                   require_psf=require_psf)
+                                   require_psf=require_psf, dtype=dtype)
                  for i, d in enumerate(data)]
         return items, True
     item = parse_image_input(data, psf=psf, mask=mask, error=error,
                              name=name, allow_batch=True,
-                             require_psf=require_psf)
+                             require_psf=require_psf, dtype=dtype)
     return [item], False
 
 

@@ -57,8 +57,9 @@ def support_residual(x, data, psf, otf, n_scales=4, k=3.0):
 def case():
     truth, data, psf, otf = simulate()
     x0 = biased_start(truth)
-    out, info = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
-                           support='data', return_info=True)
+    info = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
+                      support='data')
+    out = info.image
     return truth, data, psf, otf, x0, out, info
 
 
@@ -68,14 +69,14 @@ def test_residual_on_support_decreases(case):
     after, coarse_after = support_residual(out, data, psf, otf)
     assert after < 0.2 * before
     assert coarse_after < 0.01 * coarse_before
-    norms = info['residual_norms']
-    assert len(norms) == info['n_iter'] + 1
+    norms = info.residual_norms
+    assert len(norms) == info.n_iter + 1
     assert np.all(np.diff(norms) < 0)
     # the data residual ends within ~1.5x its noise floor
     assert norms[-1] < 1.5 * SIGMA * np.sqrt(data.size)
-    assert info['step'] == pytest.approx(1 / np.sqrt(5))
-    assert info['support_fraction'][-1] == 1.0
-    assert 0 < info['support_fraction'][0] < 0.5
+    assert info.step == pytest.approx(1 / np.sqrt(5))
+    assert info.support_fraction[-1] == 1.0
+    assert 0 < info.support_fraction[0] < 0.5
 
 
 def test_total_flux_restored(case):
@@ -105,10 +106,10 @@ def test_noise_not_amplified_off_support(case):
 def test_start_support_restores_flux():
     truth, data, psf, otf = simulate(seed=2)
     x0 = biased_start(truth)
-    out, info = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
-                           return_info=True)
+    info = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30)
+    out = info.image
     default = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
-                         support='start')
+                         support='start').image
     np.testing.assert_array_equal(out, default)
     assert abs(x0.sum() / truth.sum() - 1) > 0.15
     assert abs(out.sum() / truth.sum() - 1) < 0.02
@@ -118,24 +119,26 @@ def test_start_support_restores_flux():
     mask = multiresolution_support(
         starlet_transform(x0, 4, boundary='periodic'), SIGMA, k=3.0,
         noise_levels=levels)
-    np.testing.assert_allclose(info['support_fraction'][:-1],
+    np.testing.assert_allclose(info.support_fraction[:-1],
                                mask.mean(axis=(-2, -1)))
 
 
 def test_accelerate_reaches_the_fixed_point_faster():
     truth, data, psf, otf = simulate(seed=2)
     x0 = biased_start(truth)
-    kwargs = dict(sigma=SIGMA, n_scales=3, tol=0, return_info=True)
-    _, info_short = debias_mrs(x0, data, psf, n_iter=40, **kwargs)
-    plain, info_plain = debias_mrs(x0, data, psf, n_iter=200, **kwargs)
-    fast, info_fast = debias_mrs(x0, data, psf, n_iter=40, accelerate=True,
-                                 **kwargs)
+    kwargs = dict(sigma=SIGMA, n_scales=3, tol=0)
+    info_short = debias_mrs(x0, data, psf, n_iter=40, **kwargs)
+    info_plain = debias_mrs(x0, data, psf, n_iter=200, **kwargs)
+    plain = info_plain.image
+    info_fast = debias_mrs(x0, data, psf, n_iter=40, accelerate=True,
+                           **kwargs)
+    fast = info_fast.image
     # with momentum, 40 iterations fit the data on the support at least as
     # well as 200 plain ones, and far better than 40 plain ones
-    residual = info_fast['residual_norms'][-1]
-    assert residual <= info_plain['residual_norms'][-1]
-    assert residual < 0.9 * info_short['residual_norms'][-1]
-    assert info_fast['n_iter'] == 40
+    residual = info_fast.residual_norms[-1]
+    assert residual <= info_plain.residual_norms[-1]
+    assert residual < 0.9 * info_short.residual_norms[-1]
+    assert info_fast.n_iter == 40
     # and the image is as close to the truth
     assert (np.linalg.norm(fast - truth)
             < 1.02 * np.linalg.norm(plain - truth))
@@ -152,17 +155,17 @@ def test_given_support():
         noise_levels=levels)
     # the support of x0 passed as an array gives the default result
     np.testing.assert_array_equal(
-        debias_mrs(x0, data, psf, sigma=SIGMA, support=mask),
-        debias_mrs(x0, data, psf, sigma=SIGMA))
+        debias_mrs(x0, data, psf, sigma=SIGMA, support=mask).image,
+        debias_mrs(x0, data, psf, sigma=SIGMA).image)
     # one support per image in a stack; an empty one leaves its image as
     # it is, with the usual warning
     empty = np.zeros_like(mask)
     with pytest.warns(AstrodeconvWarning, match='support is empty'):
-        out, info = debias_mrs(np.stack([x0, x0]), np.stack([data, data]),
-                               psf, sigma=SIGMA,
-                               support=np.stack([mask, empty]),
-                               return_info=True)
-    np.testing.assert_array_equal(info['support_fraction'][1, :-1], 0)
+        info = debias_mrs(np.stack([x0, x0]), np.stack([data, data]),
+                          psf, sigma=SIGMA,
+                          support=np.stack([mask, empty]))
+        out = info.image
+    np.testing.assert_array_equal(info.support_fraction[1, :-1], 0)
     np.testing.assert_array_equal(out[1], x0)
     assert np.linalg.norm(out[0] - truth) < np.linalg.norm(x0 - truth)
     with pytest.raises(TypeError, match='got an array of dtype float64'):
@@ -178,7 +181,7 @@ def clump_outside_start(support):
     data = F.convolve_otf(full, otf) + rng.normal(0, SIGMA, full.shape)
     x0 = biased_start(truth)
     out = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=30,
-                     support=support)
+                     support=support).image
     plane = starlet_transform(np.stack([x0, out, full]), 2,
                               boundary='periodic')[:, 1, 12, 50]
     return x0[12, 50], out[12, 50], full[12, 50], plane
@@ -202,34 +205,35 @@ def test_data_support_restores_missing_clump():
 def test_upsample_two():
     truth, data, psf, otf = simulate(n=32, up=2, seed=1)
     x0 = biased_start(truth, up=2)
-    out, info = debias_mrs(x0[None], data[None], psf, sigma=[SIGMA],
-                           upsample=2, n_scales=4, n_iter=30,
-                           return_info=True)
+    info = debias_mrs(x0[None], data[None], psf, sigma=[SIGMA],
+                      upsample=2, n_scales=4, n_iter=30)
+    out = info.image
     assert out.shape == (1, 64, 64)
-    assert info['n_iter'].shape == (1,)
-    assert info['support_fraction'].shape == (1, 5)
+    assert info.n_iter.shape == (1,)
+    assert info.support_fraction.shape == (1, 5)
     assert abs(out.sum() / truth.sum() - 1) < 0.03
     assert abs(x0.sum() / truth.sum() - 1) > 0.15
-    norms = info['residual_norms'][0]
+    norms = info.residual_norms[0]
     assert norms[-1] < 0.3 * norms[0]
 
 
 def test_stack_with_one_psf_per_image():
     truth, data, psf, otf = simulate()
     x0 = biased_start(truth)
-    single = debias_mrs(x0, data, psf, sigma=SIGMA)
+    single = debias_mrs(x0, data, psf, sigma=SIGMA).image
     stack = debias_mrs(np.stack([x0, x0]), np.stack([data, data]),
-                       np.stack([psf, psf]), sigma=[SIGMA, SIGMA])
+                       np.stack([psf, psf]), sigma=[SIGMA, SIGMA]).image
     np.testing.assert_allclose(stack[1], single, rtol=1e-10, atol=1e-12)
 
 
 def test_positivity_and_tolerance():
     truth, data, psf, otf = simulate()
     x0 = biased_start(truth)
-    out, info = debias_mrs(x0, data, psf, sigma=SIGMA, positivity=True,
-                           tol=0.05, n_iter=50, return_info=True)
+    info = debias_mrs(x0, data, psf, sigma=SIGMA, positivity=True,
+                      tol=0.05, n_iter=50)
+    out = info.image
     assert out.min() >= 0
-    assert info['n_iter'] < 50
+    assert info.n_iter < 50
 
 
 def test_empty_support_returns_input():
@@ -239,12 +243,14 @@ def test_empty_support_returns_input():
     _, _, psf, _ = simulate()
     with pytest.warns(AstrodeconvWarning,
                       match='multi-resolution support is empty'):
-        out = debias_mrs(x0, data, psf, sigma=SIGMA, k=50.0, n_scales=3)
+        out = debias_mrs(x0, data, psf, sigma=SIGMA, threshold=50.0,
+                         n_scales=3).image
     np.testing.assert_array_equal(out, x0)
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    ({'k': 0}, 'k must be > 0'),
+    ({'threshold': 0}, 'threshold must be > 0'),
+    ({'threshold_first': -1}, 'threshold_first must be > 0'),
     ({'n_iter': 0}, 'n_iter must be an integer >= 1'),
     ({'sigma': -1.0}, 'sigma must be finite and >= 0'),
     ({'upsample': 2}, r'data times upsample \(2\) must match'),
@@ -261,6 +267,18 @@ def test_bad_inputs(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         debias_mrs(truth, data, psf, **args)
+
+
+def test_results_type_is_the_same_for_images_and_stacks():
+    truth, data, psf, otf = simulate(n=32)
+    single = debias_mrs(truth, data, psf, sigma=SIGMA, n_iter=2)
+    stack = debias_mrs(truth[None], data[None], psf, sigma=SIGMA, n_iter=2)
+    assert type(single) is type(stack)
+    assert single.image.shape == (32, 32)
+    assert stack.image.shape == (1, 32, 32)
+    assert isinstance(single.n_iter, int)
+    assert stack.n_iter.shape == (1,)
+    assert 'DebiasResults' in repr(single)
 
 
 def test_bad_image_dimension():
