@@ -13,7 +13,7 @@ from ..operators import ForwardModel
 from ._tiling import run_tiled
 from .core import DeconvolverBase
 from .debias import debias_mrs
-from .tikhonov import TikhonovDeconvolver
+from .tikhonov import REFERENCE_LAM, TikhonovDeconvolver
 
 __all__ = ['LearnedDeconvolver']
 
@@ -102,7 +102,7 @@ class LearnedDeconvolver(DeconvolverBase):
                     'device')
     _linear = False
 
-    def __init__(self, denoiser='default', *, lam=9e-3, upsample=1,
+    def __init__(self, denoiser='default', *, lam=REFERENCE_LAM, upsample=1,
                  boundary='periodic', device='auto', batch_size=16,
                  tile_size=None, tile_overlap=None, amp=False,
                  n_noise_samples=0, seed=0, debias=False,

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Tikhonov deconvolution with a Laplacian regulariser in Fourier space."""
 
 import numpy as np
@@ -7,7 +8,11 @@ from ..operators import fourier as F
 from ._linear import LinearFourierDeconvolver
 from ._risk import select_lambda
 
-__all__ = ['TikhonovDeconvolver']
+__all__ = ['TikhonovDeconvolver', 'REFERENCE_LAM']
+
+#: The fixed Tikhonov weight of the published SUNet / Learnlet code (for
+#: images normalised as in the reference pipeline).
+REFERENCE_LAM = 9e-3
 
 _LAM_RULES = ('auto', 'sure', 'gcv')
 
@@ -41,11 +46,12 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
     Parameters
     ----------
     lam : float or {'auto', 'sure', 'gcv'}, optional
-        Regularisation weight. The default 9e-3 is the fixed constant of the
-        reference code, tuned for one noise regime. ``'auto'``/``'sure'``
-        choose a weight per image by minimising Stein's unbiased risk
-        estimate of the prediction error, using the data uncertainty or, if
-        there is none, the noise estimated from the finest starlet scale
+        Regularisation weight. The default `REFERENCE_LAM` (9e-3) is the
+        fixed constant of the reference code, tuned for one noise regime.
+        ``'auto'``/``'sure'`` choose a weight per image by minimising
+        Stein's unbiased risk estimate of the prediction error, using the
+        data uncertainty or, if there is none, the noise estimated from the
+        finest starlet scale
         (`astrodeconv.wavelets.estimate_noise`). ``'gcv'`` minimises
         generalised cross-validation, which needs no noise level. The
         weights searched are ``10**-7`` to ``10**2`` (5 per decade,
@@ -97,7 +103,7 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
 
     _repr_params = ('lam', 'upsample', 'boundary', 'pad_width', 'dtype')
 
-    def __init__(self, *, lam=9e-3, upsample=1, boundary='periodic',
+    def __init__(self, *, lam=REFERENCE_LAM, upsample=1, boundary='periodic',
                  pad_width='auto', dtype='float64'):
         super().__init__(upsample=upsample, boundary=boundary,
                          pad_width=pad_width, dtype=dtype)

@@ -125,10 +125,10 @@ def test_apply_filter_matches_direct_product():
     out32 = model.apply_filter(y, transfer, dtype='float32')
     assert out32.dtype == np.float32
     np.testing.assert_allclose(out32, direct, atol=1e-5)
-    per_image = np.repeat(transfer, 5, axis=0) * np.arange(1, 6)[:, None,
-                                                                  None]
+    scale = np.arange(1, 6)[:, None, None]
+    per_image = np.repeat(transfer, 5, axis=0) * scale
     np.testing.assert_allclose(model.apply_filter(y, per_image),
-                               direct * np.arange(1, 6)[:, None, None],
+                               direct * scale,
                                atol=1e-12)
 
 
