@@ -1,18 +1,18 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Data sets for examples, tests and documentation (shipped with the package,
-no downloads), and the tools that make training sets: simulated truth
+no downloads), and the building blocks of training sets: simulated truth
 galaxies (`simulate_galaxies`, needs GalSim), their ground-based
 observations (`degrade_to_ground`), normalisation and augmentation of
-training pairs, HDF5 storage (`make_training_set`, needs h5py), and
-cutouts of real space-based mosaics (`make_cutouts`).
+training pairs, the HDF5 training-set format (`write_training_set`,
+`read_training_set`, `TrainingSetFile`, need h5py), and cutouts of real
+space-based mosaics (`make_cutouts`).
 
-Neither GalSim, h5py nor PyTorch is imported by ``import
-astrodeconv.datasets``. The PyTorch dataset ``PairDataset`` lives in
-``astrodeconv.datasets.torch_dataset`` and is loaded on first access to
-``astrodeconv.datasets.PairDataset``.
+The recipe that makes a whole training set (``make_training_set``) and the
+PyTorch dataset of training pairs (``PairDataset``) are in
+`astrodeconv.training`. Neither GalSim, h5py nor PyTorch is imported by
+``import astrodeconv.datasets``.
 """
-
-import importlib
 
 from . import cutouts, degrade, demo, normalize, simulate, storage
 from .cutouts import *  # noqa: F401,F403
@@ -26,15 +26,16 @@ __all__ = (list(demo.__all__) + list(simulate.__all__)
            + list(degrade.__all__) + list(normalize.__all__)
            + list(storage.__all__) + list(cutouts.__all__))
 
-_LAZY = {'PairDataset': 'torch_dataset'}
+#: Names that moved to astrodeconv.training.
+_MOVED = {'PairDataset': 'astrodeconv.training.PairDataset',
+          'make_training_set': 'astrodeconv.training.make_training_set',
+          'torch_dataset': 'astrodeconv.training.dataset'}
 
 
 def __getattr__(name):
-    # PyTorch is imported only when the torch dataset is asked for.
-    if name == 'torch_dataset':
-        return importlib.import_module('.torch_dataset', __name__)
-    if name in _LAZY:
-        module = importlib.import_module(f'.{_LAZY[name]}', __name__)
-        return getattr(module, name)
+    if name in _MOVED:
+        msg = (f'astrodeconv.datasets.{name} has moved: use {_MOVED[name]} '
+               'instead')
+        raise AttributeError(msg)
     msg = f'module {__name__!r} has no attribute {name!r}'
     raise AttributeError(msg)

@@ -1,5 +1,9 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Training sets on disk (HDF5) and the recipe that makes them.
+The training-set file format (HDF5): reading and writing.
+
+The recipe that simulates, degrades and deconvolves galaxies to fill such a
+file is `astrodeconv.training.make_training_set`.
 
 A training-set file holds one group per observing regime, named
 ``upsample_<k>`` by default (``/upsample_1``, ``/upsample_4``), each with
@@ -30,30 +34,29 @@ datasets are stored in chunks of one image (gzip level 1 with byte
 shuffling) so single images can be read efficiently.
 
 Files are written atomically (into a temporary file in the same folder,
-then renamed with ``os.replace``), so an interrupted run never leaves a
-half-written file behind.
+then renamed with ``os.replace``, see ``astrodeconv.utils._files``), so an
+interrupted run never leaves a half-written file behind.
 """
 
 import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
 
-from ..utils._validation import check_positive_int, check_real
+from ..utils._files import atomic_path
+from ..utils._optional_deps import import_optional
 from .normalize import split_indices
 
 __all__ = ['TrainingSet', 'TrainingSetFile', 'write_training_set',
-           'read_training_set', 'make_training_set']
+           'read_training_set']
 
 __doctest_requires__ = {('write_training_set', 'read_training_set',
-                         'TrainingSetFile'): ['h5py'],
-                        ('make_training_set',): ['h5py', 'galsim']}
+                         'TrainingSetFile'): ['h5py']}
 
 FORMAT_NAME = 'astrodeconv-training-set'
 FORMAT_VERSION = 1
@@ -63,18 +66,10 @@ _REQUIRED = ('truth', 'tikhonov', 'observed', 'psf', 'sigma', 'psf_fwhm',
 _IMAGES = ('truth', 'tikhonov', 'observed', 'psf')
 #: Split codes.
 SPLITS = {'train': 0, 'val': 1, 'test': 2}
-#: Images per Tikhonov batch in make_training_set.
-_TIKHONOV_BATCH = 64
 
 
 def _import_h5py():
-    try:
-        import h5py
-    except ImportError as exc:     # pragma: no cover
-        msg = ('h5py is required to read and write training sets; install '
-               'it with "pip install h5py" (or astrodeconv[all])')
-        raise ImportError(msg) from exc
-    return h5py
+    return import_optional('h5py', purpose='to read and write training sets')
 
 
 def _version():
@@ -148,7 +143,7 @@ def _check_readable(path):
     if not h5py.is_hdf5(path):
         msg = (f'path {path!r} is not an HDF5 file (or it is corrupt); '
                'training sets are written by write_training_set or '
-               'make_training_set')
+               'astrodeconv.training.make_training_set')
         raise ValueError(msg)
     return path
 
@@ -506,38 +501,21 @@ def _set_root_attrs(handle):
                                              time.gmtime())
 
 
-def _file_mode(path):
-    """Permissions for ``path``: those of the file it replaces, if any."""
-    if os.path.exists(path):
-        return os.stat(path).st_mode & 0o777
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _atomic_write(path, writer, *, start_from=None):
+def _atomic_write(path, writer, *, start_from=None, overwrite=True):
     """
     Run ``writer(h5file)`` on a temporary copy, then move it to ``path``.
 
-    ``start_from`` is an existing file copied first (to add a group).
+    ``start_from`` is an existing file copied first (to add a group); the
+    file it replaces keeps its permissions.
     """
     h5py = _import_h5py()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp',
-                               prefix='.' + os.path.basename(path) + '.')
-    os.close(fd)
-    try:
+    with atomic_path(path, overwrite=overwrite,
+                     keep_permissions=True) as tmp:
         if start_from is not None:
             shutil.copyfile(start_from, tmp)
         with h5py.File(tmp, 'a' if start_from is not None else 'w') as f:
             writer(f)
             _set_root_attrs(f)
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _split_codes(split, n):
@@ -702,176 +680,3 @@ def write_training_set(path, truth, ground, tikhonov, *, catalogue=None,
 
     _atomic_write(path, writer, start_from=start_from)
     return name
-
-
-# ---------------------------------------------------------------------------
-# The whole recipe
-# ---------------------------------------------------------------------------
-
-def _regime_seed(seed, k):
-    """The seed of the PSF and noise draws of regime ``k``."""
-    return int(np.random.SeedSequence([seed, 0x67726F, k]).generate_state(
-        1)[0])
-
-
-def _tikhonov(ground, lam, progress_bar, desc):
-    from tqdm.auto import tqdm
-
-    from ..deconvolution import TikhonovDeconvolver
-
-    deconv = TikhonovDeconvolver(lam=lam, upsample=ground.upsample)
-    n = len(ground.observed)
-    out = None
-    for start in tqdm(range(0, n, _TIKHONOV_BATCH), desc=desc,
-                      disable=not progress_bar):
-        sl = slice(start, start + _TIKHONOV_BATCH)
-        psf = ground.psf[sl].astype(float)
-        psf /= psf.sum(axis=(-2, -1), keepdims=True)
-        image = deconv(ground.observed[sl].astype(float), psf=psf)
-        if out is None:
-            out = np.empty((n,) + image.shape[1:], dtype=np.float32)
-        out[sl] = image
-    return out
-
-
-def _as_factors(upsample, stamp_size):
-    factors = (upsample,) if not isinstance(upsample, (tuple, list)) \
-        else tuple(upsample)
-    if not factors:
-        msg = 'upsample must hold at least one factor, got ()'
-        raise ValueError(msg)
-    out = []
-    for k in factors:
-        k = check_positive_int(k, 'upsample')
-        if stamp_size % k:
-            msg = (f'upsample must divide stamp_size ({stamp_size}), got '
-                   f'{k}')
-            raise ValueError(msg)
-        if k not in out:
-            out.append(k)
-    return tuple(out)
-
-
-def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
-                      upsample=(1, 4), psf_fwhm=(0.5, 1.0),
-                      psf_model='moffat', noise=(0.05, 1.0), lam=9e-3,
-                      overwrite=False, progress_bar=True, n_jobs=1):
-    """
-    Simulate, degrade, deconvolve and write a whole training set.
-
-    1. `simulate_galaxies` draws ``n`` selected truth galaxies (seed
-       ``seed``);
-    2. for every factor ``k`` in ``upsample``, `degrade_to_ground` observes
-       *every* galaxy with its own PSF (FWHM uniform in ``psf_fwhm``) and
-       noise level (``noise``, relative to the seed rule), with a seed
-       derived from ``(seed, k)`` so the regimes draw independently;
-    3. ``TikhonovDeconvolver(lam=lam, upsample=k)`` deconvolves each
-       observation with its PSF onto the truth grid (in batches);
-    4. everything is written to one group ``upsample_<k>`` per regime (see
-       the module docstring for the layout) with the same random
-       0.8 / 0.1 / 0.1 train / validation / test split of the galaxies in
-       every regime (`split_indices` with ``seed``), so that no test galaxy
-       is seen in training in any regime.
-
-    The file is written atomically. Memory use is about
-    ``(28 + 12 * len(upsample)) * n * stamp_size**2`` bytes.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Output HDF5 file.
-    n : int
-        Number of galaxies.
-    seed : int, optional
-        Seed of the simulation, of the split and (derived) of the
-        observations.
-    stamp_size : int, optional
-        Truth stamp size in pixels.
-    pixel_scale : float, optional
-        Truth pixel scale in arcsec.
-    upsample : int or tuple of int, optional
-        Ratios of the observed to the truth pixel size, one group each.
-    psf_fwhm : float or tuple of 2 float, optional
-        Seeing FWHM (arcsec), fixed or a uniform range.
-    psf_model : {'moffat', 'gaussian'}, optional
-        Seeing profile.
-    noise : 'seed', float or tuple of 2 float, optional
-        Noise rule of `degrade_to_ground`; the default draws each noise
-        level log-uniformly between 0.05 and 1 times the seed rule's.
-    lam : float, optional
-        Tikhonov regularisation weight.
-    overwrite : bool, optional
-        Replace an existing file (otherwise ``FileExistsError``).
-    progress_bar : bool, optional
-        Show progress bars.
-    n_jobs : int, optional
-        Processes for the simulation (see `simulate_galaxies`).
-
-    Returns
-    -------
-    path : str
-        The file written.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from astrodeconv.datasets import make_training_set, TrainingSetFile
-    >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
-    >>> _ = make_training_set(path, 4, stamp_size=64, progress_bar=False)
-    >>> TrainingSetFile(path).groups
-    ('upsample_1', 'upsample_4')
-    """
-    from .degrade import degrade_to_ground
-    from .simulate import simulate_galaxies
-
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        msg = (f'path {path!r} already exists; pass overwrite=True to '
-               'replace it')
-        raise FileExistsError(msg)
-    n = check_positive_int(n, 'n')
-    seed = check_positive_int(seed, 'seed', minimum=0)
-    stamp_size = check_positive_int(stamp_size, 'stamp_size', minimum=8)
-    factors = _as_factors(upsample, stamp_size)
-    lam = check_real(lam, 'lam', minimum=0, strict=True)
-    command = (f'make_training_set({path!r}, {n}, seed={seed}, '
-               f'stamp_size={stamp_size}, pixel_scale={pixel_scale!r}, '
-               f'upsample={factors!r}, psf_fwhm={psf_fwhm!r}, '
-               f'psf_model={psf_model!r}, noise={noise!r}, lam={lam!r})')
-
-    start = time.perf_counter()
-    truth, catalogue = simulate_galaxies(
-        n, stamp_size=stamp_size, pixel_scale=pixel_scale, seed=seed,
-        progress_bar=progress_bar, n_jobs=n_jobs)
-    sim_seconds = time.perf_counter() - start
-    codes = np.zeros(n, dtype=np.uint8)
-    for code, part in enumerate(split_indices(n, seed=seed)):
-        codes[part] = code
-
-    groups = []
-    for k in factors:
-        regime_seed = _regime_seed(seed, k)
-        ground = degrade_to_ground(
-            truth, psf_fwhm=tuple(psf_fwhm) if isinstance(
-                psf_fwhm, list) else psf_fwhm,
-            psf_model=psf_model, pixel_scale=pixel_scale, upsample=k,
-            noise=noise, seed=regime_seed)
-        tikhonov = _tikhonov(ground, lam, progress_bar,
-                             f'Tikhonov (upsample={k})')
-        attrs = {'lam': lam, 'seed': seed, 'degrade_seed': regime_seed,
-                 'split_seed': seed, 'split_fractions': (0.8, 0.1, 0.1),
-                 'stamp_size': stamp_size, 'command': command,
-                 'selection': 'MAG < 26, FLUX_RADIUS_80 > 10 px, '
-                              'FWHM > 10 px',
-                 'acceptance': catalogue.meta.get('acceptance', 1.0),
-                 'simulation_seconds': sim_seconds}
-        groups.append((f'upsample_{k}', _group_arrays(
-            truth, ground, tikhonov, codes, catalogue['index']),
-            dict(_ground_attrs(ground, lam), **attrs)))
-
-    def writer(handle):
-        for name, arrays, attrs in groups:
-            _write_group(handle, name, arrays, attrs, catalogue)
-
-    _atomic_write(path, writer)
-    return path

@@ -1,10 +1,12 @@
 """Tests of astrodeconv.training.Trainer: recipe, checkpoints, resume, DDP."""
 
+import importlib.util
 import math
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,20 @@ from torch import nn
 
 from astrodeconv.denoisers import UNet64, load_denoiser
 from astrodeconv.training import Trainer, TrainingHistory, warmup_cosine_lr
-from astrodeconv.training._ddp_smoke import SyntheticPairs
+
+#: The distributed smoke test, run by torchrun as a script; its synthetic
+#: pairs are the training data of these tests.
+DDP_SMOKE = Path(__file__).with_name('ddp_smoke.py')
+
+
+def _load_ddp_smoke():
+    spec = importlib.util.spec_from_file_location('ddp_smoke', DDP_SMOKE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SyntheticPairs = _load_ddp_smoke().SyntheticPairs
 
 
 def tiny_unet(seed=0, base_width=2):
@@ -452,9 +467,8 @@ def test_ddp_smoke_two_processes(tmp_path):
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         '--standalone', '-m', 'astrodeconv.training._ddp_smoke',
-         str(tmp_path)], capture_output=True, text=True, timeout=120,
-        env=env)
+         '--standalone', str(DDP_SMOKE), str(tmp_path)],
+        capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert time.perf_counter() - start < 120
     assert (tmp_path / 'best.pt').is_file()

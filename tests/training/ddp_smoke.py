@@ -1,10 +1,12 @@
 """
-Smoke test of distributed training: a tiny UNet64 trained for 2 epochs.
+Test fixture: smoke test of distributed training (a tiny UNet64 trained
+for 2 epochs), and the synthetic pairs the trainer tests train on.
 
-Run it with ``torchrun`` (CPU and the ``gloo`` backend work)::
+Not a test module (pytest does not collect it) and not part of the
+package. Run it with ``torchrun`` (CPU and the ``gloo`` backend work)::
 
     python -m torch.distributed.run --nproc_per_node=2 --standalone \\
-        -m astrodeconv.training._ddp_smoke CHECKPOINT_DIR
+        tests/training/ddp_smoke.py CHECKPOINT_DIR
 
 Every process writes the sum of its final parameters to
 ``param_sum_rank<r>.txt`` in ``CHECKPOINT_DIR``, and rank 0 writes
@@ -65,12 +67,12 @@ def main(argv=None):
     """Train for 2 epochs under torchrun and record the final weights."""
     import torch.distributed as dist
 
-    from ..denoisers.unet import UNet64
-    from .trainer import Trainer
+    from astrodeconv.denoisers import UNet64
+    from astrodeconv.training import Trainer
 
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        msg = 'usage: _ddp_smoke CHECKPOINT_DIR'
+        msg = 'usage: ddp_smoke.py CHECKPOINT_DIR'
         raise SystemExit(msg)
     folder = Path(argv[0])
     torch.set_num_threads(1)

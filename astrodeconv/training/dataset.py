@@ -1,17 +1,18 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 A PyTorch dataset of (Tikhonov input, truth target, noise level) triplets.
 
-This module imports PyTorch; ``import astrodeconv.datasets`` does not (the
-class is reached lazily as ``astrodeconv.datasets.PairDataset``).
+This module imports PyTorch; ``import astrodeconv.training`` does not (the
+class is reached lazily as ``astrodeconv.training.PairDataset``).
 """
 
 import numpy as np
 import torch
 
+from ..datasets.normalize import augment as augment_pair
+from ..datasets.normalize import normalize_pair
+from ..datasets.storage import SPLITS, TrainingSetFile
 from ..utils._validation import check_choice, check_positive_int
-from .normalize import augment as augment_pair
-from .normalize import normalize_pair
-from .storage import SPLITS, TrainingSetFile
 
 __all__ = ['PairDataset']
 
@@ -56,7 +57,7 @@ class PairDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     path : str or path-like
-        A file written by `astrodeconv.datasets.make_training_set` or
+        A file written by `astrodeconv.training.make_training_set` or
         `astrodeconv.datasets.write_training_set`.
     split : {'train', 'val', 'test'} or None, optional
         Which images to use (None: all of them).
@@ -78,8 +79,7 @@ class PairDataset(torch.utils.data.Dataset):
     Examples
     --------
     >>> import os, tempfile
-    >>> from astrodeconv.datasets import make_training_set
-    >>> from astrodeconv.datasets.torch_dataset import PairDataset
+    >>> from astrodeconv.training import PairDataset, make_training_set
     >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
     >>> _ = make_training_set(path, 10, stamp_size=64, upsample=2,
     ...                       progress_bar=False)
