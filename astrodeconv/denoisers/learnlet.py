@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 The Learnlet denoiser, configured for galaxy images as by Akhaury et al.
 
@@ -18,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..utils._validation import check_choice, check_positive_int, check_real
+from ..utils._validation import (check_bool, check_choice, check_odd_int,
+                                 check_positive_int, check_real)
 from .base import Denoiser, as_sigma_tensor
 
 __all__ = ['Learnlet']
@@ -229,21 +231,6 @@ def _covariance_matrix(table, kernel_size):
 _BLOCK_ROWS = 2048
 
 
-def _check_odd(value, name):
-    value = check_positive_int(value, name)
-    if value % 2 == 0:
-        msg = f'{name} must be an odd integer, got {value}'
-        raise ValueError(msg)
-    return value
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        msg = f'{name} must be True or False, got {value!r}'
-        raise TypeError(msg)
-    return value
-
-
 class _LearnletScale(nn.Module):
     """The trainable and normalisation weights of one detail band."""
 
@@ -431,16 +418,15 @@ class Learnlet(Denoiser):
         super().__init__()
         self.n_scales = check_positive_int(n_scales, 'n_scales')
         self.n_filters = check_positive_int(n_filters, 'n_filters')
-        self.analysis_kernel_size = _check_odd(analysis_kernel_size,
-                                               'analysis_kernel_size')
-        self.synthesis_kernel_size = _check_odd(synthesis_kernel_size,
-                                                'synthesis_kernel_size')
+        self.analysis_kernel_size = check_odd_int(analysis_kernel_size,
+                                                  'analysis_kernel_size')
+        self.synthesis_kernel_size = check_odd_int(synthesis_kernel_size,
+                                                   'synthesis_kernel_size')
         self.alpha_init = check_real(alpha_init, 'alpha_init', minimum=0)
         self.alpha_max = check_real(alpha_max, 'alpha_max', minimum=0)
-        self.exact_reconstruction = _check_bool(exact_reconstruction,
-                                                'exact_reconstruction')
-        self.skip_connection = _check_bool(skip_connection,
-                                           'skip_connection')
+        self.exact_reconstruction = check_bool(exact_reconstruction,
+                                               'exact_reconstruction')
+        self.skip_connection = check_bool(skip_connection, 'skip_connection')
         self.upsampling = check_choice(upsampling, 'upsampling',
                                        tuple(_UPSAMPLERS))
         self._up = _UPSAMPLERS[upsampling]

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 SUNet: the Swin-Transformer UNet denoiser of Akhaury et al. (2024).
 
@@ -31,22 +32,16 @@ denormal floats, which are very slow on CPU, and the result is the same to
 float32 precision (the ``attn_mask`` buffers keep the reference values).
 """
 
-import os
-import pickle
-from collections.abc import Mapping
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from astrodeconv.denoisers.base import Denoiser
+from ..utils._validation import check_positive_int
+# re-exported: checkpoint loading lives with the other checkpoint readers
+from ._checkpoints import load_sunet_checkpoint
+from .base import Denoiser
 
 __all__ = ['SUNet', 'load_sunet_checkpoint']
-
-# Buffers recomputed from the configuration: a checkpoint may lack them,
-# but if it has them they must equal ours.
-_BUFFER_SUFFIXES = ('.attn.relative_position_index', '.attn_mask')
 
 # Added to the attention logits of token pairs that come from different
 # image regions in a shifted window (value of the Swin Transformer).
@@ -680,15 +675,6 @@ class _SwinUNet(nn.Module):
         return self.output(self.up(x))
 
 
-def _check_int(value, name, *, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f'{name} must be an integer, got {type(value).__name__}'
-        raise TypeError(msg)
-    if value < minimum:
-        msg = f'{name} must be an integer >= {minimum}, got {value}'
-        raise ValueError(msg)
-
-
 def _check_int_sequence(value, name):
     try:
         values = tuple(value)
@@ -797,7 +783,7 @@ class SUNet(Denoiser):
                             ('in_chans', in_chans), ('out_chans', out_chans),
                             ('embed_dim', embed_dim),
                             ('window_size', window_size)):
-            _check_int(value, name)
+            check_positive_int(value, name)
         depths = _check_int_sequence(depths, 'depths')
         num_heads = _check_int_sequence(num_heads, 'num_heads')
         if len(depths) < 2:
@@ -883,186 +869,3 @@ class SUNet(Denoiser):
         """
         self.check_input(x)
         return self.swin_unet(x)
-
-
-def _describe(tensor):
-    return str(tuple(tensor.shape))
-
-
-def _short_list(names, limit=3):
-    shown = ', '.join(names[:limit])
-    return shown + (', ...' if len(names) > limit else '')
-
-
-def _first_sentence(text, limit=150):
-    """The first sentence of an error message, for our own messages."""
-    text = ' '.join(str(text).split())
-    for stop in ('. ', '; '):
-        text = text.split(stop)[0]
-    return text if len(text) <= limit else text[:limit - 3] + '...'
-
-
-def _read_checkpoint(path, map_location):
-    path = Path(os.fspath(path))
-    if not path.is_file():
-        what = 'is not a file' if path.exists() else 'does not exist'
-        msg = (f'path_or_dict must be a checkpoint file or a dict, got '
-               f'{str(path)!r}, which {what}')
-        if path.exists():
-            raise IsADirectoryError(msg)
-        raise FileNotFoundError(msg)
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        if 'Unsupported global' in text:
-            detail = _first_sentence(text.split('WeightsUnpickler error:')[-1])
-            msg = (f'{str(path)!r} holds pickled Python objects that '
-                   f'torch.load(weights_only=True) refuses to load '
-                   f'({detail}). If you trust the file, load it with '
-                   f'torch.load(path, weights_only=False) and pass the '
-                   f'resulting dict to load_sunet_checkpoint.')
-            raise ValueError(msg) from err
-        msg = (f'{str(path)!r} is not a readable PyTorch checkpoint '
-               f'(UnpicklingError); the file may be truncated or not made '
-               f'by torch.save')
-        raise ValueError(msg) from err
-    except Exception as err:
-        msg = (f'{str(path)!r} is not a readable PyTorch checkpoint '
-               f'({type(err).__name__}: {_first_sentence(err)}); the file '
-               f'may be truncated or not made by torch.save')
-        raise ValueError(msg) from err
-
-
-def _extract_state_dict(checkpoint):
-    for key in ('state_dict', 'model_state_dict'):
-        if key in checkpoint and isinstance(checkpoint[key], Mapping):
-            checkpoint = checkpoint[key]
-            break
-    not_tensors = [k for k, v in checkpoint.items()
-                   if not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        msg = ("checkpoint must be a state dict, or hold one under "
-               "'state_dict' or 'model_state_dict'; got a dict whose "
-               f"entries {_short_list([repr(k) for k in not_tensors])} "
-               "are not tensors")
-        raise ValueError(msg)
-    state = {}
-    for key, value in checkpoint.items():
-        name = str(key)
-        if name.startswith('module.'):
-            name = name[len('module.'):]
-        if not name.startswith('swin_unet.'):
-            name = 'swin_unet.' + name
-        if name in state:
-            msg = (f'checkpoint must not hold the same weight twice, got '
-                   f'{key!r} and another key both naming {name!r}')
-            raise ValueError(msg)
-        state[name] = value
-    return state
-
-
-def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
-    """
-    Build a `SUNet` and load trained weights into it.
-
-    Parameters
-    ----------
-    path_or_dict : str, path-like or dict
-        A checkpoint file, read with ``torch.load(...,
-        weights_only=True)``, or its already-loaded content. Accepted
-        layouts: the released one ``{'epoch', 'state_dict',
-        'optimizer'}``, ``{'model_state_dict': ...}``, or a bare state
-        dict. Keys may carry the ``module.`` prefix of
-        `torch.nn.DataParallel` and may lack the ``swin_unet.`` prefix.
-        The buffers ``relative_position_index`` and ``attn_mask`` may be
-        absent (they are recomputed); if present they must match.
-    map_location : str or `torch.device`, optional
-        Where `torch.load` puts the tensors of a file (unused for a dict).
-    model : `SUNet`, optional
-        The model to load into (e.g. a non-default configuration). By
-        default, ``SUNet()`` with the published configuration.
-
-    Returns
-    -------
-    model : `SUNet`
-        With the weights loaded strictly, in evaluation mode.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the file is not a readable checkpoint or the checkpoint does not
-        match the architecture (missing or unexpected keys, shape
-        mismatches, different buffers).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from astrodeconv.denoisers.sunet import SUNet, load_sunet_checkpoint
-    >>> small = dict(img_size=16, embed_dim=8, depths=(2, 2),
-    ...              num_heads=(2, 2), window_size=4)
-    >>> trained = SUNet(**small)
-    >>> ckpt = {'epoch': 1, 'state_dict': trained.state_dict()}
-    >>> net = load_sunet_checkpoint(ckpt, model=SUNet(**small))
-    >>> net.training
-    False
-    """
-    if model is None:
-        model = SUNet()
-    elif not isinstance(model, SUNet):
-        msg = f'model must be a SUNet or None, got {type(model).__name__}'
-        raise TypeError(msg)
-    if isinstance(path_or_dict, (str, os.PathLike)):
-        checkpoint = _read_checkpoint(path_or_dict, map_location)
-        if not isinstance(checkpoint, Mapping):
-            msg = (f'{str(path_or_dict)!r} must hold a dict (a state dict '
-                   f'or a training checkpoint), got '
-                   f'{type(checkpoint).__name__}')
-            raise ValueError(msg)
-    elif isinstance(path_or_dict, Mapping):
-        checkpoint = path_or_dict
-    else:
-        msg = (f'path_or_dict must be a path or a dict, got '
-               f'{type(path_or_dict).__name__}')
-        raise TypeError(msg)
-    state = _extract_state_dict(checkpoint)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state
-               and not k.endswith(_BUFFER_SUFFIXES)]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [k for k in state if k in expected
-                  and state[k].shape != expected[k].shape]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f'{len(missing)} missing keys '
-                         f'({_short_list(missing)})')
-        if unexpected:
-            parts.append(f'{len(unexpected)} unexpected keys '
-                         f'({_short_list(unexpected)})')
-        if mismatched:
-            shapes = [f'{k}: checkpoint {_describe(state[k])} vs model '
-                      f'{_describe(expected[k])}' for k in mismatched]
-            parts.append(f'{len(mismatched)} shape mismatches '
-                         f'({_short_list(shapes, 2)})')
-        msg = (f'checkpoint does not match SUNet: {", ".join(parts)}. '
-               f'Build the SUNet configuration the checkpoint was trained '
-               f'with and pass it as model=.')
-        raise ValueError(msg)
-    for name, value in expected.items():
-        if not name.endswith(_BUFFER_SUFFIXES):
-            continue
-        if name not in state:
-            state[name] = value
-        elif not torch.equal(state[name].to(value.device, value.dtype),
-                             value):
-            msg = (f'checkpoint buffer {name} must equal the one recomputed '
-                   f'for this SUNet configuration (window_size='
-                   f'{model.config["window_size"]}, img_size='
-                   f'{model.config["img_size"]}); the checkpoint was made '
-                   f'with another configuration')
-            raise ValueError(msg)
-    model.load_state_dict(state, strict=True)
-    return model.eval()

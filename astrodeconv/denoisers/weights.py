@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Weights registry: records of trained denoisers, verified loading and
 saving.
@@ -18,6 +19,8 @@ from pathlib import Path
 import torch
 
 from ..utils._files import atomic_write, check_output_path
+from ._checkpoints import (extract_state_dict, load_state_strict,
+                           load_sunet_checkpoint, read_checkpoint)
 from .base import count_parameters
 
 __all__ = ['WeightsRecord', 'list_weights', 'get_weights', 'load_denoiser',
@@ -256,68 +259,6 @@ def _verify(path, record):
         raise ValueError(msg)
 
 
-def extract_state_dict(checkpoint, *, source='checkpoint'):
-    """
-    Return the state dict of a loaded checkpoint.
-
-    Accepts ``{'state_dict': ...}``, ``{'model_state_dict': ...}`` or a
-    bare state dict, and strips DataParallel ``module.`` prefixes.
-    """
-    if not isinstance(checkpoint, dict):
-        msg = (f'{source} must hold a dict of tensors, got '
-               f'{type(checkpoint).__name__}')
-        raise ValueError(msg)
-    for key in ('state_dict', 'model_state_dict'):
-        if key in checkpoint and isinstance(checkpoint[key], dict):
-            checkpoint = checkpoint[key]
-            break
-    state = {}
-    for key, value in checkpoint.items():
-        if not isinstance(value, torch.Tensor):
-            msg = (f'{source} must map parameter names to tensors, got '
-                   f'{type(value).__name__} for {key!r}')
-            raise ValueError(msg)
-        state[key[7:] if key.startswith('module.') else key] = value
-    return state
-
-
-def load_state_strict(module, state, *, source='checkpoint'):
-    """Load ``state`` into ``module``, with a readable mismatch report."""
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f'{k}: checkpoint {tuple(state[k].shape)} vs model '
-              f'{tuple(v.shape)}' for k, v in expected.items()
-              if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        parts = []
-        for label, items in (('missing keys', missing),
-                             ('unexpected keys', unexpected),
-                             ('shape mismatches', shapes)):
-            if items:
-                more = ', ...' if len(items) > 3 else ''
-                parts.append(f'{len(items)} {label} ('
-                             + '; '.join(items[:3]) + more + ')')
-        msg = (f'{source} does not match {type(module).__name__}: '
-               + ', '.join(parts))
-        raise ValueError(msg)
-    module.load_state_dict(state, strict=True)
-    return module
-
-
-def _torch_load(path):
-    path = Path(path)
-    if not path.is_file():
-        msg = f'weights file {str(path)!r} does not exist'
-        raise FileNotFoundError(msg)
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure
-        msg = (f'{path} is not a readable PyTorch checkpoint '
-               f'({type(exc).__name__}: {exc})')
-        raise ValueError(msg) from None
-
-
 def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
                   device='cpu'):
     """
@@ -365,7 +306,7 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
     else:
         path = Path(weights)
         name, sha = path.name, None
-    checkpoint = _torch_load(path)
+    checkpoint = read_checkpoint(path, what='weights file')
     if isinstance(checkpoint, dict) and 'architecture' in checkpoint:
         if architecture is not None and architecture != checkpoint[
                 'architecture']:
@@ -380,7 +321,6 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
                "record it (one of 'Learnlet', 'UNet64', 'SUNet')")
         raise ValueError(msg)
     if architecture == 'SUNet':
-        from .sunet import load_sunet_checkpoint
         module = load_sunet_checkpoint(
             checkpoint, model=build_denoiser('SUNet', **(arch_kwargs or {})))
     else:

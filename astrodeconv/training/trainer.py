@@ -1,11 +1,13 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 A resumable, seeded and optionally distributed trainer for the denoisers.
 
-The recipe is the one of the reference SUNet code (Akhaury et al. 2024;
-see ``methods.md`` section 1.6), which the Learnlet and UNet-64 recipes
-only vary in the schedule: Adam (betas 0.9/0.999, eps 1e-8), an L1 loss,
-a linear learning-rate warm-up followed by a cosine decay, and the
-checkpoint with the best validation score kept apart.
+The recipe is the one of the reference SUNet code (Akhaury et al. 2024,
+"Ground-based image deconvolution with Swin Transformer UNet", A&A), which
+the Learnlet and UNet-64 recipes only vary in the schedule: Adam (betas
+0.9/0.999, eps 1e-8), an L1 loss, a linear learning-rate warm-up followed
+by a cosine decay, and the checkpoint with the best validation score kept
+apart.
 
 Checkpoints
 -----------
@@ -21,11 +23,7 @@ files are written to a temporary file in the same directory and renamed,
 so an interruption never leaves a partial checkpoint.
 """
 
-import inspect
 import math
-import numbers
-import os
-import random
 import time
 from pathlib import Path
 
@@ -35,40 +33,23 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
+from ..denoisers._checkpoints import extract_state_dict, load_state_strict
 from ..denoisers.base import count_parameters
-from ..denoisers.weights import extract_state_dict, load_state_strict
-from ..utils._files import atomic_write
 from ..utils._torch import resolve_device
-from ..utils._validation import check_positive_int
+from ..utils._validation import check_nonnegative_real, check_positive_int
+from ._checkpointing import (BEST_NAME, CHECKPOINT_FORMAT,  # noqa: F401
+                             CHECKPOINT_VERSION, LATEST_NAME, cpu_state,
+                             full_kwargs, read_training_checkpoint,
+                             save_checkpoint)
+from ._distributed import (epoch_seed, launch_world_size, local_rank,
+                           rng_state, seed_everything, seed_worker,
+                           set_rng_state)
 
 __all__ = ['Trainer', 'TrainingHistory', 'warmup_cosine_lr']
-
-#: Value of the ``'format'`` key of ``latest.pt``.
-CHECKPOINT_FORMAT = 'astrodeconv-training-checkpoint'
-CHECKPOINT_VERSION = 1
-LATEST_NAME = 'latest.pt'
-BEST_NAME = 'best.pt'
 
 _LOSSES = {'l1': F.l1_loss, 'mse': F.mse_loss}
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
-_REQUIRED_KEYS = ('format', 'architecture', 'arch_kwargs', 'state_dict',
-                  'optimizer_state', 'epoch', 'global_step', 'history',
-                  'rng_states')
-
-
-def _check_float(value, name, *, positive=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, numbers.Real):
-        msg = (f'{name} must be a real number, got {value!r} of type '
-               f'{type(value).__name__}')
-        raise TypeError(msg)
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = '> 0' if positive else '>= 0'
-        msg = f'{name} must be a finite number {bound}, got {value}'
-        raise ValueError(msg)
-    return value
 
 
 def warmup_cosine_lr(epoch, *, lr, epochs, warmup_epochs=3, min_lr=1e-5):
@@ -152,94 +133,6 @@ class TrainingHistory(list):
     def to_list(self):
         """The records as a plain list of dicts (for checkpoints, JSON)."""
         return [dict(rec) for rec in self]
-
-
-def _launch_world_size():
-    """World size of an initialised process group, else $WORLD_SIZE."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return int(os.environ.get('WORLD_SIZE', '1'))
-
-
-def _local_rank():
-    """GPU index of this process: $LOCAL_RANK, else rank modulo GPUs."""
-    import torch.distributed as dist
-
-    if 'LOCAL_RANK' in os.environ:
-        return int(os.environ['LOCAL_RANK'])
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank() % max(torch.cuda.device_count(), 1)
-    return 0
-
-
-def _epoch_seed(seed, epoch, rank):
-    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(
-        1)[0])
-
-
-def _seed_worker(worker_id):
-    """Seed numpy and random in a DataLoader worker from torch's seed."""
-    worker_seed = torch.initial_seed() % 2 ** 32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
-
-
-def _seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
-
-
-def _rng_state():
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {'torch': torch.get_rng_state(),
-             'numpy': {'name': name,
-                       'keys': torch.from_numpy(keys.astype(np.int64)),
-                       'pos': int(pos), 'has_gauss': int(has_gauss),
-                       'cached_gaussian': float(cached)},
-             'python': random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state):
-    torch.set_rng_state(state['torch'])
-    npy = state['numpy']
-    np.random.set_state((npy['name'], npy['keys'].numpy().astype(np.uint32),
-                         npy['pos'], npy['has_gauss'],
-                         npy['cached_gaussian']))
-    python = state['python']
-    random.setstate((python[0], tuple(python[1]), python[2]))
-    if 'cuda' in state and torch.cuda.is_available():
-        cuda_states = state['cuda']
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-
-
-def _cpu_state(state_dict):
-    return {key: value.detach().to('cpu')
-            for key, value in state_dict.items()}
-
-
-def _full_kwargs(cls, kwargs):
-    """Constructor arguments with the defaults filled in, for comparison."""
-    try:
-        bound = inspect.signature(cls).bind(**kwargs)
-    except (TypeError, ValueError):
-        return dict(kwargs)
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
-    arguments.update(arguments.pop('kwargs', {}) or {})
-    return arguments
-
-
-def _atomic_torch_save(payload, path):
-    """Write ``payload`` atomically to ``path``, replacing any old file."""
-    with atomic_write(path, overwrite=True) as stream:
-        torch.save(payload, stream)
 
 
 def _image_metrics(estimate, reference):
@@ -399,16 +292,18 @@ class Trainer:
             raise TypeError(msg)
         self.epochs = check_positive_int(epochs, 'epochs')
         self.batch_size = check_positive_int(batch_size, 'batch_size')
-        self.lr = _check_float(lr, 'lr', positive=True)
-        self.min_lr = _check_float(min_lr, 'min_lr')
+        self.lr = check_nonnegative_real(lr, 'lr', positive=True)
+        self.min_lr = check_nonnegative_real(min_lr, 'min_lr')
         if self.min_lr > self.lr:
             msg = f'min_lr must be <= lr ({self.lr}), got {self.min_lr}'
             raise ValueError(msg)
         self.warmup_epochs = check_positive_int(warmup_epochs,
                                                 'warmup_epochs', minimum=0)
-        self.weight_decay = _check_float(weight_decay, 'weight_decay')
-        self.grad_clip = (None if grad_clip is None else _check_float(
-            grad_clip, 'grad_clip', positive=True))
+        self.weight_decay = check_nonnegative_real(weight_decay,
+                                                   'weight_decay')
+        self.grad_clip = (None if grad_clip is None
+                          else check_nonnegative_real(grad_clip, 'grad_clip',
+                                                      positive=True))
         self.seed = check_positive_int(seed, 'seed', minimum=0)
         self.num_workers = check_positive_int(num_workers, 'num_workers',
                                               minimum=0)
@@ -425,10 +320,10 @@ class Trainer:
                             self._check_dataset(val_dataset, 'val_dataset'))
 
         self.device = resolve_device(device)
-        self.world_size = _launch_world_size()
+        self.world_size = launch_world_size()
         if (self.world_size > 1 and self.device.type == 'cuda'
                 and self.device.index is None):
-            self.device = torch.device('cuda', _local_rank())
+            self.device = torch.device('cuda', local_rank())
         if self.device.type == 'cuda' and self.device.index is not None:
             torch.cuda.set_device(self.device)
         self.rank, self.world_size, self._owns_group = self._setup_group()
@@ -482,7 +377,7 @@ class Trainer:
         self.best_value = math.inf
         self.best_epoch = None
         self.history = TrainingHistory()
-        _seed_everything(self.seed + self.rank)
+        seed_everything(self.seed + self.rank)
 
         latest = self.latest_path
         if resume is True:
@@ -631,7 +526,7 @@ class Trainer:
             record['best'] = True
         self.epoch = epoch + 1
         self.history.append(record)
-        rng_states = self._gather(_rng_state())
+        rng_states = self._gather(rng_state())
         if self.rank == 0:
             if record['best']:
                 self._save_best()
@@ -643,7 +538,7 @@ class Trainer:
     def _train_loader(self, epoch):
         dataset = self.train_dataset
         generator = torch.Generator()
-        generator.manual_seed(_epoch_seed(self.seed, epoch, self.rank))
+        generator.manual_seed(epoch_seed(self.seed, epoch, self.rank))
         if self.world_size > 1:
             from torch.utils.data.distributed import DistributedSampler
 
@@ -658,7 +553,7 @@ class Trainer:
             dataset, batch_size=self.batch_size, sampler=sampler,
             drop_last=True, num_workers=self.num_workers,
             pin_memory=self.device.type == 'cuda', generator=generator,
-            worker_init_fn=_seed_worker if self.num_workers else None)
+            worker_init_fn=seed_worker if self.num_workers else None)
 
     def _unpack(self, batch):
         if not isinstance(batch, (list, tuple)) or len(batch) not in (2, 3):
@@ -825,7 +720,7 @@ class Trainer:
             'architecture': self._architecture,
             'arch_kwargs': dict(self._arch_kwargs),
             'num_params': count_parameters(self.model),
-            'state_dict': _cpu_state(self.model.state_dict()),
+            'state_dict': cpu_state(self.model.state_dict()),
             'optimizer_state': self.optimizer.state_dict(),
             'scaler_state': (None if self._scaler is None
                              else self._scaler.state_dict()),
@@ -837,7 +732,7 @@ class Trainer:
             'world_size': self.world_size,
             'history': self.history.to_list(),
             'config': self.config}
-        _atomic_torch_save(payload, self.latest_path)
+        save_checkpoint(payload, self.latest_path)
 
     def _save_best(self):
         from astrodeconv import __version__
@@ -856,9 +751,9 @@ class Trainer:
         payload = {'architecture': self._architecture,
                    'arch_kwargs': dict(self._arch_kwargs),
                    'num_params': count_parameters(self.model),
-                   'state_dict': _cpu_state(self.model.state_dict()),
+                   'state_dict': cpu_state(self.model.state_dict()),
                    'metadata': metadata}
-        _atomic_torch_save(payload, self.best_path)
+        save_checkpoint(payload, self.best_path)
 
     def load_checkpoint(self, path):
         """
@@ -882,27 +777,7 @@ class Trainer:
             it was written for another architecture or other
             ``arch_kwargs``.
         """
-        path = Path(path)
-        if path.is_dir():
-            path = path / LATEST_NAME
-        if not path.is_file():
-            msg = f'checkpoint {str(path)!r} does not exist'
-            raise FileNotFoundError(msg)
-        try:
-            checkpoint = torch.load(path, map_location='cpu',
-                                    weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure
-            msg = (f'{path} is not a readable training checkpoint '
-                   f'({type(exc).__name__}: {exc}). Delete it to train '
-                   'from scratch')
-            raise ValueError(msg) from None
-        missing = ([key for key in _REQUIRED_KEYS if key not in checkpoint]
-                   if isinstance(checkpoint, dict) else list(_REQUIRED_KEYS))
-        if missing or checkpoint['format'] != CHECKPOINT_FORMAT:
-            msg = (f'{path} is not an astrodeconv training checkpoint '
-                   f'(missing {", ".join(missing) or "format tag"}). '
-                   f'Resume from the {LATEST_NAME} written by Trainer')
-            raise ValueError(msg)
+        path, checkpoint = read_training_checkpoint(path)
         self._check_architecture(checkpoint, path)
         state = extract_state_dict(checkpoint['state_dict'], source=str(path))
         load_state_strict(self.model, state, source=str(path))
@@ -921,7 +796,7 @@ class Trainer:
             self._log(f'{path} was written by {saved_world} process(es), '
                       f'this run has {self.world_size}: the data order and '
                       'random streams will differ from an uninterrupted run')
-        _set_rng_state(states[self.rank % len(states)])
+        set_rng_state(states[self.rank % len(states)])
         old_epochs = checkpoint.get('config', {}).get('epochs')
         if old_epochs is not None and old_epochs != self.epochs:
             self._log(f'{path} was written for epochs={old_epochs}; the '
@@ -934,8 +809,8 @@ class Trainer:
         saved_kwargs = dict(checkpoint['arch_kwargs'])
         cls = type(self.model)
         same = saved_arch == self._architecture and (
-            _full_kwargs(cls, saved_kwargs)
-            == _full_kwargs(cls, self._arch_kwargs))
+            full_kwargs(cls, saved_kwargs)
+            == full_kwargs(cls, self._arch_kwargs))
         if not same:
             msg = (f'{path} holds a checkpoint of {saved_arch} with '
                    f'arch_kwargs {saved_kwargs}, but the model is '

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Small argument validators shared by every public entry point."""
 
 import numbers
@@ -68,3 +69,40 @@ def check_positive_or_choice(value, name, choices):
     options = valid if len(choices) == 1 else f'one of {valid}'
     msg = f'{name} must be a positive number or {options}, got {value!r}'
     raise TypeError(msg)
+
+
+def check_nonnegative_real(value, name, *, positive=False):
+    """
+    Return ``value`` as a finite float >= 0 (> 0 when ``positive``).
+
+    Raises TypeError for a non-number and ValueError for a negative,
+    zero (when ``positive``) or non-finite one.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, numbers.Real):
+        msg = (f'{name} must be a real number, got {value!r} of type '
+               f'{type(value).__name__}')
+        raise TypeError(msg)
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = '> 0' if positive else '>= 0'
+        msg = f'{name} must be a finite number {bound}, got {value}'
+        raise ValueError(msg)
+    return value
+
+
+def check_odd_int(value, name):
+    """Return ``value`` as int, or raise if it is not an odd integer >= 1."""
+    value = check_positive_int(value, name)
+    if value % 2 == 0:
+        msg = f'{name} must be an odd integer, got {value}'
+        raise ValueError(msg)
+    return value
+
+
+def check_bool(value, name):
+    """Return ``value`` if it is a bool, else raise TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        msg = f'{name} must be True or False, got {value!r}'
+        raise TypeError(msg)
+    return bool(value)
