@@ -1,6 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Shared machinery of the deconvolvers that are linear Fourier filters."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..operators import ForwardModel
@@ -28,7 +30,10 @@ class LinearFourierDeconvolver(DeconvolverBase):
     without super-resolution) and ``Z`` the zero insertion.
 
     Stacks are processed in chunks of a few images, sized so that the
-    spectra of one chunk stay in the processor cache.
+    spectra of one chunk stay in the processor cache; the chunks run on
+    ``astrodeconv.conf.fft_workers`` threads (every core by default), each
+    with single-threaded FFTs. ``_filter`` must therefore only add entries
+    to ``cache`` that are the same for every chunk.
     """
 
     _repr_params = ('upsample', 'boundary', 'pad_width', 'dtype')
@@ -85,20 +90,16 @@ class LinearFourierDeconvolver(DeconvolverBase):
         image = np.empty((n, ny * k, nx * k), dtype=self.dtype)
         residual = np.empty((n, ny, nx)) if full else None
         out_error = None if error is None else np.empty(image.shape)
-        effective_psf, filters, params = [], [], []
         cache = {}
-        # bytes per image in flight: real work array plus its spectrum
-        itemsize = np.dtype(self.dtype).itemsize
-        step = chunk_length(n, 2 * itemsize * shape_f[0] * shape_f[1])
-        for start in range(0, n, step):
-            sl = slice(start, min(start + step, n))
+
+        def run(sl):
+            """Deconvolve the images ``sl``; write into the outputs."""
             part = model.select(sl)
             y = F.pad_image(data[sl], pad, self.boundary)
             noise_var = None
             if error is not None:
                 noise_var = F.pad_image(error[sl] ** 2, pad, 'reflect')
-            w_filter, chunk_params = self._filter(part, y, noise_var, cache)
-            params.append(chunk_params)
+            w_filter, params = self._filter(part, y, noise_var, cache)
             shared = w_filter is cache.get('w')
             transfer = self._transfer(part, w_filter, cache)
             if pad == 0:
@@ -107,27 +108,51 @@ class LinearFourierDeconvolver(DeconvolverBase):
             else:
                 x = part.apply_filter(y, transfer, dtype=self.dtype)
                 image[sl] = x[crop_f]
-            if (diagnostics or want_psf) and not (shared and effective_psf):
-                effective_psf.append(part.resolution_kernel(w_filter))
-            if diagnostics and not (shared and filters):
-                filters.append(transfer)
-            if not full:
-                continue
-            model_y = part.forward(x.astype(float, copy=False))
-            residual[sl] = data[sl] - model_y[crop_c]
+            found = {'params': params, 'psf': None, 'filter': None}
+            if (diagnostics or want_psf) and not (shared and sl.start):
+                found['psf'] = part.resolution_kernel(w_filter)
+            if diagnostics and not (shared and sl.start):
+                found['filter'] = transfer
+            if full:
+                model_y = part.forward(x.astype(float, copy=False))
+                residual[sl] = data[sl] - model_y[crop_c]
             if noise_var is not None:
                 out_error[sl] = np.sqrt(part.filter_variance(
                     transfer, noise_var)[crop_f])
-        params = {key: np.concatenate([p[key] for p in params])
-                  for key in params[0]}
+            return found
+
+        # bytes per image in flight: real work array plus its spectrum
+        itemsize = np.dtype(self.dtype).itemsize
+        step = chunk_length(n, 2 * itemsize * shape_f[0] * shape_f[1])
+        chunks = [slice(start, min(start + step, n))
+                  for start in range(0, n, step)]
+        # the first chunk fills the cache (filters shared by all chunks);
+        # the others run on one thread each, with single-threaded FFTs
+        found = [run(chunks[0])]
+        threads = min(F.fft_workers(), len(chunks) - 1)
+        if threads > 1:
+            def run_single_threaded(sl):
+                with F.fft_threads(1):
+                    return run(sl)
+
+            with ThreadPoolExecutor(threads) as pool:
+                found += list(pool.map(run_single_threaded, chunks[1:]))
+        else:
+            found += [run(sl) for sl in chunks[1:]]
+
+        params = {key: np.concatenate([f['params'][key] for f in found])
+                  for key in found[0]['params']}
         shared = 'w' in cache
-        result = {'image': image, 'params': params, 'effective_psf': (
-            None if not effective_psf else effective_psf[0] if shared
-            else np.concatenate(effective_psf))}
+        result = {'image': image, 'params': params, 'effective_psf': None}
+        if diagnostics or want_psf:
+            result['effective_psf'] = (
+                found[0]['psf'] if shared
+                else np.concatenate([f['psf'] for f in found]))
         if full:
             result.update(residual=residual, error=out_error)
         if diagnostics:
+            first = found[0]['filter']
             result['effective_filter'] = (
-                np.broadcast_to(filters[0], (n,) + filters[0].shape[1:])
-                if shared else np.concatenate(filters))
+                np.broadcast_to(first, (n,) + first.shape[1:]) if shared
+                else np.concatenate([f['filter'] for f in found]))
         return result

@@ -111,11 +111,15 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
 
     def _filter(self, model, y, noise_var, cache):
         otf = model.transfer()
-        if 'h2' not in cache or model.n_psf > 1:
-            cache['h2'] = np.abs(otf) ** 2
+        if model.n_psf == 1:
+            if 'h2' not in cache:
+                cache['h2'] = np.abs(otf) ** 2
+            h2 = cache['h2']
+        else:
+            h2 = np.abs(otf) ** 2
         if 'l2' not in cache:
             cache['l2'] = F.laplacian_otf_squared(model.grid_fine_shape)
-        h2, l2 = cache['h2'], cache['l2']
+        l2 = cache['l2']
         n = y.shape[0]
         if isinstance(self.lam, str):
             criterion = 'gcv' if self.lam == 'gcv' else 'sure'

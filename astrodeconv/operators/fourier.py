@@ -13,6 +13,8 @@ centres at ``k * i + (k - 1) / 2``) and the block sum ``D`` (flux of the
 """
 
 import os
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 from scipy import fft as sp_fft
@@ -21,25 +23,61 @@ from ..psf.core import psf_center
 
 __all__ = ['rfft2', 'irfft2', 'psf_to_otf', 'laplacian_otf_squared',
            'upsample_otf', 'zero_insert', 'block_sum', 'upsample_flux',
-           'convolve_otf', 'centred_kernel', 'pad_image', 'fft_workers']
+           'convolve_otf', 'centred_kernel', 'pad_image', 'fft_workers',
+           'fft_threads']
 
 _AXES = (-2, -1)
+_LOCAL = threading.local()
 
 
 def fft_workers():
     """
     Number of threads used by the FFTs.
 
+    The value set by `fft_threads` in the calling thread if any, else
     ``astrodeconv.conf.fft_workers`` when positive, else every core
-    (``os.cpu_count()``); a negative value counts back from it as in
-    `scipy.fft` (-1 is every core).
+    (``os.cpu_count()``).
+
+    Examples
+    --------
+    >>> from astrodeconv import conf
+    >>> from astrodeconv.operators.fourier import fft_workers
+    >>> with conf.set_temp('fft_workers', 1):
+    ...     fft_workers()
+    1
     """
+    override = getattr(_LOCAL, 'workers', None)
+    if override is not None:
+        return override
     from .. import conf
 
     workers = int(conf.fft_workers)
-    if workers == 0:
+    if workers <= 0:
         return os.cpu_count() or 1
     return workers
+
+
+@contextmanager
+def fft_threads(workers):
+    """
+    Use ``workers`` FFT threads in the calling thread within a block.
+
+    Used by code that already runs several threads, each of which must
+    then run its FFTs on one thread.
+
+    Examples
+    --------
+    >>> from astrodeconv.operators.fourier import fft_threads, fft_workers
+    >>> with fft_threads(1):
+    ...     fft_workers()
+    1
+    """
+    previous = getattr(_LOCAL, 'workers', None)
+    _LOCAL.workers = int(workers)
+    try:
+        yield
+    finally:
+        _LOCAL.workers = previous
 
 
 def rfft2(x):
