@@ -1,0 +1,89 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""``astrodeconv train``: train a denoiser on a training set."""
+
+from pathlib import Path
+
+__all__ = []
+
+#: The --arch choices and the architecture each one builds.
+_ARCHS = {'unet': 'UNet64', 'learnlet': 'Learnlet', 'sunet': 'SUNet'}
+
+
+def add_parser(commands):
+    """Register the ``train`` command."""
+    train = commands.add_parser(
+        'train', help='train a denoiser on a training set',
+        description='Train a denoiser on the Tikhonov/truth pairs of an '
+        'HDF5 training set (L1 loss, Adam with warm-up and cosine decay). '
+        'Writes best.pt (loadable by LearnedDeconvolver) and latest.pt '
+        '(resumable with --resume) into OUT_DIR.')
+    train.add_argument('data', metavar='DATA.h5')
+    train.add_argument('--arch', choices=tuple(_ARCHS), default='unet')
+    train.add_argument('--base-width', type=int, default=16,
+                       help='unet: channels of the first level (default 16)')
+    train.add_argument('--n-levels', type=int, default=4,
+                       help='unet: resolution levels (default 4)')
+    train.add_argument('--n-filters', type=int, default=256,
+                       help='learnlet: filters per scale (default 256)')
+    train.add_argument('--epochs', type=int, default=30)
+    train.add_argument('--batch-size', type=int, default=32)
+    train.add_argument('--crop', type=int, default=64,
+                       help='training crop size in pixels (default 64; 0 '
+                       'for whole stamps)')
+    train.add_argument('--lr', type=float, default=1e-3)
+    train.add_argument('--min-lr', type=float, default=1e-5)
+    train.add_argument('--warmup-epochs', type=int, default=3)
+    train.add_argument('--seed', type=int, default=0)
+    train.add_argument('--device', default='auto')
+    train.add_argument('--workers', type=int, default=0,
+                       help='data-loading processes (default 0)')
+    train.add_argument('--resume', action='store_true',
+                       help='continue from OUT_DIR/latest.pt')
+    train.add_argument('-o', '--output-dir', required=True,
+                       metavar='OUT_DIR')
+    train.add_argument('--no-progress', action='store_true')
+    return train
+
+
+def _build_model(args):
+    from ..denoisers import build_denoiser
+
+    arch = _ARCHS[args.arch]
+    if arch == 'UNet64':
+        return build_denoiser(arch, base_width=args.base_width,
+                              n_levels=args.n_levels)
+    if arch == 'Learnlet':
+        return build_denoiser(arch, n_filters=args.n_filters)
+    return build_denoiser(arch)
+
+
+def run(args, out):
+    """Train, printing one line per epoch and the best checkpoint."""
+    import torch
+
+    from ..training import PairDataset, Trainer
+
+    if not Path(args.data).is_file():
+        msg = f'training set {args.data!r} does not exist'
+        raise FileNotFoundError(msg)
+    crop = args.crop or None
+    train = PairDataset(args.data, 'train', crop=crop, augment=True,
+                        seed=args.seed)
+    val = PairDataset(args.data, 'val', crop=crop, augment=False,
+                      seed=args.seed)
+    torch.manual_seed(args.seed)
+    model = _build_model(args)
+    trainer = Trainer(
+        model, train, val, epochs=args.epochs,
+        checkpoint_dir=args.output_dir, batch_size=args.batch_size,
+        lr=args.lr, min_lr=args.min_lr, warmup_epochs=args.warmup_epochs,
+        device=args.device, seed=args.seed, num_workers=args.workers,
+        progress_bar=not args.no_progress, resume=args.resume,
+        log=lambda text: print(text, file=out, flush=True))
+    with trainer:
+        history = trainer.fit()
+    last = history[-1] if len(history) else {}
+    print(f'best checkpoint: {trainer.best_path} (epoch '
+          f'{trainer.best_epoch}); last val SSIM '
+          f"{last.get('val_ssim')}", file=out)
+    return 0
