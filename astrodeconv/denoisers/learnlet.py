@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..utils._repr import format_params
 from ..utils._validation import (check_bool, check_choice, check_odd_int,
                                  check_positive_int, check_real)
 from .base import Denoiser, as_sigma_tensor
@@ -446,13 +447,10 @@ class Learnlet(Denoiser):
         self.update_normalisation()
 
     def extra_repr(self):
-        return (f'n_scales={self.n_scales}, n_filters={self.n_filters}, '
-                f'analysis_kernel_size={self.analysis_kernel_size}, '
-                f'synthesis_kernel_size={self.synthesis_kernel_size}, '
-                f'alpha_max={self.alpha_max}, '
-                f'exact_reconstruction={self.exact_reconstruction}, '
-                f'skip_connection={self.skip_connection}, '
-                f'upsampling={self.upsampling!r}')
+        return format_params(self, (
+            'n_scales', 'n_filters', 'analysis_kernel_size',
+            'synthesis_kernel_size', 'alpha_max', 'exact_reconstruction',
+            'skip_connection', 'upsampling'))
 
     @torch.no_grad()
     def update_normalisation(self):

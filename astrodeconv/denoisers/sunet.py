@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils._repr import format_params
 from ..utils._validation import check_positive_int
 # re-exported: checkpoint loading lives with the other checkpoint readers
 from ._checkpoints import load_sunet_checkpoint
@@ -205,7 +206,7 @@ class _DropPath(nn.Module):
         return x * scale.view((-1,) + (1,) * (x.ndim - 1))
 
     def extra_repr(self):
-        return f'drop_prob={self.drop_prob}'
+        return format_params(self, ('drop_prob',))
 
 
 class _Mlp(nn.Module):
@@ -312,8 +313,9 @@ class _WindowAttention(nn.Module):
         return self.proj_drop(self.proj(out.reshape(m, n, c)))
 
     def extra_repr(self):
-        return (f'dim={self.dim}, window_size={self.window_size}, '
-                f'num_heads={self.num_heads}, scale={self.scale:g}')
+        return format_params(self, ('dim', 'window_size', 'num_heads',
+                                    'scale'),
+                             overrides={'scale': f'{self.scale:g}'})
 
 
 class _SwinBlock(nn.Module):
@@ -447,9 +449,8 @@ class _SwinBlock(nn.Module):
         return out.view(b, length, c)
 
     def extra_repr(self):
-        return (f'dim={self.dim}, resolution={self.resolution}, '
-                f'window_size={self.window_size}, '
-                f'shift_size={self.shift_size}')
+        return format_params(self, ('dim', 'resolution', 'window_size',
+                                    'shift_size'))
 
 
 def _run_blocks(blocks, x):

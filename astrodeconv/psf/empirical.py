@@ -18,6 +18,7 @@ from photutils.psf import EPSFBuilder, extract_stars
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy.spatial import cKDTree
 
+from ..utils._repr import make_repr
 from ..utils._validation import check_positive_int, check_real
 from .core import validate_psf
 from .measure import measure_fwhm
@@ -73,10 +74,11 @@ class EmpiricalPSF:
         return measure_fwhm(self.psf) / self.oversampling
 
     def __repr__(self):
-        return (f'<{type(self).__name__}(shape={self.psf.shape}, '
-                f'n_stars={len(self.stars)}, '
-                f'oversampling={self.oversampling}, '
-                f'converged={self.converged})>')
+        return make_repr(self, ('shape', 'n_stars', 'oversampling',
+                                'converged'),
+                         overrides={'shape': self.psf.shape,
+                                    'n_stars': len(self.stars)},
+                         brackets=True)
 
 
 def _unpack_data(data):

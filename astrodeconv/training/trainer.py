@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 
 from ..denoisers._checkpoints import extract_state_dict, load_state_strict
 from ..denoisers.base import count_parameters
+from ..utils._repr import make_repr
 from ..utils._torch import resolve_device
 from ..utils._validation import check_nonnegative_real, check_positive_int
 from ._checkpointing import (BEST_NAME, CHECKPOINT_FORMAT,  # noqa: F401
@@ -835,5 +836,8 @@ class Trainer:
         return line + (' | best' if record['best'] else '')
 
     def __repr__(self):
-        return (f'<Trainer {self._architecture} epoch {self.epoch}/'
-                f'{self.epochs} on {self.device} x{self.world_size}>')
+        return make_repr(self, ('architecture', 'epoch', 'epochs', 'device',
+                                'world_size'),
+                         overrides={'architecture': self._architecture,
+                                    'device': str(self.device)},
+                         brackets=True)
