@@ -13,12 +13,7 @@ from astrodeconv import __version__
 from astrodeconv.cli import main
 from astrodeconv.datasets import load_demo_data
 from astrodeconv.io import read_image, write_image
-
-try:
-    import matplotlib  # noqa: F401
-    HAS_MATPLOTLIB = True
-except ImportError:
-    HAS_MATPLOTLIB = False
+from astrodeconv.utils._optional_deps import HAS_MATPLOTLIB
 
 
 @pytest.fixture(scope='module')

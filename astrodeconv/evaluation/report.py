@@ -195,6 +195,11 @@ class EvaluationReport:
             methods = [m for m in raw if m != 'mag']
             for ax, metric, label in zip(row, ('nmse', 'clump_flux_error'),
                                          ('NMSE', '|clump flux error|')):
+                if not np.isfinite(raw['mag']).any():
+                    ax.text(0.5, 0.5, 'no magnitudes in the catalogue',
+                            ha='center', va='center', transform=ax.transAxes)
+                    ax.set_title(group)
+                    continue
                 values = {m: np.asarray(raw[m][metric], float)
                           for m in methods}
                 plot_metric_vs_magnitude(raw['mag'], values,
