@@ -67,14 +67,20 @@ class LinearFourierDeconvolver(DeconvolverBase):
         raise NotImplementedError
 
     def _transfer(self, model, w_filter, cache):
-        """The transfer function ``W B`` (cached when ``W`` is shared)."""
+        """
+        The transfer function ``W B``, and the same in the working precision.
+
+        Both are cached when ``W`` is shared by every chunk.
+        """
         shared = w_filter is cache.get('w')
         if shared and 'transfer' in cache:
-            return cache['transfer']
+            return cache['transfer'], cache['applied']
         transfer = w_filter * model.upsample_transfer()
+        applied = transfer.astype(np.complex64 if self.dtype == 'float32'
+                                  else np.complex128, copy=False)
         if shared:
-            cache['transfer'] = transfer
-        return transfer
+            cache['transfer'], cache['applied'] = transfer, applied
+        return transfer, applied
 
     def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
                           want_psf=True):
@@ -101,12 +107,12 @@ class LinearFourierDeconvolver(DeconvolverBase):
                 noise_var = F.pad_image(error[sl] ** 2, pad, 'reflect')
             w_filter, params = self._filter(part, y, noise_var, cache)
             shared = w_filter is cache.get('w')
-            transfer = self._transfer(part, w_filter, cache)
+            transfer, applied = self._transfer(part, w_filter, cache)
             if pad == 0:
-                x = part.apply_filter(y, transfer, dtype=self.dtype,
+                x = part.apply_filter(y, applied, dtype=self.dtype,
                                       out=image[sl])
             else:
-                x = part.apply_filter(y, transfer, dtype=self.dtype)
+                x = part.apply_filter(y, applied, dtype=self.dtype)
                 image[sl] = x[crop_f]
             found = {'params': params, 'psf': None, 'filter': None}
             if (diagnostics or want_psf) and not (shared and sl.start):
@@ -121,9 +127,7 @@ class LinearFourierDeconvolver(DeconvolverBase):
                     transfer, noise_var)[crop_f])
             return found
 
-        # bytes per image in flight: real work array plus its spectrum
-        itemsize = np.dtype(self.dtype).itemsize
-        step = chunk_length(n, 2 * itemsize * shape_f[0] * shape_f[1])
+        step = chunk_length(n, 8 * shape_f[0] * shape_f[1])
         chunks = [slice(start, min(start + step, n))
                   for start in range(0, n, step)]
         # the first chunk fills the cache (filters shared by all chunks);

@@ -17,9 +17,11 @@ from . import fourier as F
 
 __all__ = ['ForwardModel']
 
-#: Target size in bytes of one chunk of spectra processed at a time: large
-#: enough to amortise the FFT set-up, small enough to stay in the cache.
-CHUNK_BYTES = 2 ** 21
+#: Target size in bytes of one chunk of images processed at a time (counted
+#: at 8 bytes a pixel): the FFTs of scipy run fastest on a few images at a
+#: time whose arrays and spectra stay in the processor's L2 cache (measured
+#: on 128 x 128 images: 4 per chunk beat 1 and 16 by 20-40 %).
+CHUNK_BYTES = 2 ** 19
 
 _DTYPES = ('float64', 'float32')
 
