@@ -1,6 +1,12 @@
-"""Shared set-up of the benchmarks that run on the held-out test set."""
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Shared set-up of the benchmarks that run on the held-out test set.
 
-import json
+The scores themselves come from `astrodeconv.evaluation`, the harness of
+``astrodeconv evaluate``, so that the benchmarks and the command line
+measure the same thing with the same thresholds.
+"""
+
 import os
 import tempfile
 from pathlib import Path
@@ -8,19 +14,18 @@ from pathlib import Path
 import numpy as np
 
 from astrodeconv import __version__
-from astrodeconv.datasets import (TrainingSetFile, make_training_set,
-                                  read_training_set)
-from astrodeconv.metrics import (clump_flux_error, completeness,
-                                 hallucination_rate, nmse)
+from astrodeconv.datasets import TrainingSetFile, read_training_set
+from astrodeconv.evaluation import (ClumpDetection, clump_statistics,
+                                    write_report)
+from astrodeconv.training import make_training_set
 
 #: Simulation seed of the held-out set, never used in training.
 HELDOUT_SEED = 20261125
 
-#: Clump detection of the small-scale structure metrics: starlet scale,
-#: threshold (in units of the truth's noise), minimum segment size and
-#: matching radius in pixels.
-CLUMPS = {'scale': 3, 'threshold': 5.0, 'min_pixels': 3}
-MATCH_RADIUS = 2.0
+#: Clump detection of the small-scale structure metrics: starlet scale 3,
+#: threshold 5 (in units of the truth's noise), segments of at least 3
+#: pixels, matching radius 2 pixels (the defaults of the evaluation).
+CLUMPS = ClumpDetection()
 
 
 def add_heldout_arguments(parser, output_name):
@@ -71,32 +76,13 @@ def clump_metrics(images, truth):
     """Medians (and means) of the clump flux error, NMSE and clump matching.
 
     Galaxies whose truth has no clump give a NaN flux error and are left
-    out of its median; their number is ``n_with_clumps``.
+    out of its median; their number is ``n_with_clumps``. See
+    `astrodeconv.evaluation.clump_statistics`.
     """
-    flux = clump_flux_error(images, truth, **CLUMPS)
-    used = np.isfinite(flux)
-    rate = hallucination_rate(images, truth, match_radius=MATCH_RADIUS,
-                              **CLUMPS)
-    found = completeness(images, truth, match_radius=MATCH_RADIUS, **CLUMPS)
-    return {
-        'clump_flux_abs_rel_error_median': float(np.median(
-            np.abs(flux[used]))) if used.any() else float('nan'),
-        'clump_flux_rel_error_median': float(np.median(flux[used]))
-        if used.any() else float('nan'),
-        'n_with_clumps': int(used.sum()),
-        'nmse_median': float(np.median(nmse(images, truth))),
-        'hallucination_rate_median': float(np.median(rate)),
-        'hallucination_rate_mean': float(np.mean(rate)),
-        'completeness_median': float(np.median(found)),
-        'completeness_mean': float(np.mean(found))}
+    return clump_statistics(images, truth, clumps=CLUMPS)
 
 
 def write_results(report, output, table):
-    """Write the JSON report atomically and the Markdown table beside it."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, output)
-    output.with_suffix('.md').write_text(table)
+    """Write the JSON report and the Markdown table beside it (atomically)."""
+    write_report(output, report, table=table, overwrite=True)
     print(table)

@@ -34,9 +34,9 @@ grows by at most 5 %.
 import argparse
 import time
 
-from _heldout import (CLUMPS, MATCH_RADIUS, add_heldout_arguments,
-                      as_image_stack, clump_metrics, heldout_groups,
-                      report_header, write_results)
+from _heldout import (CLUMPS, add_heldout_arguments, as_image_stack,
+                      clump_metrics, heldout_groups, report_header,
+                      write_results)
 
 from astrodeconv.deconvolution import LearnedDeconvolver
 
@@ -135,7 +135,7 @@ def main(argv=None):
                       ('n_scales', args.n_scales)) if value is not None}
     report = dict(report_header('bench_debias', args),
                   debias_kwargs=debias_kwargs,
-                  metrics=dict(CLUMPS, match_radius=MATCH_RADIUS), groups={})
+                  metrics=CLUMPS.to_dict(), groups={})
     for group, data in heldout_groups(args, args.groups or None):
         result = evaluate_group(data, args.weights, args.device,
                                 debias_kwargs, args.n_galaxies)

@@ -39,8 +39,8 @@ from _heldout import (CLUMPS, add_heldout_arguments, as_image_stack,
 
 from astrodeconv.deconvolution import (LearnedDeconvolver,
                                        TikhonovDeconvolver, debias_mrs)
-from astrodeconv.operators import fourier as F
 from astrodeconv.deconvolution.debias import _significant_support
+from astrodeconv.operators import ForwardModel
 from astrodeconv.metrics import clump_segmentation, small_scale_structure
 from astrodeconv.wavelets import estimate_noise
 
@@ -50,15 +50,15 @@ TIKHONOV_LAMBDAS = (1e-4, 1e-3, 9e-3, 3e-2)
 
 def amplitude_bound(truth, psf, sigma, k):
     """Relative std of the amplitude of the true clump pattern."""
-    segments = clump_segmentation(truth, **CLUMPS)
-    planes = small_scale_structure(truth, scale=CLUMPS['scale'])
+    segments = clump_segmentation(truth, **CLUMPS.detection_kwargs())
+    planes = small_scale_structure(truth, scale=CLUMPS.scale)
     bounds = []
     for plane, segm, p, s in zip(planes, segments, psf, sigma):
         if not (segm > 0).any():
             continue
         pattern = plane * (segm > 0)
-        otf = F.psf_to_otf(p[None], plane.shape)[0]
-        blurred = F.block_sum(F.convolve_otf(pattern, otf), k)
+        shape = (plane.shape[0] // k, plane.shape[1] // k)
+        blurred = ForwardModel(p, shape, upsample=k).forward(pattern)
         bounds.append(s / np.linalg.norm(blurred))
     return np.array(bounds)
 

@@ -32,15 +32,16 @@ from _heldout import (add_heldout_arguments, heldout_groups, report_header,
 from astrodeconv.deconvolution import (LearnedDeconvolver,
                                        RichardsonLucyDeconvolver,
                                        TikhonovDeconvolver)
-from astrodeconv.metrics import nmse, ssim
+from astrodeconv.evaluation import score_images
+from astrodeconv.metrics import nmse
 
 LAM_GRID = np.logspace(-5, 0, 16)
 RL_ITERATIONS = (5, 10, 20, 30, 50, 75, 100, 150)
 
 
 def _scores(images, truth):
-    return (nmse(images, truth),
-            ssim(images, truth, data_range='reference'))
+    scores = score_images(images, truth, metrics=('nmse', 'ssim'))
+    return scores['nmse'], scores['ssim']
 
 
 def _oracle(candidates, truth):
