@@ -23,7 +23,7 @@ threshold 5, detection level set by the truth's noise in both images).
 Writes a JSON file and a Markdown table. Run::
 
     python benchmarks/bench_debias.py [--n-galaxies 200] [--seed 20261125]
-        [--data FILE] [--k 3] [--n-iter 20] [--n-scales 4]
+        [--data FILE] [--threshold 3] [--n-iter 20] [--n-scales 4]
         [-o benchmarks/results/bench_debias.json]
 
 Goal: debiasing reduces the median absolute relative small-scale flux
@@ -125,13 +125,13 @@ def markdown(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     add_heldout_arguments(parser, 'bench_debias.json')
-    parser.add_argument('--k', type=float, default=None)
+    parser.add_argument('--threshold', type=float, default=None)
     parser.add_argument('--n-iter', type=int, default=None)
     parser.add_argument('--n-scales', type=int, default=None)
     parser.add_argument('--groups', nargs='*', default=None)
     args = parser.parse_args(argv)
     debias_kwargs = {key: value for key, value in
-                     (('k', args.k), ('n_iter', args.n_iter),
+                     (('threshold', args.threshold), ('n_iter', args.n_iter),
                       ('n_scales', args.n_scales)) if value is not None}
     report = dict(report_header('bench_debias', args),
                   debias_kwargs=debias_kwargs,

@@ -83,12 +83,13 @@ def evaluate_group(data, args):
             'debias_start_fast_200': dict(n_iter=200, accelerate=True),
             'debias_oracle_fast_100': dict(
                 n_iter=100, accelerate=True,
-                support=_significant_support(truth, psf, sigma, k,
-                                             N_SCALES, k=3.0))}
+                support=_significant_support(
+                    truth, ForwardModel(psf, observed.shape[-2:], upsample=k),
+                    sigma, N_SCALES, threshold=3.0))}
     for name, kwargs in runs.items():
         start = time.perf_counter()
         out = debias_mrs(network, observed, psf, sigma=sigma, upsample=k,
-                         n_scales=N_SCALES, **kwargs)
+                         n_scales=N_SCALES, **kwargs).image
         timings[name] = time.perf_counter() - start
         rows[name] = clump_metrics(out, truth)
         print(name, rows[name], flush=True)
