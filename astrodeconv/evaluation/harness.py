@@ -54,8 +54,10 @@ class ClumpDetection:
     """
     How clumps (small-scale structures) are detected and matched.
 
-    The clump metrics of `astrodeconv.metrics` (`clump_flux_error`,
-    `hallucination_rate`, `completeness`) take these settings; this object
+    The clump metrics of `astrodeconv.metrics`
+    (`~astrodeconv.metrics.clump_flux_error`,
+    `~astrodeconv.metrics.hallucination_rate`,
+    `~astrodeconv.metrics.completeness`) take these settings; this object
     gives them one name and the values used by ``astrodeconv evaluate``
     and the benchmarks.
 

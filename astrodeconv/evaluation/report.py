@@ -55,7 +55,7 @@ def write_report(path, report, *, table=None, figure=None, overwrite=False,
 
     Returns
     -------
-    paths : list of `~pathlib.Path`
+    paths : list of ``pathlib.Path``
         The files written: the JSON file, then the table and the figure
         when given.
 
@@ -137,7 +137,7 @@ class EvaluationReport:
 
         Returns
         -------
-        paths : tuple of `~pathlib.Path`
+        paths : tuple of ``pathlib.Path``
         """
         path = Path(path)
         return path, path.with_suffix('.md'), path.with_suffix('.png')
@@ -225,7 +225,7 @@ class EvaluationReport:
 
         Returns
         -------
-        paths : list of `~pathlib.Path`
+        paths : list of ``pathlib.Path``
             The files written.
         """
         make_figure = (_optional_deps.HAS_MATPLOTLIB if figure is None

@@ -220,7 +220,7 @@ def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
     stamp = _stamp_shape(fwhm_pixels, shape, upsample)
     if model == 'gaussian':
         return make_gaussian_psf(fwhm, stamp, pixel_scale=scale,
-                                 oversample=upsample)
+                                 oversampling=upsample)
     extra = {} if beta is None else {'beta': beta}
     return make_moffat_psf(fwhm, shape=stamp, pixel_scale=scale,
-                           oversample=upsample, **extra)
+                           oversampling=upsample, **extra)

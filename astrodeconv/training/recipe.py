@@ -135,8 +135,8 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
        in batches);
     4. everything is written with
        `~astrodeconv.datasets.write_training_set` to one group
-       ``upsample_<k>`` per regime (see `astrodeconv.datasets.storage` for
-       the layout) with the same random 0.8 / 0.1 / 0.1 train /
+       ``upsample_<k>`` per regime (see ``astrodeconv.datasets.storage``
+       for the layout) with the same random 0.8 / 0.1 / 0.1 train /
        validation / test split of the galaxies in every regime
        (`~astrodeconv.datasets.split_indices` with ``seed``), so that no
        test galaxy is seen in training in any regime.

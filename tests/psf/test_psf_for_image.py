@@ -36,7 +36,7 @@ def test_angular_fwhm_uses_the_wcs_scale():
                              upsample=2)
     # 0.8" / 0.2" = 4 input pixels = 8 output pixels; 6 FWHM = 48 -> 49
     assert psf.shape == (49, 49)
-    expected = make_gaussian_psf(4.0, (49, 49), oversample=2)
+    expected = make_gaussian_psf(4.0, (49, 49), oversampling=2)
     np.testing.assert_allclose(psf, expected, rtol=1e-10, atol=1e-15)
     assert measure_fwhm(psf, method='gaussian') == pytest.approx(8.0,
                                                                  rel=0.02)
