@@ -22,7 +22,10 @@ from ..utils._validation import check_positive_int, check_real
 __all__ = ['measure_catalogue', 'select_galaxies', 'make_cutouts',
            'SELECTION']
 
-#: The reference selection: (column, operator, threshold).
+#: The reference selection of the published training sets (the one source
+#: of these cuts, also used by `~astrodeconv.datasets.simulate_galaxies`):
+#: column -> (operator, threshold); FLUX_RADIUS is the 80 % flux radius
+#: and both sizes are in pixels.
 SELECTION = {'MAG_AUTO': ('<', 26.0), 'FLUX_RADIUS': ('>', 10.0),
              'FWHM_IMAGE': ('>', 10.0)}
 
@@ -140,8 +143,9 @@ def measure_catalogue(mosaic, *, zero_point, threshold=3.0, n_pixels=10,
                   'FWHM_IMAGE': fwhm})
 
 
-def select_galaxies(catalogue, *, mag_limit=26.0, flux_radius_min=10.0,
-                    fwhm_min=10.0):
+def select_galaxies(catalogue, *, mag_limit=SELECTION['MAG_AUTO'][1],
+                    flux_radius_min=SELECTION['FLUX_RADIUS'][1],
+                    fwhm_min=SELECTION['FWHM_IMAGE'][1]):
     """
     Apply the reference selection to a catalogue.
 

@@ -91,6 +91,7 @@ from astropy.table import Table
 from scipy import ndimage
 
 from ..utils._optional_deps import import_optional
+from .cutouts import SELECTION
 from ..utils._validation import check_positive_int, check_real
 
 __all__ = ['simulate_galaxies']
@@ -99,10 +100,10 @@ __doctest_requires__ = {('simulate_galaxies',): ['galsim']}
 
 #: AB zero point of fluxes in nJy.
 _ZERO_POINT = 31.4
-#: Selection limits (the published CANDELS cuts).
-_MAG_LIMIT = 26.0
-_MIN_FLUX_RADIUS = 10.0        # pixels
-_MIN_FWHM = 10.0               # pixels
+#: Selection limits (the published CANDELS cuts, defined in cutouts).
+_MAG_LIMIT = SELECTION['MAG_AUTO'][1]
+_MIN_FLUX_RADIUS = SELECTION['FLUX_RADIUS'][1]     # pixels
+_MIN_FWHM = SELECTION['FWHM_IMAGE'][1]             # pixels
 #: Detection isophote of the FWHM measurement, nJy per square arcsec.
 _DETECTION_SB = 100.0
 #: Number of isophotal levels of the FWHM fit (as in SExtractor).
@@ -373,8 +374,9 @@ class _Simulator:
             if image is not None:
                 row.update(index=index, seed=self.seed, attempt=attempt)
                 return image, row, attempt + 1
-        msg = (f'galaxy {index} failed the selection (MAG < 26, '
-               f'FLUX_RADIUS_80 > 10 px, FWHM > 10 px) in {_MAX_ATTEMPTS} '
+        msg = (f'galaxy {index} failed the selection (MAG < '
+               f'{_MAG_LIMIT:g}, FLUX_RADIUS_80 > {_MIN_FLUX_RADIUS:g} px, '
+               f'FWHM > {_MIN_FWHM:g} px) in {_MAX_ATTEMPTS} '
                f'attempts with stamp_size={self.stamp_size} and '
                f'pixel_scale={self.pixel_scale}; use a larger stamp, a finer '
                'pixel scale or select=False')

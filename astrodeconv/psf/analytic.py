@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Analytic PSF models (Gaussian, Moffat, Airy) rendered on a pixel grid.
 
@@ -12,17 +13,32 @@ import numpy as np
 from astropy import units as u
 from scipy.special import erf, j1
 
+from ..utils._deprecation import renamed_keyword
 from ..utils._validation import check_positive_int, check_real
 from .core import psf_center
 
-__all__ = ['make_gaussian_psf', 'make_moffat_psf', 'make_airy_psf']
+__all__ = ['make_gaussian_psf', 'make_moffat_psf', 'make_airy_psf',
+           'odd_stamp_size', 'DEFAULT_MOFFAT_BETA', 'PSF_STAMP_SIZE_IN_FWHM']
 
 #: Conversion factor between the FWHM and the sigma of a Gaussian.
 _FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 #: FWHM of the unobscured Airy pattern in units of lambda / D.
 _AIRY_FWHM = 1.028993969962188
-#: Default Moffat index (Trujillo et al. 2001 fit to atmospheric seeing).
-_DEFAULT_BETA = 4.765
+#: Default Moffat index beta (Trujillo et al. 2001 fit to atmospheric
+#: seeing), used wherever the package makes a Moffat PSF.
+DEFAULT_MOFFAT_BETA = 4.765
+#: Default side of an analytic PSF stamp, in units of its FWHM, per
+#: profile (the Airy entry is in units of lambda / D); see `odd_stamp_size`.
+PSF_STAMP_SIZE_IN_FWHM = {'gaussian': 5.0, 'moffat': 6.0,
+                          'airy': 8.0 * _AIRY_FWHM}
+
+
+#: The keyword ``oversample`` is now ``oversampling`` (photutils' word).
+#: The old name keeps working; it is to warn (``warn=True``) once
+#: ``psf/for_image.py`` and the docs pages that still pass ``oversample=``
+#: use the new name.
+_renamed_oversample = renamed_keyword('oversample', 'oversampling',
+                                      since='0.1', warn=False)
 
 
 def _check_shape(shape, name='shape'):
@@ -37,10 +53,48 @@ def _check_shape(shape, name='shape'):
     return (size, size)
 
 
-def _odd_size(extent):
-    """Return the smallest odd integer >= ``extent`` (and >= 3)."""
+def odd_stamp_size(extent, *, limit=None):
+    """
+    The side of a PSF stamp: the smallest odd integer >= ``extent``.
+
+    This is the one stamp-size rule of the package: odd, so that the PSF
+    has a centre pixel, at least 3 pixels, and at most ``limit`` (itself
+    made odd by rounding down), e.g. the side of the image the PSF is
+    used on.
+
+    Parameters
+    ----------
+    extent : float
+        The wanted side in pixels, e.g. ``PSF_STAMP_SIZE_IN_FWHM['moffat'] *
+        fwhm``.
+    limit : int, optional
+        The largest allowed side.
+
+    Returns
+    -------
+    size : int
+
+    Examples
+    --------
+    >>> from astrodeconv.psf import odd_stamp_size
+    >>> odd_stamp_size(6 * 3.2), odd_stamp_size(1)
+    (21, 3)
+    >>> odd_stamp_size(50, limit=32)
+    31
+    """
     size = max(int(np.ceil(extent)), 3)
-    return size if size % 2 == 1 else size + 1
+    size += 1 - size % 2
+    if limit is not None:
+        limit = check_positive_int(limit, 'limit')
+        size = min(size, limit - (1 - limit % 2))
+    return size
+
+
+def _stamp_shape(shape, extent):
+    """``shape`` checked, or the default square stamp of side ``extent``."""
+    if shape is None:
+        return (odd_stamp_size(extent),) * 2
+    return _check_shape(shape)
 
 
 def _pixel_scale_arcsec(pixel_scale, name='pixel_scale'):
@@ -188,7 +242,8 @@ def _normalized(image):
     return image / image.sum()
 
 
-def make_gaussian_psf(fwhm, shape=None, *, pixel_scale=None, oversample=1):
+@_renamed_oversample
+def make_gaussian_psf(fwhm, shape=None, *, pixel_scale=None, oversampling=1):
     """
     Make a circular Gaussian PSF integrated over the pixels.
 
@@ -205,10 +260,10 @@ def make_gaussian_psf(fwhm, shape=None, *, pixel_scale=None, oversample=1):
     pixel_scale : `~astropy.units.Quantity`, optional
         Detector pixel scale, an angle (per pixel), used to convert an
         angular ``fwhm`` to pixels.
-    oversample : int, optional
-        Sampling factor: the PSF is computed on a grid ``oversample``
+    oversampling : int, optional
+        Sampling factor: the PSF is computed on a grid ``oversampling``
         times finer than the detector pixels, so its FWHM in output pixels
-        is ``oversample`` times the FWHM in detector pixels.
+        is ``oversampling`` times the FWHM in detector pixels.
 
     Returns
     -------
@@ -227,16 +282,16 @@ def make_gaussian_psf(fwhm, shape=None, *, pixel_scale=None, oversample=1):
     (21, 21)
     """
     fwhm_pix = _fwhm_in_pixels(fwhm, pixel_scale)
-    oversample = check_positive_int(oversample, 'oversample')
-    fwhm_pix *= oversample
-    shape = (_odd_size(5.0 * fwhm_pix),) * 2 if shape is None else (
-        _check_shape(shape))
+    oversampling = check_positive_int(oversampling, 'oversampling')
+    fwhm_pix *= oversampling
+    shape = _stamp_shape(shape, PSF_STAMP_SIZE_IN_FWHM['gaussian'] * fwhm_pix)
     sigma = fwhm_pix * _FWHM_TO_SIGMA
     return _normalized(_gaussian_pixels(shape, psf_center(shape), sigma))
 
 
-def make_moffat_psf(fwhm, beta=_DEFAULT_BETA, shape=None, *, pixel_scale=None,
-                    oversample=1):
+@_renamed_oversample
+def make_moffat_psf(fwhm, beta=DEFAULT_MOFFAT_BETA, shape=None, *,
+                    pixel_scale=None, oversampling=1):
     r"""
     Make a circular Moffat PSF integrated over the pixels.
 
@@ -261,7 +316,7 @@ def make_moffat_psf(fwhm, beta=_DEFAULT_BETA, shape=None, *, pixel_scale=None,
     pixel_scale : `~astropy.units.Quantity`, optional
         Detector pixel scale, an angle (per pixel), used to convert an
         angular ``fwhm`` to pixels.
-    oversample : int, optional
+    oversampling : int, optional
         Sampling factor of the output grid relative to the detector pixels.
 
     Returns
@@ -279,16 +334,16 @@ def make_moffat_psf(fwhm, beta=_DEFAULT_BETA, shape=None, *, pixel_scale=None,
     """
     fwhm_pix = _fwhm_in_pixels(fwhm, pixel_scale)
     beta = check_real(beta, 'beta', minimum=1, strict=True)
-    oversample = check_positive_int(oversample, 'oversample')
-    fwhm_pix *= oversample
-    shape = (_odd_size(6.0 * fwhm_pix),) * 2 if shape is None else (
-        _check_shape(shape))
+    oversampling = check_positive_int(oversampling, 'oversampling')
+    fwhm_pix *= oversampling
+    shape = _stamp_shape(shape, PSF_STAMP_SIZE_IN_FWHM['moffat'] * fwhm_pix)
     return _normalized(_moffat_pixels(shape, psf_center(shape), fwhm_pix,
                                       beta))
 
 
+@_renamed_oversample
 def make_airy_psf(wavelength, diameter, shape=None, *, pixel_scale,
-                  oversample=1, obscuration=0.0):
+                  oversampling=1, obscuration=0.0):
     r"""
     Make the Airy diffraction pattern of a circular (annular) aperture.
 
@@ -316,7 +371,7 @@ def make_airy_psf(wavelength, diameter, shape=None, *, pixel_scale,
         the first three rings).
     pixel_scale : `~astropy.units.Quantity`
         Detector pixel scale, an angle (per pixel). Required.
-    oversample : int, optional
+    oversampling : int, optional
         Sampling factor of the output grid relative to the detector pixels.
     obscuration : float, optional
         Linear central obscuration ratio, in ``[0, 1)``.
@@ -341,15 +396,14 @@ def make_airy_psf(wavelength, diameter, shape=None, *, pixel_scale,
     lam = _check_length(wavelength, 'wavelength')
     diam = _check_length(diameter, 'diameter')
     scale = _pixel_scale_arcsec(pixel_scale)
-    oversample = check_positive_int(oversample, 'oversample')
+    oversampling = check_positive_int(oversampling, 'oversampling')
     eps = check_real(obscuration, 'obscuration', minimum=0)
     if eps >= 1:
         msg = f'obscuration must be in the range [0, 1), got {eps}'
         raise ValueError(msg)
     # lambda / D in output pixels
-    lam_d = (lam / diam) * u.rad.to(u.arcsec) / scale * oversample
-    shape = (_odd_size(8.0 * _AIRY_FWHM * lam_d),) * 2 if shape is None else (
-        _check_shape(shape))
+    lam_d = (lam / diam) * u.rad.to(u.arcsec) / scale * oversampling
+    shape = _stamp_shape(shape, PSF_STAMP_SIZE_IN_FWHM['airy'] * lam_d)
 
     def airy(r2):
         x = np.pi * np.sqrt(r2) / lam_d

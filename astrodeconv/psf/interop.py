@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Conversions between PSF arrays, photutils PSF models and astropy models.
 
@@ -21,7 +22,7 @@ from scipy.ndimage import convolve1d
 from scipy.optimize import least_squares
 
 from ..utils._validation import check_choice, check_positive_int
-from .analytic import _check_shape, _n_subsample
+from .analytic import _check_shape, _n_subsample, _renamed_oversample
 from .core import normalize_psf, psf_center, validate_psf
 from .measure import measure_fwhm
 
@@ -159,7 +160,8 @@ def image_psf_to_array(image_psf, shape):
     return normalize_psf(values)
 
 
-def model_to_psf(model, shape, *, oversample=1, mode='oversample'):
+@_renamed_oversample
+def model_to_psf(model, shape, *, oversampling=1, mode='oversample'):
     """
     Render an analytic `astropy.modeling` 2D model as a centred PSF array.
 
@@ -177,7 +179,7 @@ def model_to_psf(model, shape, *, oversample=1, mode='oversample'):
         A 2D model whose size parameters are in detector pixels.
     shape : int or tuple of 2 int
         Output shape, in output (oversampled) pixels.
-    oversample : int, optional
+    oversampling : int, optional
         Sampling factor of the output grid relative to the detector pixels
         (the model is stretched by this factor).
     mode : {'oversample', 'integrate', 'center', 'linear_interp', \
@@ -209,13 +211,14 @@ def model_to_psf(model, shape, *, oversample=1, mode='oversample'):
     """
     _check_model(model, 'model')
     shape = _check_shape(shape)
-    oversample = check_positive_int(oversample, 'oversample')
+    oversampling = check_positive_int(oversampling, 'oversampling')
     check_choice(mode, 'mode', ('oversample', 'integrate', 'center',
                                 'linear_interp', 'bilinear'))
     model = model.copy()
     _set_center(model, 0.0, 0.0)
-    if oversample > 1:
-        model = (Scale(1.0 / oversample) & Scale(1.0 / oversample)) | model
+    if oversampling > 1:
+        model = ((Scale(1.0 / oversampling) & Scale(1.0 / oversampling))
+                 | model)
     cy, cx = psf_center(shape)
     values = discretize_model(model, (-cx, shape[1] - cx),
                               (-cy, shape[0] - cy), mode=mode)

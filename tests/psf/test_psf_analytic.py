@@ -54,7 +54,7 @@ def test_odd_shape_centroid(maker):
 @pytest.mark.parametrize('maker', MAKERS.values(), ids=MAKERS.keys())
 def test_oversample_scales_width(maker):
     coarse = maker((31, 31))
-    fine = maker((123, 123), oversample=4)
+    fine = maker((123, 123), oversampling=4)
     ratio = (measure_fwhm(fine, method='contour')
              / measure_fwhm(coarse, method='contour'))
     assert ratio == pytest.approx(4.0, rel=0.02)
@@ -64,7 +64,7 @@ def test_default_shapes():
     assert make_gaussian_psf(3.0).shape == (15, 15)
     assert make_gaussian_psf(3.2).shape == (17, 17)
     assert make_gaussian_psf(0.1).shape == (3, 3)
-    assert make_gaussian_psf(3.0, oversample=2).shape == (31, 31)
+    assert make_gaussian_psf(3.0, oversampling=2).shape == (31, 31)
     assert make_moffat_psf(3.0).shape == (19, 19)
     assert airy(lam_d_pix=3.0).shape == (25, 25)
     for psf in (make_gaussian_psf(4.7), make_moffat_psf(2.2), airy()):
@@ -123,8 +123,8 @@ def test_angular_fwhm():
     # pixel_scale refers to the detector pixels when oversampling
     np.testing.assert_allclose(
         make_gaussian_psf(0.6 * u.arcsec, pixel_scale=0.2 * u.arcsec,
-                          oversample=3),
-        make_gaussian_psf(3.0, oversample=3))
+                          oversampling=3),
+        make_gaussian_psf(3.0, oversampling=3))
 
 
 def test_moffat_wings():
@@ -141,7 +141,7 @@ def test_moffat_wings():
 
 
 def test_airy_fwhm_and_zeros():
-    psf = airy(101, lam_d_pix=5.0, oversample=2)
+    psf = airy(101, lam_d_pix=5.0, oversampling=2)
     fwhm = measure_fwhm(psf, method='contour') / 2  # detector pixels
     assert fwhm == pytest.approx(1.029 * 5.0, rel=0.02)
     # first dark ring at 1.22 lambda / D (12.2 fine pixels), first bright
@@ -180,8 +180,10 @@ def test_airy_obscuration():
     ({'fwhm': 3, 'shape': (5, 5, 5)}, ValueError,
      r'shape must be an integer or a tuple of 2 integers, got 3'),
     ({'fwhm': 3, 'shape': (5, -1)}, ValueError, 'shape must be an integer'),
-    ({'fwhm': 3, 'oversample': 0}, ValueError, 'oversample must be an int'),
-    ({'fwhm': 3, 'oversample': 2.0}, TypeError, 'oversample must be an int'),
+    ({'fwhm': 3, 'oversampling': 0}, ValueError,
+     'oversampling must be an int'),
+    ({'fwhm': 3, 'oversampling': 2.0}, TypeError,
+     'oversampling must be an int'),
 ])
 @pytest.mark.parametrize('maker', [make_gaussian_psf, make_moffat_psf])
 def test_gaussian_moffat_errors(maker, kwargs, error, match):
@@ -204,7 +206,7 @@ def test_moffat_beta_error(beta):
     ({'obscuration': 1.0}, ValueError,
      r'obscuration must be in the range \[0, 1\), got 1.0'),
     ({'obscuration': -0.1}, ValueError, 'obscuration must be >= 0'),
-    ({'oversample': -1}, ValueError, 'oversample must be an integer'),
+    ({'oversampling': -1}, ValueError, 'oversampling must be an integer'),
     ({'shape': (4,)}, ValueError, 'shape must be an integer or a tuple'),
 ])
 def test_airy_errors(kwargs, error, match):
@@ -217,3 +219,34 @@ def test_airy_errors(kwargs, error, match):
 def test_airy_pixel_scale_required():
     with pytest.raises(TypeError, match='pixel_scale'):
         make_airy_psf(1 * u.um, 1 * u.m)
+
+
+def test_oversample_keyword_still_works():
+    from astropy.modeling.models import Gaussian2D
+
+    from astrodeconv.psf import model_to_psf
+
+    for make in (make_gaussian_psf, make_moffat_psf):
+        np.testing.assert_array_equal(make(3.0, oversample=2),
+                                      make(3.0, oversampling=2))
+    np.testing.assert_array_equal(airy(25, oversample=2),
+                                  airy(25, oversampling=2))
+    np.testing.assert_array_equal(
+        model_to_psf(Gaussian2D(), 9, oversample=2),
+        model_to_psf(Gaussian2D(), 9, oversampling=2))
+    with pytest.raises(TypeError, match="got both 'oversample' and"):
+        make_gaussian_psf(3.0, oversample=2, oversampling=2)
+
+
+def test_odd_stamp_size_and_constants():
+    from astrodeconv.psf import (DEFAULT_MOFFAT_BETA, PSF_STAMP_SIZE_IN_FWHM,
+                                 odd_stamp_size)
+
+    assert [odd_stamp_size(x) for x in (0.5, 3, 4, 4.2, 7)] == [3, 3, 5, 5, 7]
+    assert odd_stamp_size(40, limit=32) == 31
+    assert odd_stamp_size(40, limit=33) == 33
+    assert odd_stamp_size(9, limit=100) == 9
+    assert make_moffat_psf(3.0).shape == (odd_stamp_size(
+        PSF_STAMP_SIZE_IN_FWHM['moffat'] * 3.0),) * 2
+    np.testing.assert_array_equal(make_moffat_psf(3.0),
+                                  make_moffat_psf(3.0, DEFAULT_MOFFAT_BETA))

@@ -31,7 +31,7 @@ def test_image_psf_round_trip(shape):
 
 def test_image_psf_oversampled():
     coarse = make_gaussian_psf(2.0, 25)
-    fine = make_gaussian_psf(2.0, 75, oversample=3)
+    fine = make_gaussian_psf(2.0, 75, oversampling=3)
     model = psf_to_image_psf(fine, oversampling=3, pixel_response=True)
     assert model.data.sum() == pytest.approx(9.0)
     assert tuple(model.oversampling) == (3, 3)
@@ -42,7 +42,7 @@ def test_image_psf_oversampled():
     sharp = image_psf_to_array(psf_to_image_psf(fine, oversampling=3), 25)
     assert sharp.max() > 1.05 * coarse.max()
     # even factors are approximated with a trapezoid box
-    fine = make_gaussian_psf(2.0, 101, oversample=4)
+    fine = make_gaussian_psf(2.0, 101, oversampling=4)
     model = psf_to_image_psf(fine, oversampling=4, pixel_response=True)
     np.testing.assert_allclose(image_psf_to_array(model, 25), coarse,
                                atol=0.03 * coarse.max())
@@ -108,12 +108,12 @@ def test_model_to_psf_airy_and_photutils():
     np.testing.assert_allclose(psf, make_gaussian_psf(2.5, 15), atol=2e-4)
 
 
-def test_model_to_psf_oversample():
+def test_model_to_psf_oversampling():
     gauss = Gaussian2D(x_stddev=1.0, y_stddev=1.0)
-    fine = model_to_psf(gauss, 81, oversample=4)
+    fine = model_to_psf(gauss, 81, oversampling=4)
     assert measure_fwhm(fine) == pytest.approx(4 / FWHM_TO_SIGMA, rel=0.01)
     np.testing.assert_allclose(
-        fine, make_gaussian_psf(1 / FWHM_TO_SIGMA, 81, oversample=4),
+        fine, make_gaussian_psf(1 / FWHM_TO_SIGMA, 81, oversampling=4),
         atol=1e-3 * fine.max())
 
 
@@ -137,8 +137,8 @@ def test_model_to_psf_errors():
         model_to_psf(Gaussian2D(), 21, mode='fft')
     with pytest.raises(ValueError, match='model must have a positive finite'):
         model_to_psf(Gaussian2D(amplitude=-1), 21)
-    with pytest.raises(ValueError, match='oversample must be an integer'):
-        model_to_psf(Gaussian2D(), 21, oversample=0)
+    with pytest.raises(ValueError, match='oversampling must be an integer'):
+        model_to_psf(Gaussian2D(), 21, oversampling=0)
 
 
 def test_psf_to_model_gaussian():

@@ -96,18 +96,18 @@ def test_resample_finer_scales_fwhm(fwhm):
     assert measure_fwhm(fine) == pytest.approx(4 * fwhm, rel=0.02)
     assert psf_centroid(fine) == pytest.approx((50, 50), abs=1e-6)
     # close to the PSF computed directly on the fine grid
-    direct = make_gaussian_psf(fwhm, 101, oversample=4)
+    direct = make_gaussian_psf(fwhm, 101, oversampling=4)
     np.testing.assert_allclose(fine, direct, atol=0.03 * direct.max())
 
 
 def test_resample_coarser_is_exact_binning():
-    fine = make_moffat_psf(3.0, 2.5, 99, oversample=3)
+    fine = make_moffat_psf(3.0, 2.5, 99, oversampling=3)
     coarse = resample_psf(fine, 1 / 3)
     assert coarse.shape == (33, 33)
     np.testing.assert_allclose(coarse, make_moffat_psf(3.0, 2.5, 33),
                                atol=1e-9)
     # even factor: pixel edges fall inside fine pixels
-    fine = make_gaussian_psf(3.0, 101, oversample=4)
+    fine = make_gaussian_psf(3.0, 101, oversampling=4)
     coarse = resample_psf(fine, 0.25)
     assert coarse.shape == (25, 25)
     expected = make_gaussian_psf(3.0, 25)
