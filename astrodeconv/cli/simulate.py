@@ -3,6 +3,8 @@
 
 import os
 
+from ..deconvolution.tikhonov import REFERENCE_LAM
+
 __all__ = []
 
 
@@ -34,8 +36,9 @@ def add_parser(commands):
                      metavar=('LOW', 'HIGH'), help='noise range as '
                      'fractions of the seed rule sigma (faintest object at '
                      'peak SNR 1; default: 0.05 1.0)')
-    sim.add_argument('--lam', type=float, default=9e-3,
-                     help='Tikhonov weight of the network inputs')
+    sim.add_argument('--lam', type=float, default=REFERENCE_LAM,
+                     help='Tikhonov weight of the network inputs (default: '
+                     f'{REFERENCE_LAM:g})')
     sim.add_argument('-o', '--output', required=True, metavar='OUT.h5')
     sim.add_argument('--overwrite', action='store_true')
     return sim

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from ..deconvolution.tikhonov import REFERENCE_LAM
 from ..utils._files import atomic_path, check_output_path
 from ..utils._validation import check_positive_int, check_real
 
@@ -19,8 +20,6 @@ __all__ = ['make_tikhonov_inputs', 'make_training_set']
 
 __doctest_requires__ = {('make_training_set',): ['h5py', 'galsim']}
 
-#: Tikhonov weight of the network inputs of the reference recipe.
-REFERENCE_LAM = 9e-3
 #: Images per Tikhonov batch (bounds the memory of the FFTs).
 TIKHONOV_BATCH = 64
 #: The train / validation / test fractions of every training set.
@@ -45,7 +44,8 @@ def make_tikhonov_inputs(ground, *, lam=REFERENCE_LAM,
     ground : `~astrodeconv.datasets.GroundObservations`
         The observations (from `~astrodeconv.datasets.degrade_to_ground`).
     lam : float, optional
-        The Tikhonov weight; the reference recipe uses 9e-3.
+        The Tikhonov weight; the reference recipe uses
+        `~astrodeconv.deconvolution.REFERENCE_LAM` (9e-3).
     batch_size : int, optional
         Images deconvolved at a time.
     progress_bar : bool, optional
