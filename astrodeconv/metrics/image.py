@@ -1,25 +1,30 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Image-quality metrics: NMSE, PSNR, SSIM and flux conservation."""
 
 import numpy as np
 from astropy import units as u
 from scipy import ndimage
 
+from ..utils._deprecation import renamed_keyword
 from ..utils._nddata import parse_image_input
 from ..utils._validation import check_real
 
 __all__ = ['nmse', 'psnr', 'ssim', 'flux_ratio']
 
+#: Every metric takes ``(estimate, truth)``; ``reference=`` is the old name.
+_renamed_reference = renamed_keyword('reference', 'truth', since='0.1')
 
-def _pair(estimate, reference):
+
+def _pair(estimate, truth):
     """Parse two images (or stacks) and check they are comparable."""
     est = parse_image_input(estimate, name='estimate', allow_batch=True)
-    ref = parse_image_input(reference, name='reference', allow_batch=True)
+    ref = parse_image_input(truth, name='truth', allow_batch=True)
     if est.data.shape != ref.data.shape:
-        msg = (f'estimate and reference must have the same shape, got '
+        msg = (f'estimate and truth must have the same shape, got '
                f'{est.data.shape} and {ref.data.shape}')
         raise ValueError(msg)
     if (est.unit is None) != (ref.unit is None):
-        msg = ('estimate and reference must both have units or both have '
+        msg = ('estimate and truth must both have units or both have '
                f'none, got {est.unit!r} and {ref.unit!r}')
         raise u.UnitsError(msg)
     est_data = est.data
@@ -28,7 +33,7 @@ def _pair(estimate, reference):
             est_data = (est.data * est.unit).to_value(ref.unit)
         except u.UnitConversionError:
             msg = (f'estimate unit {est.unit!r} must be convertible to the '
-                   f'reference unit {ref.unit!r}')
+                   f'truth unit {ref.unit!r}')
             raise u.UnitsError(msg) from None
     mask = est.mask | ref.mask
     return est_data, ref.data, mask, ref.unit
@@ -42,7 +47,8 @@ def _stack(*arrays):
     return [a.reshape((-1,) + a.shape[-2:]) for a in arrays]
 
 
-def nmse(estimate, reference):
+@_renamed_reference
+def nmse(estimate, truth):
     r"""
     Normalised mean squared error :math:`\|x - \hat x\|^2 / \|x\|^2`.
 
@@ -50,7 +56,7 @@ def nmse(estimate, reference):
 
     Parameters
     ----------
-    estimate, reference : ndarray, Quantity or NDData
+    estimate, truth : ndarray, Quantity or NDData
         Images of the same shape, or stacks ``(N, ny, nx)``.
 
     Returns
@@ -66,14 +72,14 @@ def nmse(estimate, reference):
     >>> nmse(truth * 1.1, truth)  # doctest: +FLOAT_CMP
     0.01
     """
-    est, ref, mask, _ = _pair(estimate, reference)
+    est, ref, mask, _ = _pair(estimate, truth)
     batch = est.ndim == 3
     est, ref, mask = _stack(est, ref, mask)
     good = ~mask
     num = np.where(good, (est - ref) ** 2, 0).sum(axis=(-2, -1))
     den = np.where(good, ref ** 2, 0).sum(axis=(-2, -1))
     if np.any(den == 0):
-        msg = 'reference must not be identically zero for the NMSE'
+        msg = 'truth must not be identically zero for the NMSE'
         raise ValueError(msg)
     return _reduce(num / den, batch)
 
@@ -81,7 +87,7 @@ def nmse(estimate, reference):
 def _data_range(data_range, ref, unit):
     if data_range is None:
         msg = ('data_range must be given explicitly (e.g. '
-               'reference.max() - reference.min()), got None')
+               'truth.max() - truth.min()), got None')
         raise ValueError(msg)
     if isinstance(data_range, u.Quantity):
         if unit is None:
@@ -99,7 +105,8 @@ def _data_range(data_range, ref, unit):
     return np.full(ref.shape[0], value)
 
 
-def psnr(estimate, reference, *, data_range):
+@_renamed_reference
+def psnr(estimate, truth, *, data_range):
     r"""
     Peak signal-to-noise ratio in decibels.
 
@@ -107,12 +114,12 @@ def psnr(estimate, reference, *, data_range):
 
     Parameters
     ----------
-    estimate, reference : ndarray, Quantity or NDData
+    estimate, truth : ndarray, Quantity or NDData
         Images of the same shape, or stacks.
     data_range : float, Quantity or 'reference'
         The dynamic range ``R`` (required: it has no universal default for
         astronomical images). ``'reference'`` uses
-        ``reference.max() - reference.min()`` per image, the convention of
+        ``truth.max() - truth.min()`` per image, the convention of
         the Learnlet evaluation code.
 
     Returns
@@ -128,7 +135,7 @@ def psnr(estimate, reference, *, data_range):
     >>> round(psnr(est, ref, data_range=1.0), 6)
     20.0
     """
-    est, ref, mask, unit = _pair(estimate, reference)
+    est, ref, mask, unit = _pair(estimate, truth)
     batch = est.ndim == 3
     est, ref, mask = _stack(est, ref, mask)
     drange = _data_range(data_range, ref, unit)
@@ -140,7 +147,8 @@ def psnr(estimate, reference, *, data_range):
     return _reduce(values, batch)
 
 
-def ssim(estimate, reference, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
+@_renamed_reference
+def ssim(estimate, truth, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
     """
     Structural similarity index (Wang et al. 2004), Gaussian window.
 
@@ -151,7 +159,7 @@ def ssim(estimate, reference, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
 
     Parameters
     ----------
-    estimate, reference : ndarray, Quantity or NDData
+    estimate, truth : ndarray, Quantity or NDData
         Images of the same shape, or stacks.
     data_range : float, Quantity or 'reference'
         The dynamic range used in the stabilising constants
@@ -173,7 +181,7 @@ def ssim(estimate, reference, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
     >>> ssim(img, img, data_range=1.0)
     1.0
     """
-    est, ref, mask, unit = _pair(estimate, reference)
+    est, ref, mask, unit = _pair(estimate, truth)
     batch = est.ndim == 3
     est, ref, mask = _stack(est, ref, mask)
     drange = _data_range(data_range, ref, unit)[:, None, None]
@@ -197,9 +205,10 @@ def ssim(estimate, reference, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
     return _reduce(np.minimum(values, 1.0), batch)
 
 
-def flux_ratio(estimate, reference):
+@_renamed_reference
+def flux_ratio(estimate, truth):
     """
-    Ratio of total fluxes ``sum(estimate) / sum(reference)``.
+    Ratio of total fluxes ``sum(estimate) / sum(truth)``.
 
     The images may have different shapes (e.g. a super-resolved result
     against the observation): fluxes per pixel are summed over each whole
@@ -208,7 +217,7 @@ def flux_ratio(estimate, reference):
 
     Parameters
     ----------
-    estimate, reference : ndarray, Quantity or NDData
+    estimate, truth : ndarray, Quantity or NDData
         Images or stacks with the same number of images.
 
     Returns
@@ -223,15 +232,15 @@ def flux_ratio(estimate, reference):
     1.0
     """
     est = parse_image_input(estimate, name='estimate', allow_batch=True)
-    ref = parse_image_input(reference, name='reference', allow_batch=True)
+    ref = parse_image_input(truth, name='truth', allow_batch=True)
     if est.data.ndim != ref.data.ndim or (
             est.data.ndim == 3 and est.data.shape[0] != ref.data.shape[0]):
-        msg = ('estimate and reference must hold the same number of images, '
+        msg = ('estimate and truth must hold the same number of images, '
                f'got shapes {est.data.shape} and {ref.data.shape}')
         raise ValueError(msg)
     scale = 1.0
     if (est.unit is None) != (ref.unit is None):
-        msg = ('estimate and reference must both have units or both have '
+        msg = ('estimate and truth must both have units or both have '
                f'none, got {est.unit!r} and {ref.unit!r}')
         raise u.UnitsError(msg)
     if est.unit is not None:

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Structure-level metrics: small-scale clumps, hallucinations and residuals.
 
@@ -20,6 +21,7 @@ from scipy import ndimage
 
 from ..operators import ForwardModel
 from ..psf.core import validate_psf
+from ..utils._deprecation import renamed_keyword
 from ..utils._nddata import parse_image_input
 from ..utils._validation import check_positive_int, check_real
 from ..wavelets.starlet import starlet_noise_levels, starlet_transform
@@ -31,6 +33,9 @@ __all__ = ['small_scale_structure', 'clump_segmentation', 'detect_clumps',
            'centroid_error']
 
 _MAD_TO_STD = 1.482602218505602
+
+#: Every metric takes ``(estimate, truth)``; ``output=`` is the old name.
+_renamed_output = renamed_keyword('output', 'estimate', since='0.1')
 
 
 # --------------------------------------------------------------------------
@@ -405,12 +410,12 @@ def clump_flux_error(estimate, truth, *, scale=3, threshold=3.0, sigma=None,
     return _reduce(error, batch)
 
 
-def _match(output, truth, scale, threshold, sigma, min_pixels,
+def _match(estimate, truth, scale, threshold, sigma, min_pixels,
            match_radius):
     """Per image: (n_out, n_out matched, n_true, n_true recovered)."""
     threshold, min_pixels, match_radius = _detection_args(
         threshold, min_pixels, match_radius)
-    out, ref, mask, unit, batch = _pair_stacks(output, truth)
+    out, ref, mask, unit, batch = _pair_stacks(estimate, truth)
     sigma = _check_sigma(sigma, unit)
     out_planes, ref_planes = _plane(out, mask, scale), _plane(ref, mask, scale)
     counts = []
@@ -434,25 +439,26 @@ def _match(output, truth, scale, threshold, sigma, min_pixels,
     return np.array(counts, dtype=float), batch
 
 
-def hallucination_rate(output, truth, *, scale=3, match_radius=2.0,
+@_renamed_output
+def hallucination_rate(estimate, truth, *, scale=3, match_radius=2.0,
                        threshold=3.0, sigma=None, min_pixels=3):
     """
-    Fraction of the clumps of an output that are absent from the truth.
+    Fraction of the clumps of an estimate that are absent from the truth.
 
-    Clumps are detected on ``output`` and on ``truth`` as in
+    Clumps are detected on ``estimate`` and on ``truth`` as in
     `detect_clumps`, but at one common absolute level: ``threshold`` times
     the noise of the truth's detail plane (from ``sigma``, the pixel noise
     of ``truth``, or else a robust MAD estimate on that plane). A smooth
     output (a network output has almost no noise) is thus not searched
-    for structures far below what the truth could show. An output clump is
+    for structures far below what the truth could show. An estimate clump is
     a hallucination when no truth clump centroid lies within
     ``match_radius`` pixels of its centroid.
     The rate is 0 for identical images, and 0 by definition when the
-    output has no clump at all (nothing was hallucinated).
+    estimate has no clump at all (nothing was hallucinated).
 
     Parameters
     ----------
-    output, truth : ndarray, Quantity or NDData
+    estimate, truth : ndarray, Quantity or NDData
         Images of the same shape, or stacks ``(N, ny, nx)``.
     scale : int, optional
         The 1-based starlet scale used for detection.
@@ -482,7 +488,7 @@ def hallucination_rate(output, truth, *, scale=3, match_radius=2.0,
     >>> hallucination_rate(truth + blob(32, 32), truth, sigma=0.01)
     0.5
     """
-    counts, batch = _match(output, truth, scale, threshold, sigma,
+    counts, batch = _match(estimate, truth, scale, threshold, sigma,
                            min_pixels, match_radius)
     n_out, n_matched = counts[:, 0], counts[:, 1]
     rate = np.where(n_out > 0, (n_out - n_matched) / np.maximum(n_out, 1),
@@ -490,12 +496,13 @@ def hallucination_rate(output, truth, *, scale=3, match_radius=2.0,
     return _reduce(rate, batch)
 
 
-def completeness(output, truth, *, scale=3, match_radius=2.0, threshold=3.0,
-                 sigma=None, min_pixels=3):
+@_renamed_output
+def completeness(estimate, truth, *, scale=3, match_radius=2.0,
+                 threshold=3.0, sigma=None, min_pixels=3):
     """
-    Fraction of the clumps of the truth recovered in an output.
+    Fraction of the clumps of the truth recovered in an estimate.
 
-    A truth clump is recovered when an output clump centroid lies within
+    A truth clump is recovered when an estimate clump centroid lies within
     ``match_radius`` pixels of its centroid (detection as in
     `hallucination_rate`, at the truth's level in both images). It is 1
     for identical images, and 1 by definition when the truth has no clump
@@ -503,7 +510,7 @@ def completeness(output, truth, *, scale=3, match_radius=2.0, threshold=3.0,
 
     Parameters
     ----------
-    output, truth : ndarray, Quantity or NDData
+    estimate, truth : ndarray, Quantity or NDData
         Images of the same shape, or stacks ``(N, ny, nx)``.
     scale, match_radius, threshold, sigma, min_pixels
         See `hallucination_rate`.
@@ -523,7 +530,7 @@ def completeness(output, truth, *, scale=3, match_radius=2.0, threshold=3.0,
     >>> completeness(blob(15, 15), blob(15, 15) + blob(32, 32), sigma=0.01)
     0.5
     """
-    counts, batch = _match(output, truth, scale, threshold, sigma,
+    counts, batch = _match(estimate, truth, scale, threshold, sigma,
                            min_pixels, match_radius)
     n_true, n_found = counts[:, 2], counts[:, 3]
     value = np.where(n_true > 0, n_found / np.maximum(n_true, 1), 1.0)

@@ -110,3 +110,24 @@ def test_flux_ratio_different_grids():
 def test_bad_input(func, kwargs, args, exc, match):
     with pytest.raises(exc, match=match):
         func(*args, **kwargs)
+
+
+def test_metrics_take_estimate_then_truth():
+    import inspect
+
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    from astrodeconv import metrics
+
+    for name in ('nmse', 'psnr', 'ssim', 'flux_ratio', 'clump_flux_error',
+                 'hallucination_rate', 'completeness', 'flux_error',
+                 'centroid_error'):
+        params = list(inspect.signature(getattr(metrics, name)).parameters)
+        assert params[:2] == ['estimate', 'truth'], name
+    truth = np.ones((8, 8))
+    truth[3, 4] = 3.0
+    with pytest.warns(AstropyDeprecationWarning, match="'reference'"):
+        old = metrics.nmse(truth * 1.1, reference=truth)
+    assert old == metrics.nmse(truth * 1.1, truth=truth)
+    with pytest.warns(AstropyDeprecationWarning, match="'output'"):
+        metrics.completeness(output=truth, truth=truth, sigma=0.1)

@@ -6,13 +6,13 @@ from astropy import units as u
 from astropy.nddata import NDData, StdDevUncertainty
 from astropy.table import Table
 
-from astrodeconv.operators.fourier import (block_sum, convolve_otf,
-                                                psf_to_otf)
 from astrodeconv.metrics import (centroid_error, clump_flux,
                                  clump_flux_error, clump_segmentation,
                                  completeness, data_residual, detect_clumps,
                                  flux_error, hallucination_rate,
                                  reduced_chi2, small_scale_structure)
+from astrodeconv.operators.fourier import (block_sum, convolve_otf,
+                                           psf_to_otf)
 
 N = 96
 YY, XX = np.mgrid[:N, :N]
