@@ -43,6 +43,17 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
     :math:`H(0) = 1` and :math:`L(0) = 0` the filter is 1 at zero
     frequency: **the total flux is preserved** for any :math:`\lambda`.
 
+    With super-resolution (``upsample=k``) the observation is first
+    brought onto the fine grid by the flux-conserving bilinear upsampling
+    :math:`U` (`astrodeconv.operators.ForwardModel.upsample_flux`) and the
+    same filter is applied there: the estimate minimises
+    :math:`\|U y - h * x\|^2 + \lambda \|l * x\|^2`, as in the published
+    super-resolution recipe. This is not the least-squares solution of
+    the block-sum forward model :math:`y = D(h * x)`; the ``residual`` of
+    the results is nevertheless computed with that model
+    (`~astrodeconv.operators.ForwardModel.forward`), so that it measures
+    how well the result explains the observed pixels.
+
     Parameters
     ----------
     lam : float or {'auto', 'sure', 'gcv'}, optional
