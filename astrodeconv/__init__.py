@@ -27,7 +27,9 @@ class Conf(_config.ConfigNamespace):
 
     device = _config.ConfigItem(
         'auto',
-        "Default device for learned methods: 'auto', 'cpu' or 'cuda'.")
+        "Device used by the learned methods and the trainer when they are "
+        "given device='auto': 'auto' (CUDA if available, else the CPU), "
+        "'cpu', 'cuda' or 'cuda:N'.")
     weights_dir = _config.ConfigItem(
         '',
         'Directory holding large pretrained weights files (never '

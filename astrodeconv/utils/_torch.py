@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 The tensor boundary: devices, numpy <-> torch, and the reference
 normalisation. Only imported by code that runs a network (imports torch).
@@ -11,11 +12,30 @@ __all__ = []
 _DEVICES = ('auto', 'cpu', 'cuda')
 
 
+def _configured_device():
+    """``astrodeconv.conf.device``, the device that ``'auto'`` means."""
+    from astrodeconv import conf
+
+    value = conf.device
+    name = value.split(':')[0] if isinstance(value, str) else None
+    if name not in _DEVICES:
+        valid = ', '.join(repr(d) for d in _DEVICES)
+        msg = (f'astrodeconv.conf.device must be one of {valid} (or '
+               f'cuda:N), got {value!r}')
+        raise ValueError(msg)
+    return value
+
+
 def resolve_device(device):
     """
     Turn ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or a
     `torch.device` into a `torch.device`, checking CUDA is available.
+
+    ``'auto'`` means ``astrodeconv.conf.device``; when that is ``'auto'``
+    too (the default), CUDA if it is available, else the CPU.
     """
+    if isinstance(device, str) and device == 'auto':
+        device = _configured_device()
     if isinstance(device, torch.device):
         name = device.type
     elif isinstance(device, str):

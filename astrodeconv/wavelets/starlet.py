@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 The isotropic undecimated (starlet) wavelet transform and its noise tools.
 
@@ -192,8 +193,10 @@ def starlet_transform(image, n_scales=4, *, boundary='mirror'):
     boundary : {'mirror', 'periodic'}, optional
         How the image is extended beyond its edges: ``'mirror'`` reflects it
         about the edge pixels (``d c b | a b c d | c b a``, the
-        `scipy.ndimage` ``'mirror'`` mode) and ``'periodic'`` wraps it
-        around.
+        `scipy.ndimage` ``'mirror'`` mode; the deconvolvers'
+        ``boundary='reflect'`` is the half-sample mirror ``c b a | a b c``
+        instead) and ``'periodic'`` wraps it around, as the deconvolvers'
+        ``boundary='periodic'`` does.
 
     Returns
     -------
