@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Learned denoisers (PyTorch): Learnlet, UNet-64 and SUNet, the weights
 registry, and the denoiser contract.

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 The denoiser contract shared by every network in astrodeconv.
 

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """The bias-free UNet-64 of the Learnlet/UNet deconvolution paper."""
 
 import torch

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Reading and writing images, with their unit, WCS, uncertainty, mask and
 PSF, as FITS files.

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 PSF toolkit: conventions, analytic and empirical PSFs, resampling and
 matching kernels.

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Core PSF conventions: validation, normalisation, centring and padding.
 

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Empirical (effective) PSFs built from the stars of an image.
 

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Public utilities: warnings and exceptions."""
 
 from .exceptions import *  # noqa: F401,F403

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Lazy attribute access for subpackages whose modules import torch."""
 
 import importlib

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Mask combination and filling of masked pixels before an FFT."""
 
 import numpy as np

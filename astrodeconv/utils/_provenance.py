@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """FITS-safe provenance keywords added to the meta of every output."""
 
 import copy

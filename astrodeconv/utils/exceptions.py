@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Warnings and exceptions raised by astrodeconv."""
 
 from astropy.utils.exceptions import AstropyUserWarning

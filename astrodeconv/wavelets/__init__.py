@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Wavelet tools: the isotropic undecimated (starlet) transform, the noise
 level of each wavelet scale, robust noise estimation and the
