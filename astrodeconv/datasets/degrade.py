@@ -24,12 +24,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..operators import ForwardModel
+from ..psf.analytic import DEFAULT_MOFFAT_BETA, odd_stamp_size
 from ..utils._validation import check_choice, check_positive_int, check_real
 
 __all__ = ['GroundObservations', 'degrade_to_ground']
 
 _PSF_MODELS = ('moffat', 'gaussian')
-#: PSF stamp size in units of the largest FWHM.
+#: Side of the PSF stamps of the degradation in units of the largest FWHM
+#: of the set (smaller than the package default of
+#: `~astrodeconv.psf.PSF_STAMP_SIZE_IN_FWHM`: the stamps of training
+#: galaxies are small); rounded by `~astrodeconv.psf.odd_stamp_size`.
 _PSF_EXTENT = 4.0
 #: Images convolved per FFT batch.
 _BATCH = 64
@@ -96,14 +100,6 @@ class GroundObservations:
                 f'observed={self.observed.shape[1:]}, '
                 f'psf={self.psf.shape[1:]}, upsample={self.upsample}, '
                 f'psf_model={self.psf_model!r}, noise={self.noise!r})')
-
-
-def _odd_size(extent, limit):
-    """Smallest odd integer >= extent, at most ``limit`` (made odd)."""
-    size = max(int(np.ceil(extent)), 3)
-    size += 1 - size % 2
-    limit -= 1 - limit % 2
-    return min(size, limit)
 
 
 def _draw_range(value, name, n, rng, *, log=False):
@@ -178,8 +174,8 @@ def _as_stack(truth):
 
 
 def degrade_to_ground(truth, *, psf_fwhm=(0.5, 1.0), psf_model='moffat',
-                      moffat_beta=4.765, pixel_scale=0.05, upsample=1,
-                      noise='seed', seed=0):
+                      moffat_beta=DEFAULT_MOFFAT_BETA, pixel_scale=0.05,
+                      upsample=1, noise='seed', seed=0):
     """
     Simulate ground-based observations of truth images.
 
@@ -267,7 +263,7 @@ def degrade_to_ground(truth, *, psf_fwhm=(0.5, 1.0), psf_model='moffat',
 
     fwhm = _draw_range(psf_fwhm, 'psf_fwhm', n, rng)
     fwhm_pix = fwhm / pixel_scale
-    size = _odd_size(_PSF_EXTENT * fwhm_pix.max(), min(ny, nx))
+    size = odd_stamp_size(_PSF_EXTENT * fwhm_pix.max(), limit=min(ny, nx))
     psfs = _make_psfs(fwhm_pix, size, psf_model, moffat_beta)
 
     clean = _observe(truth, psfs, k)

@@ -59,6 +59,7 @@ from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.wcs import WCS
 
 from ..io.fits import _meta_from_header
+from ..psf.analytic import DEFAULT_MOFFAT_BETA
 
 __all__ = ['DemoData', 'load_demo_data']
 
@@ -71,7 +72,7 @@ _UPSAMPLE = 4                 # observation pixels are 4x4 fine pixels
 _FINE_SHAPE = (128, 128)
 _PSF_SHAPE = (61, 61)
 _SEEING_FWHM = 0.7            # arcsec
-_SEEING_BETA = 4.765
+_SEEING_BETA = DEFAULT_MOFFAT_BETA
 _SEEING_TRUNC = 1.5           # arcsec
 _PEAK_SNR = 40.0
 _MAG_AB = 21.0

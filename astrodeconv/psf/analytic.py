@@ -33,12 +33,10 @@ PSF_STAMP_SIZE_IN_FWHM = {'gaussian': 5.0, 'moffat': 6.0,
                           'airy': 8.0 * _AIRY_FWHM}
 
 
-#: The keyword ``oversample`` is now ``oversampling`` (photutils' word).
-#: The old name keeps working; it is to warn (``warn=True``) once
-#: ``psf/for_image.py`` and the docs pages that still pass ``oversample=``
-#: use the new name.
+#: The keyword ``oversample`` is now ``oversampling`` (photutils' word);
+#: the old name keeps working with a deprecation warning.
 _renamed_oversample = renamed_keyword('oversample', 'oversampling',
-                                      since='0.1', warn=False)
+                                      since='0.1')
 
 
 def _check_shape(shape, name='shape'):

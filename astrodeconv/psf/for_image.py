@@ -6,8 +6,9 @@ An analytic PSF made to deconvolve one given image.
 ready for a deconvolver: the FWHM (an angle, or a number of pixels) is
 converted with the image's pixel scale (given, or read from its celestial
 WCS), and a Gaussian or Moffat profile is rendered on the output grid
-(``upsample`` times finer than the image), with an odd size of about
-``PSF_SIZE_IN_FWHM`` times the FWHM that never exceeds the output image.
+(``upsample`` times finer than the image), with the package's odd stamp
+size (`~astrodeconv.psf.PSF_STAMP_SIZE_IN_FWHM` times the FWHM) that never
+exceeds the output image.
 """
 
 import math
@@ -19,16 +20,13 @@ from astropy.nddata import NDData
 
 from ..utils._validation import check_choice, check_positive_int
 from ..utils.exceptions import AstrodeconvWarning
-from .analytic import make_gaussian_psf, make_moffat_psf
+from .analytic import (PSF_STAMP_SIZE_IN_FWHM, make_gaussian_psf,
+                       make_moffat_psf, odd_stamp_size)
 
 __all__ = ['image_pixel_scale', 'make_psf_for_image']
 
 #: The analytic profiles `make_psf_for_image` can render.
 PSF_MODELS = ('moffat', 'gaussian')
-
-#: Side of the PSF stamp made by `make_psf_for_image`, in units of the
-#: FWHM on the output grid (rounded up to an odd number of pixels).
-PSF_SIZE_IN_FWHM = 6
 
 #: Relative difference of the two pixel sides above which the pixels of a
 #: WCS are reported as not square.
@@ -111,16 +109,11 @@ def _fwhm_quantity(fwhm):
     return fwhm
 
 
-def _stamp_shape(fwhm_pixels, image_shape, upsample):
-    """Odd stamp of about 6 FWHM on the output grid, inside the output."""
-    size = max(3, math.ceil(PSF_SIZE_IN_FWHM * fwhm_pixels * upsample))
-    size += 1 - size % 2
-    shape = []
-    for n in image_shape[-2:]:
-        limit = n * upsample
-        limit -= 1 - limit % 2
-        shape.append(min(size, limit))
-    return tuple(shape)
+def _stamp_shape(fwhm_pixels, image_shape, upsample, model):
+    """The package's odd stamp for this profile, inside the output grid."""
+    extent = PSF_STAMP_SIZE_IN_FWHM[model] * fwhm_pixels * upsample
+    return tuple(odd_stamp_size(extent, limit=n * upsample)
+                 for n in image_shape[-2:])
 
 
 def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
@@ -132,8 +125,9 @@ def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
     ``upsample=upsample`` (pixels ``upsample`` times smaller than those of
     ``image``), centred and normalised to unit sum (the package
     convention, see `validate_psf`). Its shape is odd, about
-    ``PSF_SIZE_IN_FWHM`` times the FWHM on that grid (at least 3 pixels),
-    and never larger than the output image.
+    `~astrodeconv.psf.PSF_STAMP_SIZE_IN_FWHM` times the FWHM on that grid
+    (at least 3 pixels, see `~astrodeconv.psf.odd_stamp_size`), and never
+    larger than the output image.
 
     Parameters
     ----------
@@ -187,7 +181,7 @@ def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
     The same seeing given in pixels of the image, with a Gaussian profile:
 
     >>> make_psf_for_image(image, 3.5, model='gaussian').shape
-    (21, 21)
+    (19, 19)
     """
     fwhm = _fwhm_quantity(fwhm)
     model = check_choice(model, 'model', PSF_MODELS)
@@ -217,7 +211,7 @@ def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
                    f'got {scale!r}')
             raise u.UnitsError(msg)
         fwhm_pixels = float((fwhm / scale).to_value(u.dimensionless_unscaled))
-    stamp = _stamp_shape(fwhm_pixels, shape, upsample)
+    stamp = _stamp_shape(fwhm_pixels, shape, upsample, model)
     if model == 'gaussian':
         return make_gaussian_psf(fwhm, stamp, pixel_scale=scale,
                                  oversampling=upsample)

@@ -223,17 +223,19 @@ def test_airy_pixel_scale_required():
 
 def test_oversample_keyword_still_works():
     from astropy.modeling.models import Gaussian2D
+    from astropy.utils.exceptions import AstropyDeprecationWarning
 
     from astrodeconv.psf import model_to_psf
 
-    for make in (make_gaussian_psf, make_moffat_psf):
-        np.testing.assert_array_equal(make(3.0, oversample=2),
-                                      make(3.0, oversampling=2))
-    np.testing.assert_array_equal(airy(25, oversample=2),
-                                  airy(25, oversampling=2))
-    np.testing.assert_array_equal(
-        model_to_psf(Gaussian2D(), 9, oversample=2),
-        model_to_psf(Gaussian2D(), 9, oversampling=2))
+    with pytest.warns(AstropyDeprecationWarning, match="'oversample'"):
+        for make in (make_gaussian_psf, make_moffat_psf):
+            np.testing.assert_array_equal(make(3.0, oversample=2),
+                                          make(3.0, oversampling=2))
+        np.testing.assert_array_equal(airy(25, oversample=2),
+                                      airy(25, oversampling=2))
+        np.testing.assert_array_equal(
+            model_to_psf(Gaussian2D(), 9, oversample=2),
+            model_to_psf(Gaussian2D(), 9, oversampling=2))
     with pytest.raises(TypeError, match="got both 'oversample' and"):
         make_gaussian_psf(3.0, oversample=2, oversampling=2)
 

@@ -34,16 +34,17 @@ def test_angular_fwhm_uses_the_wcs_scale():
     image = NDData(np.zeros((32, 32)), wcs=_wcs(0.2))
     psf = make_psf_for_image(image, 0.8 * u.arcsec, model='gaussian',
                              upsample=2)
-    # 0.8" / 0.2" = 4 input pixels = 8 output pixels; 6 FWHM = 48 -> 49
-    assert psf.shape == (49, 49)
-    expected = make_gaussian_psf(4.0, (49, 49), oversampling=2)
+    # 0.8" / 0.2" = 4 input pixels = 8 output pixels; the Gaussian stamp
+    # is 5 FWHM = 40 -> 41 (the package rule, psf.PSF_STAMP_SIZE_IN_FWHM)
+    assert psf.shape == (41, 41)
+    expected = make_gaussian_psf(4.0, (41, 41), oversampling=2)
     np.testing.assert_allclose(psf, expected, rtol=1e-10, atol=1e-15)
     assert measure_fwhm(psf, method='gaussian') == pytest.approx(8.0,
                                                                  rel=0.02)
     # an explicit pixel scale wins over the WCS
     other = make_psf_for_image(image, 0.8 * u.arcsec, model='gaussian',
                                upsample=2, pixel_scale=0.4 * u.arcsec)
-    assert other.shape == (25, 25)
+    assert other.shape == (21, 21)      # 5 x 4 output pixels -> 21
 
 
 def test_stamp_never_exceeds_the_output_image():
