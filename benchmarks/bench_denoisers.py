@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from astrodeconv import __version__
+from astrodeconv.utils._files import atomic_write
 from astrodeconv.denoisers import (Learnlet, SUNet, UNet64,
                                    count_parameters)
 
@@ -94,9 +95,8 @@ def main(argv=None):
         print(name, json.dumps(entry))
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, output)
+    with atomic_write(output, overwrite=True, mode='w') as handle:
+        handle.write(json.dumps(results, indent=2))
     return results
 
 

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Base class and results container shared by every deconvolver.
 
@@ -20,6 +21,7 @@ from ..psf.core import pad_psf
 from ..utils._nddata import build_output, parse_images
 from ..utils._masking import fill_masked
 from ..utils._provenance import add_provenance
+from ..utils._repr import make_repr
 from ..utils._validation import check_positive_int
 from ..utils._wcs import strip_wcs_keywords, upsample_wcs
 from ..utils.exceptions import AstrodeconvWarning
@@ -67,9 +69,10 @@ class DeconvolutionResults:
         self.params = params or {}
 
     def __repr__(self):
-        kind = type(self.image).__name__
         keys = ', '.join(sorted(self.params))
-        return f'<DeconvolutionResults(image={kind}, params=[{keys}])>'
+        return make_repr(self, ('image', 'params'), brackets=True,
+                         overrides={'image': type(self.image).__name__,
+                                    'params': f'[{keys}]'})
 
 
 def _group_by_shape(items):
@@ -124,9 +127,7 @@ class DeconvolverBase:
         self.upsample = check_positive_int(upsample, 'upsample')
 
     def __repr__(self):
-        params = ', '.join(f'{name}={getattr(self, name)!r}'
-                           for name in self._repr_params)
-        return f'{type(self).__name__}({params})'
+        return make_repr(self, self._repr_params)
 
     def __call__(self, data, *, psf=None, mask=None, error=None):
         """

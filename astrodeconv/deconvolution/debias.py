@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ..utils import AstrodeconvWarning
+from ..utils._repr import make_repr
 from ..utils._validation import check_positive_int, check_real
 from ..wavelets import (multiresolution_support, starlet_noise_levels,
                         starlet_transform)
@@ -77,8 +78,8 @@ class DebiasResults:
         self.residual_norms = residual_norms
 
     def __repr__(self):
-        return (f'<DebiasResults(image shape={self.image.shape}, '
-                f'n_iter={self.n_iter!r})>')
+        return make_repr(self, ('image', 'n_iter'), brackets=True,
+                         overrides={'image': f'array{self.image.shape}'})
 
 
 def _significant_support(sources, model, sigma, n_scales, threshold,

@@ -490,16 +490,6 @@ def _unpack_for_writing(image):
     return data, unit, wcs, error, mask, psf, meta
 
 
-def _check_output_path(path, overwrite):
-    """
-    Check that ``path`` may be written; return it as a `~pathlib.Path`.
-
-    Raises FileExistsError when it exists and ``overwrite`` is False, and
-    FileNotFoundError when its directory does not exist.
-    """
-    return check_output_path(path, overwrite=overwrite)
-
-
 def write_image(image, path, *, overwrite=False):
     """
     Write an image with its unit, WCS, uncertainty, mask and PSF to FITS.
@@ -546,7 +536,7 @@ def write_image(image, path, *, overwrite=False):
     FileExistsError: path '...ones.fits' already exists; pass overwrite=True (or --overwrite on the command line) to replace it
     """  # noqa: E501
     data, unit, wcs, error, mask, psf, meta = _unpack_for_writing(image)
-    path = _check_output_path(path, overwrite)
+    path = check_output_path(path, overwrite=overwrite)
     header = _meta_from_header(_header_from_meta(meta),
                                strip_wcs=wcs is not None)
     if wcs is not None:

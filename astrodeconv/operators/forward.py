@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 from scipy.signal import fftconvolve
 
+from ..utils._repr import make_repr
 from ..utils._validation import check_choice, check_positive_int
 from . import fourier as F
 
@@ -133,9 +134,8 @@ class ForwardModel:
         self._otf = {}
 
     def __repr__(self):
-        return (f'<ForwardModel(shape={self.shape}, upsample={self.upsample}'
-                f', pad_width={self.pad_width}, n_psf={self.n_psf}, '
-                f'psf_shape={self.psf.shape[-2:]})>')
+        return make_repr(self, ('shape', 'upsample', 'pad_width', 'n_psf'),
+                         brackets=True)
 
     @property
     def n_psf(self):
