@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 astrodeconv: deconvolution of ground-based galaxy images.
 

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Debiasing of the default learned model on the multi-resolution support.
 

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 How much small-scale flux can a data-driven debiasing give back?
 

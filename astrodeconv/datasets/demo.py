@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 A small simulated ground-based observation of one galaxy, with its truth.
 

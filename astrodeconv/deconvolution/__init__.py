@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Deconvolvers: Tikhonov (Laplacian-regularised Fourier filter),
 Richardson-Lucy and Wiener, with one NDData-aware calling convention.

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Data-driven choice of a regularisation weight: SURE and GCV risks.
 

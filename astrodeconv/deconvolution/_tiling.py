@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Running a network on images of any size: overlapping tiles blended with
 smooth weights, so that no seam shows at tile borders.

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Richardson-Lucy deconvolution, flux-conserving and mask-aware."""
 
 import numbers

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Metrics comparing a deconvolved image with the truth."""
 
 from . import image, structures

@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 The NDData boundary: one parser for every image input, one output builder.
 

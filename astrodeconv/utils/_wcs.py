@@ -1,3 +1,4 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
 """WCS bookkeeping when an operation changes the pixel grid."""
 
 import copy
