@@ -12,10 +12,15 @@ Measures, in the same run and on the same images:
 * the peak extra memory of the batched float32 call (numpy allocations,
   traced with `tracemalloc`), against the size of the input.
 
+The batched call and the loop are timed alternately ``--repeat`` times;
+``ratio`` compares the best times, ``ratio_median_of_pairs`` the median of
+the ratios of each (batched, loop) pair, which is robust to a machine
+whose speed drifts.
+
 Run::
 
     python benchmarks/bench_tikhonov.py [--n-images 2048] [--size 128]
-        [--repeat 3] [-o benchmarks/results/bench_tikhonov.json]
+        [--repeat 7] [-o benchmarks/results/bench_tikhonov.json]
 
 Goals: float32 batched at least 1.5 times the float32 per-image loop,
 float64 batched at least 1.0 times the float64 loop, peak extra memory
@@ -77,14 +82,22 @@ def per_image_loop(images, w):
     return out
 
 
-def best_time(func, repeat):
-    times = []
-    result = None
+def interleaved_times(funcs, repeat):
+    """
+    Time each function ``repeat`` times, alternating between them.
+
+    Alternating spreads slow phases of a shared machine over every
+    function instead of penalising whichever ran then. Returns, per
+    function, the list of times and the last result.
+    """
+    times = [[] for _ in funcs]
+    results = [None] * len(funcs)
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+        for i, func in enumerate(funcs):
+            start = time.perf_counter()
+            results[i] = func()
+            times[i].append(time.perf_counter() - start)
+    return times, results
 
 
 def peak_extra_memory(func):
@@ -101,7 +114,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument('--n-images', type=int, default=2048)
     parser.add_argument('--size', type=int, default=128)
-    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--repeat', type=int, default=7)
     parser.add_argument('-o', '--output', default=str(
         Path(__file__).parent / 'results' / 'bench_tikhonov.json'))
     args = parser.parse_args(argv)
@@ -112,17 +125,20 @@ def main(argv=None):
     for dtype in ('float32', 'float64'):
         images = images64.astype(dtype)
         deconv = TikhonovDeconvolver(lam=LAM, dtype=dtype)
-        batched_s, batched = best_time(lambda: deconv(images, psf=psf),
-                                       args.repeat)
         w = tikhonov_filter(psf, shape, dtype)
-        loop_s, looped = best_time(lambda: per_image_loop(images, w),
-                                   args.repeat)
+        (batched_t, loop_t), (batched, looped) = interleaved_times(
+            [lambda: deconv(images, psf=psf),
+             lambda: per_image_loop(images, w)], args.repeat)
+        batched_s, loop_s = min(batched_t), min(loop_t)
+        ratios = np.array(loop_t) / np.array(batched_t)
         rows[dtype] = {
             'batched_seconds': batched_s,
             'batched_images_per_second': args.n_images / batched_s,
             'loop_seconds': loop_s,
             'loop_images_per_second': args.n_images / loop_s,
             'ratio': loop_s / batched_s,
+            'ratio_median_of_pairs': float(np.median(ratios)),
+            'ratio_min_of_pairs': float(ratios.min()),
             'max_abs_difference': float(np.abs(batched - looped).max()),
         }
     images32 = images64.astype('float32')

@@ -205,8 +205,10 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
         raise TypeError(msg)
 
     _check_image_array(arr, name, allow_batch)
-    # fast path: a finite sum means every pixel is finite
-    all_finite = bool(np.isfinite(arr.sum()))
+    # fast path: a finite sum means every pixel is finite (a sum that
+    # overflows only sends finite data down the elementwise check)
+    with np.errstate(over='ignore', invalid='ignore'):
+        all_finite = bool(np.isfinite(arr.sum()))
     nonfinite = None if all_finite else ~np.isfinite(arr)
     if nonfinite is not None and nonfinite.all():
         msg = f'{name} must contain finite values, got only NaN/inf pixels'
