@@ -32,7 +32,7 @@ from astropy import units as u
 from . import deconvolve, demo, evaluate, simulate, train
 from ._common import PROG, ArgumentParser, UsageError, report
 
-__all__ = ['main']
+__all__ = ['build_parser', 'main']
 
 #: The commands, in the order ``astrodeconv --help`` lists them.
 _COMMANDS = (deconvolve, demo, simulate, train, evaluate)
@@ -54,6 +54,23 @@ def _build_parser():
     for command in _COMMANDS:
         command.add_parser(commands).set_defaults(run=command.run)
     return parser
+
+
+def build_parser():
+    """
+    The argument parser of the ``astrodeconv`` command.
+
+    The documentation builds its command-line reference from it
+    (``sphinx-argparse``), so the reference always lists the options the
+    command accepts.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The parser, with one sub-parser per command. Invalid arguments
+        raise an exception instead of exiting.
+    """
+    return _build_parser()
 
 
 def main(argv=None):
