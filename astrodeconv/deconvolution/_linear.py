@@ -40,8 +40,8 @@ class LinearFourierDeconvolver(DeconvolverBase):
     _linear = True
 
     def __init__(self, *, upsample=1, boundary='periodic', pad_width='auto',
-                 dtype='float64'):
-        super().__init__(upsample=upsample)
+                 dtype='float64', recenter=True):
+        super().__init__(upsample=upsample, recenter=recenter)
         self.dtype = check_choice(np.dtype(dtype).name if not isinstance(
             dtype, str) else dtype, 'dtype', _DTYPES)
         self.boundary = check_choice(boundary, 'boundary', _BOUNDARIES)
@@ -104,7 +104,9 @@ class LinearFourierDeconvolver(DeconvolverBase):
         return deficit[:, None, None] * (band / band.sum())
 
     def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
-                          want_psf=True):
+                          want_psf=True, want_error=True):
+        # want_error=False uses the uncertainty only to choose the filter
+        # (lam='auto'), without propagating it
         k = self.upsample
         n, ny, nx = data.shape
         pad = self._pad(psf.shape)
@@ -113,10 +115,11 @@ class LinearFourierDeconvolver(DeconvolverBase):
         crop_f = (slice(None), slice(pad * k, (pad + ny) * k),
                   slice(pad * k, (pad + nx) * k))
         crop_c = (slice(None), slice(pad, pad + ny), slice(pad, pad + nx))
-        full = diagnostics or error is not None
+        propagate = want_error and error is not None
+        full = diagnostics or propagate
         image = np.empty((n, ny * k, nx * k), dtype=self.dtype)
         residual = np.empty((n, ny, nx)) if full else None
-        out_error = None if error is None else np.empty(image.shape)
+        out_error = np.empty(image.shape) if propagate else None
         cache = {}
 
         def run(sl):
@@ -144,7 +147,7 @@ class LinearFourierDeconvolver(DeconvolverBase):
             if full:
                 model_y = part.forward(x.astype(float, copy=False))
                 residual[sl] = data[sl] - model_y[crop_c]
-            if noise_var is not None:
+            if propagate:
                 out_error[sl] = np.sqrt(part.filter_variance(
                     transfer, noise_var)[crop_f])
             return found

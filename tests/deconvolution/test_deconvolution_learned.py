@@ -46,7 +46,8 @@ class FixedSize(torch.nn.Module):
 
 
 def test_identity_network_reproduces_tikhonov(observed, psf):
-    learned = LearnedDeconvolver(Identity(), lam=1e-2, device='cpu')
+    learned = LearnedDeconvolver(Identity(), lam=1e-2, device='cpu',
+                                 debias=False)
     expected = TikhonovDeconvolver(lam=1e-2)(observed, psf=psf)
     np.testing.assert_allclose(learned(observed, psf=psf), expected,
                                atol=1e-5 * np.abs(expected).max())
@@ -55,7 +56,7 @@ def test_identity_network_reproduces_tikhonov(observed, psf):
 def test_nddata_contract_and_provenance(observed, psf, wcs):
     data = CCDData(observed, unit='electron/s', wcs=wcs, psf=psf,
                    meta={'OBJECT': 'gal'})
-    out = LearnedDeconvolver(Identity(), upsample=2)(data)
+    out = LearnedDeconvolver(Identity(), upsample=2, debias=False)(data)
     assert isinstance(out, CCDData)
     assert out.data.shape == (128, 128)
     assert out.unit == data.unit
@@ -81,7 +82,8 @@ def test_default_network_flux_on_the_demo_galaxy(demo):
     # 1.00005 (the coarse starlet plane is always fitted).
     data = np.asarray(demo.observed.data, dtype=float)
     flux = data.sum()
-    net = LearnedDeconvolver(upsample=demo.upsample, device='cpu')
+    net = LearnedDeconvolver(upsample=demo.upsample, device='cpu',
+                             debias=False)
     assert net.denoiser_name == 'unet16-sim-v1'
     ratio = net(data, psf=demo.psf).sum() / flux
     assert 0.97 < ratio < 0.99
@@ -104,7 +106,8 @@ def test_default_network_flux_over_noise_realisations(demo, blur):
     rng = np.random.default_rng(0)
     stack = clean + rng.normal(0, sigma, (16, 32, 32))
     flux = stack.sum(axis=(1, 2))
-    out = LearnedDeconvolver(upsample=k, device='cpu')(stack, psf=demo.psf)
+    out = LearnedDeconvolver(upsample=k, device='cpu', debias=False)(
+        stack, psf=demo.psf)
     ratio = out.sum(axis=(1, 2)) / flux
     assert 0.965 < ratio.mean() < 0.985
     assert ratio.max() < 1.005
@@ -150,6 +153,7 @@ def test_renoising_uncertainty_matches_linear_propagation(psf):
     rng = np.random.default_rng(3)
     data = 1.0 + rng.normal(0, 1, shape) * error
     learned = LearnedDeconvolver(Identity(), lam=1e-2, n_noise_samples=400,
+                                 debias=False,
                                  seed=0)
     res = learned.deconvolve(data, psf=psf, error=error)
     linear = TikhonovDeconvolver(lam=1e-2).deconvolve(data, psf=psf,
@@ -194,10 +198,11 @@ class TestTiling:
             0, 0.05, (192, 192))
         delta = np.zeros((5, 5))
         delta[2, 2] = 1
-        whole = LearnedDeconvolver(net, lam=1e-3)(image, psf=delta)
-        tiled = LearnedDeconvolver(net, lam=1e-3, tile_size=64,
+        whole = LearnedDeconvolver(net, lam=1e-3, debias=False)(image,
+                                                                psf=delta)
+        tiled = LearnedDeconvolver(net, lam=1e-3, tile_size=64, debias=False,
                                    tile_overlap=24)(image, psf=delta)
-        hard = LearnedDeconvolver(net, lam=1e-3, tile_size=64,
+        hard = LearnedDeconvolver(net, lam=1e-3, tile_size=64, debias=False,
                                   tile_overlap=0)(image, psf=delta)
         scale = np.abs(whole).max()
         inner = (slice(16, -16), slice(16, -16))
