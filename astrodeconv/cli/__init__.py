@@ -37,8 +37,10 @@ __all__ = ['build_parser', 'main']
 #: The commands, in the order ``astrodeconv --help`` lists them.
 _COMMANDS = (deconvolve, demo, simulate, train, evaluate)
 
+#: Failures reported as one ``astrodeconv: error:`` line with exit status 1
+#: (ArithmeticError covers the FloatingPointError of a diverging training).
 _RUNTIME_ERRORS = (OSError, ValueError, TypeError, RuntimeError, u.UnitsError,
-                   MemoryError)
+                   MemoryError, ArithmeticError)
 
 
 def _build_parser():

@@ -1,7 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """``astrodeconv evaluate``: metrics of a model on a training-set split."""
 
+import math
+
 from ..evaluation.harness import DEFAULT_MAG_BINS, EVALUATION_METHODS
+from ._common import UsageError
 
 __all__ = []
 
@@ -28,8 +31,9 @@ def add_parser(commands):
                     'learned-debiased adds the MRS debiasing')
     ev.add_argument('--mag-bins', nargs='+', type=float,
                     default=list(DEFAULT_MAG_BINS), metavar='EDGE',
-                    help='magnitude bin edges')
-    ev.add_argument('--max-images', type=int, default=None, metavar='N')
+                    help='magnitude bin edges: at least two, increasing')
+    ev.add_argument('--max-images', type=int, default=None, metavar='N',
+                    help='use at most N images of each group (N >= 1)')
     ev.add_argument('--device', default='auto')
     ev.add_argument('-o', '--output', metavar='REPORT.json',
                     help='write the report to this JSON file, with '
@@ -38,11 +42,29 @@ def add_parser(commands):
     return ev
 
 
+def _check_arguments(args):
+    """Refuse values the parser's types let through (exit status 2)."""
+    if args.max_images is not None and args.max_images < 1:
+        msg = f'--max-images must be at least 1, got {args.max_images}'
+        raise UsageError(msg)
+    edges = args.mag_bins
+    if len(edges) < 2:
+        msg = ('--mag-bins must be at least two bin edges (e.g. --mag-bins '
+               f'20 23 26), got {len(edges)}: {edges[0]:g}')
+        raise UsageError(msg)
+    if not all(math.isfinite(e) for e in edges) or any(
+            b <= a for a, b in zip(edges[:-1], edges[1:])):
+        shown = ' '.join(f'{e:g}' for e in edges)
+        msg = f'--mag-bins must be finite and increasing, got {shown}'
+        raise UsageError(msg)
+
+
 def run(args, out):
     """Evaluate, print the Markdown table and write the report files."""
     from ..evaluation import EvaluationReport, evaluate_training_set
     from ..utils import _optional_deps
 
+    _check_arguments(args)
     if args.output is not None and not args.overwrite:
         for path in EvaluationReport.output_paths(args.output):
             if path.exists():

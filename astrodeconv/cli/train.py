@@ -1,7 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """``astrodeconv train``: train a denoiser on a training set."""
 
+import math
 from pathlib import Path
+
+from ._common import UsageError
 
 __all__ = []
 
@@ -16,7 +19,8 @@ def add_parser(commands):
         description='Train a denoiser on the Tikhonov/truth pairs of an '
         'HDF5 training set (L1 loss, Adam with warm-up and cosine decay). '
         'Writes best.pt (loadable by LearnedDeconvolver) and latest.pt '
-        '(resumable with --resume) into OUT_DIR.')
+        '(resumable with --resume) into OUT_DIR; an OUT_DIR holding them '
+        'is refused unless --resume or --overwrite is given.')
     train.add_argument('data', metavar='DATA.h5')
     train.add_argument('--arch', choices=tuple(_ARCHS), default='unet')
     train.add_argument('--base-width', type=int, default=16,
@@ -39,6 +43,9 @@ def add_parser(commands):
                        help='data-loading processes (default 0)')
     train.add_argument('--resume', action='store_true',
                        help='continue from OUT_DIR/latest.pt')
+    train.add_argument('--overwrite', action='store_true',
+                       help='start a new run in an OUT_DIR that holds the '
+                       'checkpoints of an earlier one, replacing them')
     train.add_argument('-o', '--output-dir', required=True,
                        metavar='OUT_DIR')
     train.add_argument('--no-progress', action='store_true')
@@ -57,15 +64,62 @@ def _build_model(args):
     return build_denoiser(arch)
 
 
+#: Integer options and their smallest value.
+_MINIMUM = {'epochs': 1, 'batch_size': 1, 'base_width': 1, 'n_levels': 1,
+            'n_filters': 1, 'crop': 0, 'warmup_epochs': 0, 'workers': 0,
+            'seed': 0}
+
+
+def _check_arguments(args):
+    """Refuse values the parser's types let through (exit status 2)."""
+    for name, minimum in _MINIMUM.items():
+        value = getattr(args, name)
+        if value < minimum:
+            option = '--' + name.replace('_', '-')
+            msg = f'{option} must be at least {minimum}, got {value}'
+            raise UsageError(msg)
+    for option, value, positive in (('--lr', args.lr, True),
+                                    ('--min-lr', args.min_lr, False)):
+        if not math.isfinite(value) or value < 0 or (positive
+                                                     and value == 0):
+            bound = 'positive' if positive else 'zero or positive'
+            msg = f'{option} must be a finite {bound} number, got {value}'
+            raise UsageError(msg)
+    if args.min_lr > args.lr:
+        msg = f'--min-lr must not exceed --lr ({args.lr}), got {args.min_lr}'
+        raise UsageError(msg)
+
+
+def _check_output_dir(folder, args):
+    """Refuse, before any work, to replace the checkpoints of a run."""
+    if folder.exists() and not folder.is_dir():
+        msg = f'-o/--output-dir {str(folder)!r} must be a directory'
+        raise NotADirectoryError(msg)
+    if args.resume or args.overwrite:
+        return
+    found = [name for name in ('best.pt', 'latest.pt')
+             if (folder / name).is_file()]
+    if found:
+        msg = (f'{str(folder)!r} already holds {" and ".join(found)} of an '
+               'earlier run; pass --resume to continue it or --overwrite to '
+               'replace it')
+        raise FileExistsError(msg)
+
+
 def run(args, out):
     """Train, printing one line per epoch and the best checkpoint."""
     import torch
 
     from ..training import PairDataset, Trainer
 
+    _check_arguments(args)
     if not Path(args.data).is_file():
         msg = f'training set {args.data!r} does not exist'
         raise FileNotFoundError(msg)
+    if args.resume and args.overwrite:
+        msg = '--resume and --overwrite must not be given together'
+        raise UsageError(msg)
+    _check_output_dir(Path(args.output_dir), args)
     crop = args.crop or None
     train = PairDataset(args.data, 'train', crop=crop, augment=True,
                         seed=args.seed)
@@ -79,6 +133,7 @@ def run(args, out):
         lr=args.lr, min_lr=args.min_lr, warmup_epochs=args.warmup_epochs,
         device=args.device, seed=args.seed, num_workers=args.workers,
         progress_bar=not args.no_progress, resume=args.resume,
+        overwrite=args.overwrite,
         log=lambda text: print(text, file=out, flush=True))
     with trainer:
         history = trainer.fit()

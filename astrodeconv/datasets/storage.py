@@ -193,6 +193,26 @@ def _validate_group(handle, name, path):
                f'of truth {group["truth"].shape}, got '
                f'{group["tikhonov"].shape}')
         raise ValueError(msg)
+    for key in _REQUIRED:
+        numeric = key in _IMAGES + ('sigma', 'psf_fwhm')
+        if group[key].dtype.kind not in ('fiu' if numeric else 'iu'):
+            what = 'real numbers' if numeric else 'integers'
+            msg = (f'group {name!r} of {path!r}: dataset {key!r} must hold '
+                   f'{what}, got dtype {group[key].dtype}')
+            raise ValueError(msg)
+    _check_split_codes(group['split'][()], name, path)
+    fine, coarse = group['truth'].shape[1:], group['observed'].shape[1:]
+    if 0 in coarse or coarse[0] > fine[0] or coarse[1] > fine[1]:
+        msg = (f'group {name!r} of {path!r}: dataset \'observed\' must be on '
+               f'a grid no finer than truth, but the observed grid {coarse} '
+               f'is larger than the truth grid {fine}')
+        raise ValueError(msg)
+    if fine[0] % coarse[0] or fine[1] % coarse[1] or (
+            fine[0] // coarse[0] != fine[1] // coarse[1]):
+        msg = (f'group {name!r} of {path!r}: dataset \'observed\' must be '
+               f'the truth grid {fine} divided by an integer upsample '
+               f'factor, got {coarse}')
+        raise ValueError(msg)
     return n
 
 
@@ -218,31 +238,66 @@ def _read_attrs(obj):
     return out
 
 
-def _read_catalogue(group):
+def _json_attr(dset, key, path):
+    """Decode the JSON attribute ``key`` of ``dset`` (a dict)."""
+    text = dset.attrs.get(key, '{}')
+    if isinstance(text, bytes):
+        text = text.decode('utf-8', errors='replace')
+    where = f'attribute {key!r} of {dset.name} in {path!r}'
+    try:
+        value = json.loads(text) if text else {}
+    except (TypeError, ValueError) as exc:
+        msg = (f'{where} must be a JSON object, got {str(text)[:60]!r} '
+               f'({exc}); the file is damaged or was not written by '
+               'write_training_set')
+        raise ValueError(msg) from None
+    if not isinstance(value, dict):
+        msg = (f'{where} must be a JSON object, got '
+               f'{type(value).__name__}')
+        raise ValueError(msg)
+    return value
+
+
+def _read_catalogue(group, path='the training-set file'):
     if 'catalogue' not in group:
         return None
     dset = group['catalogue']
     table = Table(dset[()])
-    units = json.loads(dset.attrs.get('units', '{}'))
-    descriptions = json.loads(dset.attrs.get('descriptions', '{}'))
+    units = _json_attr(dset, 'units', path)
+    descriptions = _json_attr(dset, 'descriptions', path)
     for name in table.colnames:
         if table[name].dtype.kind == 'S':
             table[name] = np.char.decode(table[name], 'utf-8')
         if units.get(name):
-            table[name].unit = units[name]
+            try:
+                table[name].unit = units[name]
+            except (TypeError, ValueError) as exc:
+                msg = (f"attribute 'units' of {dset.name} in {path!r} must "
+                       f'give astropy units, got {units[name]!r} for column '
+                       f'{name!r} ({exc})')
+                raise ValueError(msg) from None
         if descriptions.get(name):
             table[name].description = descriptions[name]
-    meta = dset.attrs.get('meta')
-    if meta:
-        table.meta.update(json.loads(meta))
+    if dset.attrs.get('meta'):
+        table.meta.update(_json_attr(dset, 'meta', path))
     return table
+
+
+def _check_split_codes(codes, name, path):
+    bad = ~np.isin(codes, tuple(SPLITS.values()))
+    if bad.any():
+        values = ', '.join(str(v) for v in np.unique(codes[bad])[:5])
+        msg = (f'group {name!r} of {path!r}: dataset \'split\' must hold '
+               f'the codes 0 (train), 1 (val) or 2 (test), got {values} '
+               f'for {int(bad.sum())} image(s)')
+        raise ValueError(msg)
 
 
 def _read_group(handle, name, indices=None):
     group = handle[name]
     sel = slice(None) if indices is None else np.asarray(indices)
     arrays = {key: group[key][sel] for key in _REQUIRED}
-    catalogue = _read_catalogue(group)
+    catalogue = _read_catalogue(group, handle.filename)
     if catalogue is not None and indices is not None:
         catalogue = catalogue[sel]
     return TrainingSet(catalogue=catalogue, attrs=_read_attrs(group),

@@ -45,6 +45,31 @@ def _torch_detail(err):
     return _first_sentence(paragraphs[0] if paragraphs else text)
 
 
+def _missing_global(err):
+    """
+    The name of a refused global that does not exist, or None.
+
+    ``torch.load(weights_only=True)`` refuses any global outside its allow
+    list. A global that cannot even be imported (``torch._utils.
+    _rebuild_tensor_v9``) is not a Python object of a trusted file: it is a
+    damaged byte of the pickle, so the file is corrupt.
+    """
+    import importlib
+    import re
+
+    match = re.search(r'GLOBAL ([\w.]+)', str(err))
+    if match is None:
+        return None
+    module, _, attr = match.group(1).rpartition('.')
+    try:
+        getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        return match.group(1)
+    except Exception:  # noqa: BLE001 - importing failed in another way
+        return match.group(1)
+    return None
+
+
 def read_checkpoint(path, *, what='checkpoint', kind='PyTorch checkpoint',
                     map_location='cpu', unsafe_advice=None, advice=None):
     """
@@ -92,6 +117,13 @@ def read_checkpoint(path, *, what='checkpoint', kind='PyTorch checkpoint',
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         detail = _torch_detail(err)
+        missing = _missing_global(err)
+        if missing is not None:
+            msg = (f'{what} {text!r} is not a readable {kind}: it names '
+                   f'{missing}, which does not exist, so the file is corrupt '
+                   '(or was written by an incompatible program). Obtain '
+                   'the file again')
+            raise ValueError(msg) from None
         if 'Unsupported global' in str(err):
             msg = (f'{what} {text!r} holds pickled Python objects that '
                    f'torch.load(weights_only=True) refuses to load '
@@ -102,6 +134,8 @@ def read_checkpoint(path, *, what='checkpoint', kind='PyTorch checkpoint',
         error = f'UnpicklingError: {detail}'
     except Exception as err:  # noqa: BLE001 - any reading failure
         error = f'{type(err).__name__}: {_torch_detail(err)}'
+    if 'weights_only' in error:         # never repeat torch's advice
+        error = error.split('weights_only')[0].rstrip(' (,;:`') or 'failed'
     msg = (f'{what} {text!r} is not a readable {kind} ({error}); the file '
            'may be truncated or not made by torch.save'
            + (f'. {advice}' if advice else ''))

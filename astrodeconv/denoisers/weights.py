@@ -140,11 +140,16 @@ def register_weights(record, *, overwrite=False):
     if not isinstance(record, WeightsRecord):
         msg = f'record must be a WeightsRecord, got {type(record).__name__}'
         raise TypeError(msg)
+    if record.sha256 is not None and not isinstance(record.sha256, str):
+        msg = ('record.sha256 must be None or a string of 64 hexadecimal '
+               'digits (the full SHA-256, e.g. from file_sha256), got '
+               f'{record.sha256!r} of type {type(record.sha256).__name__}')
+        raise TypeError(msg)
     if record.sha256 is not None and (
             len(record.sha256) != 64
             or any(c not in '0123456789abcdef' for c in record.sha256)):
-        msg = ('record.sha256 must be the full 64-hex-digit SHA-256, got '
-               f'{record.sha256!r}')
+        msg = ('record.sha256 must be the full 64-hex-digit SHA-256 '
+               f'(lower case), got {record.sha256!r}')
         raise ValueError(msg)
     if record.name in _REGISTRY and not overwrite:
         msg = (f'weights {record.name!r} are already registered; pass '
@@ -295,7 +300,8 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
                f'path, got {type(weights).__name__}')
         raise TypeError(msg)
     elif isinstance(weights, str) and not (
-            Path(weights).suffix or os.sep in weights):
+            Path(weights).suffix or os.sep in weights
+            or Path(weights).is_dir()):
         get_weights(weights)            # raises with the list of names
     if record is not None:
         path = _locate(record)
@@ -306,6 +312,12 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
     else:
         path = Path(weights)
         name, sha = path.name, None
+        if path.is_dir():
+            msg = (f'weights {os.fspath(weights)!r} is a directory; it must '
+                   'be a registry name (see list_weights) or the path of a '
+                   'checkpoint file such as the best.pt a training run '
+                   'writes')
+            raise IsADirectoryError(msg)
     checkpoint = read_checkpoint(path, what='weights file')
     if isinstance(checkpoint, dict) and 'architecture' in checkpoint:
         if architecture is not None and architecture != checkpoint[
@@ -412,7 +424,10 @@ def package_weights(checkpoint, directory, *, name, alias=None,
     alias : str, optional
         Another name for the record, e.g. ``'default'``.
     overwrite : bool, optional
-        Replace an existing card of the same name.
+        Replace an existing card of the same name and an existing weights
+        file of the same name and content. No other file is ever touched:
+        weights written earlier under the same ``name`` (with another
+        hash) stay in ``directory``; delete them by hand if unused.
     **card
         `WeightsRecord` fields (``training_data``, ``recipe``,
         ``normalization``, ``noise_regime``, ``license``, ``doi``) and
@@ -421,7 +436,17 @@ def package_weights(checkpoint, directory, *, name, alias=None,
     Returns
     -------
     record : `WeightsRecord`
+
+    Raises
+    ------
+    FileExistsError
+        If the card or the weights file exists and ``overwrite`` is False
+        (checked before anything is written).
     """
+    if not isinstance(name, str) or not name or any(
+            c in name for c in '/\\'):
+        msg = f'name must be a non-empty file-name stem, got {name!r}'
+        raise ValueError(msg)
     directory = Path(directory)
     card_path = check_output_path(directory / f'{name}.json',
                                   overwrite=overwrite)
@@ -430,11 +455,10 @@ def package_weights(checkpoint, directory, *, name, alias=None,
     data = _serialize(_denoiser_payload(module, metadata))
     sha = hashlib.sha256(data).hexdigest()
     filename = f'{name}-{sha[:8]}.pt'
-    with atomic_write(directory / filename, overwrite=True) as stream:
+    weights_path = check_output_path(directory / filename,
+                                     overwrite=overwrite)
+    with atomic_write(weights_path, overwrite=overwrite) as stream:
         stream.write(data)
-    for old in directory.glob(f'{name}-*.pt'):
-        if old.name != filename:
-            old.unlink()
     record = WeightsRecord(
         name=name, architecture=type(module).__name__, filename=filename,
         sha256=sha, file_size=(directory / filename).stat().st_size,

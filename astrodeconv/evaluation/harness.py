@@ -442,7 +442,13 @@ def evaluate_methods(observed, truth, psf, *, methods=('learned', 'tikhonov'),
         msg = ('observed and truth must be stacks (N, ny, nx) of the same '
                f'length, got shapes {observed.shape} and {truth.shape}')
         raise ValueError(msg)
-    upsample = truth.shape[-1] // observed.shape[-1]
+    if (observed.shape[-2] > truth.shape[-2]
+            or observed.shape[-1] > truth.shape[-1]):
+        msg = (f'observed must be on a grid no finer than truth, but the '
+               f'observed grid {observed.shape[-2:]} is larger than the '
+               f"truth's {truth.shape[-2:]}")
+        raise ValueError(msg)
+    upsample = truth.shape[-1] // max(observed.shape[-1], 1)
     if (upsample < 1 or truth.shape[-2:] != (observed.shape[-2] * upsample,
                                              observed.shape[-1] * upsample)):
         msg = ('truth must be on a grid an integer number of times finer '

@@ -163,11 +163,17 @@ def ssim(estimate, truth, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
         Images of the same shape, or stacks.
     data_range : float, Quantity or 'reference'
         The dynamic range used in the stabilising constants
-        ``C1 = (k1 R)**2`` and ``C2 = (k2 R)**2``; see `psnr`.
+        ``C1 = (k1 R)**2`` and ``C2 = (k2 R)**2``; see `psnr`. With
+        ``'reference'``, a constant truth has no range: the range of the
+        two images together, ``max(estimate, truth) - min(estimate,
+        truth)``, is used instead, so that two different constant images
+        get the standard formula with these constants,
+        ``(2 a b + C1) / (a**2 + b**2 + C1)``. Two identical constant
+        images (whose joint range is 0 too) have an SSIM of exactly 1.
     sigma : float, optional
         Width of the Gaussian window.
     k1, k2 : float, optional
-        Stabilising constants.
+        Stabilising constants, positive.
 
     Returns
     -------
@@ -184,8 +190,20 @@ def ssim(estimate, truth, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
     est, ref, mask, unit = _pair(estimate, truth)
     batch = est.ndim == 3
     est, ref, mask = _stack(est, ref, mask)
-    drange = _data_range(data_range, ref, unit)[:, None, None]
+    drange = _data_range(data_range, ref, unit)
     sigma = check_real(sigma, 'sigma', minimum=0, strict=True)
+    k1 = check_real(k1, 'k1', minimum=0, strict=True)
+    k2 = check_real(k2, 'k2', minimum=0, strict=True)
+    identical = np.zeros(len(drange), dtype=bool)
+    if isinstance(data_range, str):
+        flat = drange == 0
+        joint = (np.maximum(est.max(axis=(-2, -1)), ref.max(axis=(-2, -1)))
+                 - np.minimum(est.min(axis=(-2, -1)),
+                              ref.min(axis=(-2, -1))))
+        drange = np.where(flat, joint, drange)
+        identical = drange == 0
+        drange = np.where(identical, 1.0, drange)
+    drange = drange[:, None, None]
     c1 = (k1 * drange) ** 2
     c2 = (k2 * drange) ** 2
 
@@ -202,6 +220,7 @@ def ssim(estimate, truth, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
     good = ~mask
     values = (np.where(good, ssim_map, 0).sum(axis=(-2, -1))
               / good.sum(axis=(-2, -1)))
+    values = np.where(identical, 1.0, values)
     return _reduce(np.minimum(values, 1.0), batch)
 
 
@@ -224,6 +243,13 @@ def flux_ratio(estimate, truth):
     -------
     ratio : float or ndarray
 
+    Raises
+    ------
+    ValueError
+        If the total flux of ``truth`` is zero, or so small against its
+        pixel values (below 1e-12 of the sum of their absolute values)
+        that the ratio would only measure rounding errors.
+
     Examples
     --------
     >>> import numpy as np
@@ -244,8 +270,24 @@ def flux_ratio(estimate, truth):
                f'none, got {est.unit!r} and {ref.unit!r}')
         raise u.UnitsError(msg)
     if est.unit is not None:
-        scale = (1 * est.unit).to_value(ref.unit)
+        try:
+            scale = (1 * est.unit).to_value(ref.unit)
+        except u.UnitConversionError:
+            msg = (f'estimate unit {est.unit!r} must be convertible to the '
+                   f'truth unit {ref.unit!r}')
+            raise u.UnitsError(msg) from None
     batch = est.data.ndim == 3
     num = np.where(est.mask, 0, est.data).sum(axis=(-2, -1)) * scale
-    den = np.where(ref.mask, 0, ref.data).sum(axis=(-2, -1))
+    ref_data = np.where(ref.mask, 0, ref.data)
+    den = np.atleast_1d(ref_data.sum(axis=(-2, -1)))
+    size = np.atleast_1d(np.abs(ref_data).sum(axis=(-2, -1)))
+    zero = np.abs(den) <= 1e-12 * size
+    if np.any(zero):
+        where = (f' (image {int(np.flatnonzero(zero)[0])} of the stack)'
+                 if batch else '')
+        msg = (f'truth must have a non-zero total flux{where}, got '
+               f'{float(den[zero][0]):.3g} for pixels summing to '
+               f'{float(size[zero][0]):.3g} in absolute value; the flux '
+               'ratio is undefined')
+        raise ValueError(msg)
     return _reduce(np.atleast_1d(num / den), batch)

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 from astropy import units as u
-from astropy.nddata import NDData
+from astropy.nddata import NDData, NDUncertainty
 from astropy.table import Table
 from photutils.segmentation import detect_sources
 from photutils.utils.exceptions import NoDetectionsWarning
@@ -568,8 +568,12 @@ def _forward_residual(estimate, data, psf, upsample):
             msg = (f'estimate unit {est.unit!r} must be convertible to the '
                    f'data unit {obs.unit!r}')
             raise u.UnitsError(msg) from None
-    psf = np.asarray(psf.value if isinstance(psf, u.Quantity) else psf,
-                     dtype=float)
+    psf = np.asarray(psf.value if isinstance(psf, u.Quantity) else psf)
+    if psf.dtype.kind not in 'biuf':
+        msg = (f'psf must be an array of real numbers, got dtype '
+               f'{psf.dtype}')
+        raise TypeError(msg)
+    psf = psf.astype(float)
     fine = expected[-2:]
     n_images = est.data.reshape((-1,) + fine).shape[0]
     if psf.ndim == 3 and psf.shape[0] not in (1, n_images):
@@ -662,6 +666,11 @@ def reduced_chi2(estimate, data, psf=None, *, error=None, upsample=1):
     >>> bool(abs(reduced_chi2(x, noise, psf, error=2.0) - 1) < 0.1)
     True
     """
+    if (error is not None and not isinstance(error, NDUncertainty)
+            and np.iscomplexobj(getattr(error, 'value', error))):
+        msg = ('error must be real 1-sigma values, got complex numbers '
+               'whose imaginary part would be dropped')
+        raise TypeError(msg)
     residual, obs = _forward_residual(estimate, data, psf, upsample)
     parsed = parse_image_input(data, error=error, name='data',
                                allow_batch=True)
@@ -716,8 +725,11 @@ def flux_error(estimate, truth):
     est, ref, mask, _, batch = _pair_stacks(estimate, truth)
     f_est = np.where(mask, 0, est).sum(axis=(-2, -1))
     f_ref = np.where(mask, 0, ref).sum(axis=(-2, -1))
-    if np.any(f_ref == 0):
-        msg = 'truth must have a non-zero total flux, got 0'
+    size = np.abs(np.where(mask, 0, ref)).sum(axis=(-2, -1))
+    zero = np.abs(f_ref) <= 1e-12 * size
+    if np.any(zero):
+        msg = ('truth must have a non-zero total flux (not zero up to '
+               f'rounding errors), got {float(f_ref[zero][0]):.3g}')
         raise ValueError(msg)
     return _reduce((f_est - f_ref) / f_ref, batch)
 

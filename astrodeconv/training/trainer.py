@@ -37,7 +37,8 @@ from ..denoisers._checkpoints import extract_state_dict, load_state_strict
 from ..denoisers.base import count_parameters
 from ..utils._repr import make_repr
 from ..utils._torch import resolve_device
-from ..utils._validation import check_nonnegative_real, check_positive_int
+from ..utils._validation import (check_bool, check_nonnegative_real,
+                                 check_positive_int)
 from ._checkpointing import (BEST_NAME, CHECKPOINT_FORMAT,  # noqa: F401
                              CHECKPOINT_VERSION, LATEST_NAME, cpu_state,
                              full_kwargs, read_training_checkpoint,
@@ -93,6 +94,8 @@ def warmup_cosine_lr(epoch, *, lr, epochs, warmup_epochs=3, min_lr=1e-5):
     epochs = check_positive_int(epochs, 'epochs')
     warmup_epochs = check_positive_int(warmup_epochs, 'warmup_epochs',
                                        minimum=0)
+    lr = check_nonnegative_real(lr, 'lr', positive=True)
+    min_lr = check_nonnegative_real(min_lr, 'min_lr')
     if epoch < warmup_epochs:
         return lr * (epoch + 1) / warmup_epochs
     n_decay = epochs - warmup_epochs
@@ -244,6 +247,17 @@ class Trainer:
         True continues from ``checkpoint_dir/latest.pt`` when it exists
         (starting from scratch otherwise); a path (file or directory)
         continues from that checkpoint, which must exist.
+    overwrite : bool, optional
+        Start a new run in a ``checkpoint_dir`` that already holds a
+        ``latest.pt`` or ``best.pt``, replacing them. Without it (and
+        without ``resume``) such a directory is refused, so that the
+        weights of an earlier run are never lost.
+
+    Raises
+    ------
+    FileExistsError
+        If ``checkpoint_dir`` holds ``latest.pt`` or ``best.pt`` and
+        neither ``resume`` nor ``overwrite`` is given.
 
     Attributes
     ----------
@@ -286,7 +300,7 @@ class Trainer:
                  min_lr=1e-5, warmup_epochs=3, weight_decay=0.0,
                  grad_clip=None, device='auto', amp=False, seed=0,
                  num_workers=0, progress_bar=True, val_every=1, log=print,
-                 resume=False):
+                 resume=False, overwrite=False):
         if not isinstance(model, nn.Module):
             msg = (f'model must be a torch.nn.Module, got '
                    f'{type(model).__name__}')
@@ -350,6 +364,9 @@ class Trainer:
             msg = (f'checkpoint_dir must be a directory, got the file '
                    f'{str(self.checkpoint_dir)!r}')
             raise ValueError(msg)
+        self.overwrite = check_bool(overwrite, 'overwrite')
+        if resume is False or resume is None:
+            self._check_fresh_directory()
         if self.rank == 0:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
@@ -389,9 +406,20 @@ class Trainer:
                           'training from scratch')
         elif resume is not False and resume is not None:
             self.load_checkpoint(resume)
-        elif latest.is_file():
-            self._log(f'{latest} exists and will be overwritten; pass '
-                      'resume=True to continue that run instead')
+        elif latest.is_file() or self.best_path.is_file():
+            self._log(f'overwrite=True: the checkpoints in '
+                      f'{self.checkpoint_dir} will be replaced')
+
+    def _check_fresh_directory(self):
+        """Refuse to start a new run over the checkpoints of another."""
+        found = [path.name for path in (self.latest_path, self.best_path)
+                 if path.is_file()]
+        if found and not self.overwrite:
+            msg = (f'checkpoint_dir {str(self.checkpoint_dir)!r} already '
+                   f'holds {" and ".join(found)} of an earlier run. Pass '
+                   'resume=True to continue it, overwrite=True to replace '
+                   'it, or choose another checkpoint_dir')
+            raise FileExistsError(msg)
 
     # -- configuration ----------------------------------------------------
     @staticmethod
@@ -508,7 +536,7 @@ class Trainer:
         if not math.isfinite(train_loss):
             msg = (f'the training loss is not finite ({train_loss}) at '
                    f'epoch {epoch + 1}; lower lr or set grad_clip. '
-                   f'{self.latest_path} still holds the previous epoch')
+                   + self._saved_state_note())
             raise FloatingPointError(msg)
         last = epoch == self.epochs - 1
         validate = self.val_dataset is not None and (
@@ -535,6 +563,18 @@ class Trainer:
         self._barrier()
         self._log(self._summary(record))
         return record
+
+    def _saved_state_note(self):
+        """Which checkpoint files hold the last good state (for errors)."""
+        if self.epoch == 0 or not self.latest_path.is_file():
+            return ('No checkpoint was written: the loss diverged before '
+                    'the first epoch ended')
+        note = (f'{self.latest_path} holds the state after epoch '
+                f'{self.epoch}')
+        if self.best_epoch is not None and self.best_path.is_file():
+            note += (f' and {self.best_path} the weights of epoch '
+                     f'{self.best_epoch}')
+        return note
 
     def _train_loader(self, epoch):
         dataset = self.train_dataset
