@@ -45,6 +45,12 @@ class Conf(_config.ConfigNamespace):
     provenance = _config.ConfigItem(
         True,
         'If True, outputs carry FITS-safe provenance keywords in meta.')
+    memory_limit = _config.ConfigItem(
+        0.0,
+        'Largest memory, in GB, that one deconvolution call may plan to '
+        'use; a call estimated to need more fails at once with a '
+        'MemoryError. 0 uses the available memory (from psutil if it is '
+        'installed, else from os.sysconf, else 4 GB).')
 
 
 conf = Conf()

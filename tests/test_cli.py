@@ -200,11 +200,13 @@ def test_demo(tmp_path, capsys):
     assert image.uncertainty is not None
     assert np.all(image.uncertainty.array > 0)
 
-    # existing outputs are kept unless --overwrite is given
-    before = fits_path.read_bytes()
-    assert main(['demo', '-o', str(folder)]) == 1
-    assert 'already exists' in _error_line(capsys)
-    assert fits_path.read_bytes() == before
+    # the demo is rerunnable (the README's first command): it replaces
+    # its own outputs and says so; --overwrite is still accepted
+    fits_path.write_bytes(b'stale')
+    assert main(['demo', '-o', str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert 'replaced the existing' in out and str(fits_path) in out
+    assert read_image(fits_path).shape == (128, 128)
     assert main(['demo', '-o', str(folder), '--overwrite']) == 0
 
 
@@ -222,6 +224,22 @@ def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
     assert 'matplotlib is not installed' in captured.err
     assert 'WienerDeconvolver' in captured.out
     assert sorted(os.listdir(tmp_path)) == ['demo_deconvolved.fits']
+
+
+def test_simulate_missing_directory_fails_first(tmp_path, capsys,
+                                                monkeypatch):
+    import astrodeconv.training as training
+
+    def never(*args, **kwargs):
+        raise AssertionError('the simulation must not start')
+
+    monkeypatch.setattr(training, 'make_training_set', never)
+    missing = tmp_path / 'missing'
+    assert main(['simulate', '-n', '10', '-o',
+                 str(missing / 'train.h5')]) == 1
+    line = _error_line(capsys)
+    assert '-o' in line and repr(str(missing)) in line
+    assert not missing.exists()
 
 
 def test_demo_output_is_a_file(tmp_path, capsys):

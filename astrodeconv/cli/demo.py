@@ -36,7 +36,9 @@ def add_parser(commands):
     demo.add_argument('--method', choices=_METHODS, default=DEMO_METHOD,
                       help=f'deconvolution method (default: {DEMO_METHOD})')
     demo.add_argument('--overwrite', action='store_true',
-                      help='replace existing outputs')
+                      help='accepted for compatibility: the demo always '
+                      f'replaces its own outputs ({_DEMO_FITS}, '
+                      f'{_DEMO_PNG}) and says so')
     return demo
 
 
@@ -85,15 +87,17 @@ def run(args, out):
     png_path = directory / _DEMO_PNG
     plot = _optional_deps.HAS_MATPLOTLIB
     directory.mkdir(parents=True, exist_ok=True)
-    check_output_path(fits_path, overwrite=args.overwrite)
-    if plot:
-        check_output_path(png_path, overwrite=args.overwrite)
+    # the demo is rerunnable: it replaces the files it wrote before
+    outputs = [fits_path, png_path] if plot else [fits_path]
+    for path in outputs:
+        check_output_path(path, overwrite=True, name='-o')
+    replaced = [str(path) for path in outputs if path.exists()]
 
     demo = load_demo_data()
     deconvolver = _demo_deconvolver(args.method, demo.upsample)
     results = deconvolver.deconvolve(demo.observed)
     image, truth = results.image, demo.truth
-    write_image(image, fits_path, overwrite=args.overwrite)
+    write_image(image, fits_path, overwrite=True)
 
     data_range = float(truth.data.max() - truth.data.min())
     baseline = upsample_flux(np.asarray(demo.observed.data, dtype=float),
@@ -118,10 +122,12 @@ def run(args, out):
     written = [str(fits_path)]
     if plot:
         figure = _panel(demo, results, name.replace('Deconvolver', ''))
-        save_figure(figure, png_path, overwrite=args.overwrite, dpi=_DPI)
+        save_figure(figure, png_path, overwrite=True, dpi=_DPI)
         written.append(str(png_path))
     else:
         print(f'{PROG}: note: matplotlib is not installed; {_DEMO_PNG} was '
               'not made (pip install matplotlib)', file=sys.stderr)
     print(f'  wrote {", ".join(written)}', file=out)
+    if replaced:
+        print(f'  (replaced the existing {", ".join(replaced)})', file=out)
     return 0

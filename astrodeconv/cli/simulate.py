@@ -55,10 +55,13 @@ def _positive_pair(values, option):
 def run(args, out):
     """Simulate the training set and print what was written."""
     from ..training import make_training_set
+    from ..utils._files import check_output_path
 
     if args.n_galaxies < 10:
         msg = f'-n must be at least 10 (for the split), got {args.n_galaxies}'
         raise ValueError(msg)
+    # before any simulation: a missing directory or an existing file
+    check_output_path(args.output, overwrite=args.overwrite, name='-o')
     make_training_set(
         args.output, args.n_galaxies, seed=args.seed,
         stamp_size=args.stamp_size, pixel_scale=args.pixel_scale,

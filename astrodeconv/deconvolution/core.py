@@ -12,18 +12,19 @@ A call never changes the deconvolver, so one instance can be shared
 between threads.
 """
 
+import os
 import warnings
 
 import numpy as np
-from astropy.io import fits
 
 from ..psf.core import pad_psf
-from ..utils._nddata import build_output, parse_images
+from ..utils._nddata import (build_output, is_surface_brightness,
+                             parse_images)
 from ..utils._masking import fill_masked
 from ..utils._provenance import add_provenance
 from ..utils._repr import make_repr
 from ..utils._validation import check_positive_int
-from ..utils._wcs import strip_wcs_keywords, upsample_wcs
+from ..utils._wcs import update_grid_keywords, upsample_wcs
 from ..utils.exceptions import AstrodeconvWarning
 
 __all__ = ['DeconvolverBase', 'DeconvolutionResults']
@@ -75,6 +76,73 @@ class DeconvolutionResults:
                                     'params': f'[{keys}]'})
 
 
+#: Memory assumed available when neither psutil nor os.sysconf tells.
+FALLBACK_MEMORY = 4 * 2 ** 30
+
+
+def available_memory():
+    """
+    The memory, in bytes, a deconvolution call may use.
+
+    ``astrodeconv.conf.memory_limit`` (GB) when it is positive; otherwise
+    the available memory reported by psutil if it is installed, else by
+    `os.sysconf` (the free physical pages, but at least half of the
+    physical memory, since the page cache is reclaimable), else
+    `FALLBACK_MEMORY` (4 GB).
+
+    Returns
+    -------
+    limit : int
+        Bytes.
+    source : str
+        Where the figure comes from, for messages.
+    """
+    from astrodeconv import conf
+
+    limit = float(conf.memory_limit)
+    if limit > 0:
+        return int(limit * 1e9), 'astrodeconv.conf.memory_limit'
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available), 'available memory'
+    try:
+        page = os.sysconf('SC_PAGE_SIZE')
+        free = os.sysconf('SC_AVPHYS_PAGES') * page
+        total = os.sysconf('SC_PHYS_PAGES') * page
+    except (AttributeError, ValueError, OSError):
+        return FALLBACK_MEMORY, 'assumed memory (no psutil, no sysconf)'
+    if total <= 0:
+        return FALLBACK_MEMORY, 'assumed memory (no psutil, no sysconf)'
+    return int(max(free, total // 2)), 'available memory'
+
+
+def _check_memory(items, upsample, itemsize, factor, name):
+    """
+    Fail at once when a call would need more memory than is available.
+
+    The estimate is ``factor`` arrays of the output grid (every image of
+    the call, ``upsample**2`` pixels per input pixel) of ``itemsize``
+    bytes each.
+    """
+    pixels = sum(item.data.size for item in items) * upsample ** 2
+    need = pixels * itemsize * factor
+    limit, source = available_memory()
+    if need <= limit:
+        return
+    n = sum(item.data.shape[0] if item.is_batch else 1 for item in items)
+    ny, nx = items[0].data.shape[-2:]
+    msg = (f'{name} needs about {need / 1e9:.3g} GB for this call '
+           f'({n} image(s) of {ny * upsample}x{nx * upsample} output pixels'
+           f' with upsample={upsample}), more than the {source} of '
+           f'{limit / 1e9:.3g} GB. Reduce upsample, crop the image or '
+           'process fewer images at once (or raise '
+           'astrodeconv.conf.memory_limit, in GB).')
+    raise MemoryError(msg)
+
+
 def _group_by_shape(items):
     groups = {}
     for index, item in enumerate(items):
@@ -87,6 +155,27 @@ def _stack(arrays, shape):
     if len(arrays) == 1:
         return arrays[0].reshape((-1,) + shape[-2:])
     return np.stack(arrays).reshape((-1,) + shape[-2:])
+
+
+def _fill_errors(err, bad):
+    """Replace the non-finite errors by the median of their image."""
+    err = err.copy()
+    for plane, bad_plane in zip(err, bad):
+        if bad_plane.all():  # an image given without error in a list
+            continue
+        if bad_plane.any():
+            plane[bad_plane] = np.median(plane[~bad_plane])
+    if bad.all(axis=(-2, -1)).any():
+        finite = err[np.isfinite(err)]
+        err[~np.isfinite(err)] = np.median(finite) if finite.size else 1.0
+    return err
+
+
+def _shift_cards(shift):
+    """Provenance keywords of the PSF recentring, if any."""
+    if shift is None:
+        return {}
+    return {'DCNVPSFY': round(shift[0], 4), 'DCNVPSFX': round(shift[1], 4)}
 
 
 def _stack_psfs(psfs):
@@ -122,6 +211,10 @@ class DeconvolverBase:
     _repr_params = ('upsample',)
     #: True for methods that propagate the uncertainty exactly.
     _linear = True
+    #: Peak memory of a call, in arrays of the output grid (measured with
+    #: tracemalloc: 11 to 15 for the Fourier methods, 7 to 11 for
+    #: Richardson-Lucy), used by the up-front memory check.
+    _memory_factor = 16
 
     def __init__(self, *, upsample=1):
         self.upsample = check_positive_int(upsample, 'upsample')
@@ -189,6 +282,9 @@ class DeconvolverBase:
         items, is_list = parse_images(data, psf=psf, mask=mask, error=error,
                                       require_psf=True,
                                       dtype=self._input_dtype())
+        _check_memory(items, self.upsample,
+                      np.dtype(self._input_dtype()).itemsize,
+                      self._memory_factor, type(self).__name__)
         want_psf = diagnostics or any(item.kind == 'nddata'
                                       for item in items)
         outputs = [None] * len(items)
@@ -211,9 +307,10 @@ class DeconvolverBase:
             if err is not None:
                 bad = ~np.isfinite(err)
                 if bad.any():
-                    err = err.copy()
-                    err[bad] = np.nanmedian(err) if np.isfinite(
-                        err).any() else 0.0
+                    # masked pixels (and images given without an error in
+                    # a list) get the median error of their own image;
+                    # parse_images refuses an image without finite error
+                    err = _fill_errors(err, bad)
             result = self._deconvolve_stack(filled, psf_stack, err,
                                             mask_stack,
                                             diagnostics=diagnostics,
@@ -272,6 +369,14 @@ class DeconvolverBase:
         mask = item.mask.reshape((-1,) + item.mask.shape[-2:])
         if k > 1:
             mask = mask.repeat(k, axis=-2).repeat(k, axis=-1)
+        if k > 1 and is_surface_brightness(item.unit):
+            # the forward model sums the k x k fine pixels of an observed
+            # pixel: right for a flux per pixel, whereas a surface
+            # brightness is their mean. The solution of the summing model
+            # times k**2 is the surface brightness on the fine grid (its
+            # mean, and the flux through the WCS pixel area, are kept).
+            image = image * k ** 2
+            error = None if error is None else error * k ** 2
         if not item.is_batch:
             image, mask = image[0], mask[0]
             residual = None if residual is None else residual[0]
@@ -285,8 +390,7 @@ class DeconvolverBase:
                                   self._provenance(params, sl.start))
             if k > 1:
                 wcs = upsample_wcs(item.wcs, k, shape=image.shape)
-                if isinstance(meta, fits.Header):
-                    strip_wcs_keywords(meta)
+                update_grid_keywords(meta, k)
         out = build_output(item, image, error=error, mask=mask, wcs=wcs,
                            meta=meta, psf=eff_psf)
         res_out = None

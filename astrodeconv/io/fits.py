@@ -260,14 +260,17 @@ def read_image(path, *, hdu=None):
         - ``psf``: from the ``PSF`` (or ``PSFIMAGE``) extension;
         - ``meta``: the header, minus the keywords that describe the array
           layout (``NAXIS``, ``BITPIX``, ``BSCALE``...) and, when a WCS was
-          read, the WCS keywords (they live in ``wcs``).
+          read, the WCS keywords (they live in ``wcs``). ``BUNIT`` is
+          kept in ``meta``, as text, only when astropy cannot parse it.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     OSError
-        If ``path`` is not a readable FITS file.
+        If ``path`` is not a readable FITS file, or is truncated,
+        including a last extension cut short in its header (which astropy
+        would drop with a warning); the message names the extension.
     ValueError
         If it has no 2D image HDU, ``hdu`` does not select one, or an
         auxiliary extension does not match the image shape.
@@ -295,7 +298,8 @@ def read_image(path, *, hdu=None):
     # when astropy fails half-way through a corrupt file
     with open(path, 'rb') as fileobj:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
                 # a truncated file is an error, not a warning
                 warnings.filterwarnings('error', message='.*truncated.*')
                 hdul = fits.open(fileobj, memmap=False,
@@ -304,7 +308,56 @@ def read_image(path, *, hdu=None):
             msg = f'{text!r} is not a readable FITS file: {exc}'
             raise OSError(msg) from exc
         with hdul:
+            _check_trailing_bytes(hdul, fileobj, text)
+            for warning in caught:
+                if not _HEADER_ERROR.search(str(warning.message)):
+                    warnings.warn(warning.message, warning.category,
+                                  stacklevel=2)
             return _image_from_hdul(hdul, hdu, text)
+
+
+#: astropy's warning when it stops at an unreadable header (and drops it).
+_HEADER_ERROR = re.compile(r'Error validating header for HDU #\d+')
+
+
+def _check_trailing_bytes(hdul, fileobj, text):
+    """
+    Refuse a file whose last extension was cut short in its header.
+
+    astropy stops reading at an incomplete header and drops that HDU with
+    only a warning, so the file looks as if it had no such extension.
+    Other bytes after the last HDU (not an extension) are ignored with a
+    warning.
+    """
+    last = len(hdul) - 1
+    try:
+        info = hdul.fileinfo(last)
+        end = info['datLoc'] + info['datSpan']
+        size = os.fstat(fileobj.fileno()).st_size
+    except (AttributeError, KeyError, TypeError, OSError):
+        return
+    if size <= end:
+        return
+    fileobj.seek(end)
+    extra = fileobj.read(min(size - end, 2880))
+    if not extra.strip(b'\0 '):
+        return  # padding
+    if extra.startswith(b'XTENSION'):
+        cards = [extra[i:i + 80].decode('ascii', 'replace')
+                 for i in range(0, len(extra), 80)]
+        name = next((card[10:].split('/')[0].strip().strip("'").strip()
+                     for card in cards if card.startswith('EXTNAME ')),
+                    None)
+        label = f'extension {last + 1}' + (f' ({name!r})' if name else '')
+        msg = (f'{text!r} is truncated: its {label} has an incomplete '
+               f'header ({size - end} bytes, a header takes a multiple of '
+               '2880), so it cannot be read. The file was probably cut '
+               'short while being copied or written; copy or write it '
+               'again.')
+        raise OSError(msg)
+    warnings.warn(f'{text!r} has {size - end} bytes after its last HDU '
+                  f'(HDU {last}) that are not a FITS extension; they are '
+                  'ignored', AstrodeconvWarning, stacklevel=3)
 
 
 def _image_from_hdul(hdul, hdu, text):
@@ -326,12 +379,17 @@ def _image_from_hdul(hdul, hdu, text):
     header = image_hdu.header
     bunit = header.get('BUNIT')
     unit = _parse_unit(bunit) if bunit is not None else None
-    if bunit is not None and str(bunit).strip() and unit is None:
+    unparsed = bunit is not None and str(bunit).strip() and unit is None
+    if unparsed:
         warnings.warn(f'BUNIT {bunit!r} of {text!r} is not a unit astropy '
                       'can parse; the image is returned as NDData without '
-                      'a unit', AstrodeconvWarning, stacklevel=3)
+                      'a unit and processed without one (the BUNIT text is '
+                      'kept in meta and written back by write_image)',
+                      AstrodeconvWarning, stacklevel=3)
     wcs = _read_wcs(header, hdul)
     meta = _meta_from_header(header, strip_wcs=wcs is not None)
+    if unparsed:
+        meta['BUNIT'] = (str(bunit), header.comments['BUNIT'])
     uncertainty = mask = psf = None
     if 'uncert' in aux:
         uncertainty = _read_uncertainty(aux['uncert'], unit, data.shape,
@@ -506,7 +564,8 @@ def write_image(image, path, *, overwrite=False):
         `~astropy.io.fits.Header`, or the FITS-safe items of a dict; keys
         longer than 8 characters become ``HIERARCH`` cards), the WCS
         (``wcs.to_header(relax=True)``, replacing any stale WCS keywords
-        of ``meta``) and ``BUNIT``. Extensions follow: ``UNCERT`` (the
+        of ``meta``) and ``BUNIT`` (for an image without unit, the
+        ``BUNIT`` text of ``meta`` if any). Extensions follow: ``UNCERT`` (the
         uncertainty converted to 1 sigma in the data unit), ``MASK``
         (``uint8``) and ``PSF`` when those attributes are set.
     path : str or path-like
@@ -537,12 +596,16 @@ def write_image(image, path, *, overwrite=False):
     """  # noqa: E501
     data, unit, wcs, error, mask, psf, meta = _unpack_for_writing(image)
     path = check_output_path(path, overwrite=overwrite)
-    header = _meta_from_header(_header_from_meta(meta),
-                               strip_wcs=wcs is not None)
+    meta_header = _header_from_meta(meta)
+    header = _meta_from_header(meta_header, strip_wcs=wcs is not None)
     if wcs is not None:
         header.update(wcs.to_header(relax=True))
     if unit is not None and unit != u.dimensionless_unscaled:
         header['BUNIT'] = _unit_string(unit)
+    elif unit is None and str(meta_header.get('BUNIT', '')).strip():
+        # a BUNIT astropy could not parse, kept as text in meta
+        header['BUNIT'] = (str(meta_header['BUNIT']),
+                           meta_header.comments['BUNIT'])
     hdus = [fits.PrimaryHDU(data, header=header)]
     unit_card = {'BUNIT': header['BUNIT']} if 'BUNIT' in header else {}
     if error is not None:

@@ -8,6 +8,7 @@ identically and each comes back as the kind it went in as.
 """
 
 import copy
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -16,6 +17,7 @@ from astropy.nddata import (NDData, NDUncertainty, StdDevUncertainty)
 
 from ..psf.core import validate_psf
 from ._masking import combine_masks
+from .exceptions import AstrodeconvWarning
 
 __all__ = []
 
@@ -48,25 +50,108 @@ def _to_float_array(values, name, dtype=float):
     """``values`` as a float64 array, or float32 kept when ``dtype`` says."""
     if dtype == np.float32 and getattr(values, 'dtype', None) == np.float32:
         return np.asarray(values)
+    kind = getattr(values, 'dtype', None)
+    if kind is None and isinstance(values, (list, tuple)):
+        try:
+            kind = np.asarray(values).dtype
+        except (TypeError, ValueError):
+            kind = None
+    if kind is not None and kind.kind not in 'biufO':
+        # bytes, strings, complex numbers, dates: refuse by dtype instead
+        # of letting numpy parse (or drop the imaginary part of) them
+        msg = (f'{name} must contain real numbers, got an array of dtype '
+               f'{kind}')
+        raise TypeError(msg)
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        msg = (f'{name} must contain real numbers, got '
-               f'{type(values).__name__}')
+        what = (f'an array of dtype {kind}' if kind is not None
+                else type(values).__name__)
+        msg = f'{name} must contain real numbers, got {what}'
         raise TypeError(msg) from None
     return arr
 
 
-def _check_image_array(arr, name, allow_batch):
+def check_linear_unit(unit, name='data'):
+    """
+    Refuse logarithmic units (magnitudes, dex, dB), alone or composed.
+
+    Deconvolution is linear in the pixel values: a magnitude or a
+    magnitude per square arcsecond is not, and must be converted to a
+    flux or a surface brightness first.
+    """
+    if unit is None:
+        return
+    if isinstance(unit, u.FunctionUnitBase):
+        logarithmic = True
+    else:
+        try:
+            logarithmic = u.dex in unit.decompose().bases
+        except (AttributeError, u.UnitsError):
+            logarithmic = False
+    if logarithmic:
+        msg = (f'{name} must be in linear units (a flux or a surface '
+               f'brightness), got {unit!r}, which is logarithmic. Convert '
+               'magnitudes to fluxes first, e.g. with '
+               '(values * u.ABmag).to(u.nJy) or '
+               '10 ** (-0.4 * (mag - zero_point)).')
+        raise u.UnitsError(msg)
+
+
+def is_surface_brightness(unit):
+    """
+    Whether ``unit`` is per solid angle (per steradian, per arcsec**2,
+    per beam), i.e. a surface brightness rather than a flux per pixel.
+
+    A surface brightness does not depend on the pixel size: on a grid
+    ``k`` times finer its values are unchanged on average, whereas a flux
+    per pixel is shared among the ``k**2`` fine pixels.
+    """
+    if unit is None or isinstance(unit, u.FunctionUnitBase):
+        return False
+    try:
+        decomposed = unit.decompose()
+    except (AttributeError, u.UnitsError):
+        return False
+    powers = dict(zip(decomposed.bases, decomposed.powers))
+    return powers.get(u.rad, 0) <= -2 or powers.get(u.beam, 0) <= -1
+
+
+def _check_image_array(arr, name, allow_batch, *, stack_hint=False):
     ndims = (2, 3) if allow_batch else (2,)
     if arr.ndim not in ndims:
         what = ('a 2D image or a 3D stack (N, ny, nx)' if allow_batch
                 else 'a 2D image')
         msg = f'{name} must be {what}, got {arr.ndim} dimension(s)'
+        if stack_hint and arr.ndim == 3:
+            msg += ('. A 3D stack (N, ny, nx) is accepted as a numpy array '
+                    'or a Quantity (or give a list of 2D NDData images); '
+                    'an NDData/CCDData holds one 2D image')
         raise ValueError(msg)
     if arr.size == 0 or min(arr.shape[-2:]) < 2:
         msg = (f'{name} must have at least 2 pixels along each axis, got '
                f'shape {arr.shape}')
+        raise ValueError(msg)
+
+
+def _check_uncertainty_sign(uncertainty, name):
+    """Refuse negative values, which represent_as would turn into abs()."""
+    try:
+        values = np.asarray(uncertainty.array)
+    except (TypeError, ValueError):  # checked on conversion
+        return
+    if values.dtype.kind not in 'biuf':
+        return
+    with np.errstate(invalid='ignore'):
+        negative = bool(np.any(values < 0))
+    if negative:
+        what = {'StdDevUncertainty': 'a 1-sigma error',
+                'VarianceUncertainty': 'a variance',
+                'InverseVariance': 'an inverse variance'}.get(
+                    type(uncertainty).__name__, 'an uncertainty')
+        msg = (f'{name} must be non-negative ({what}), got a '
+               f'{type(uncertainty).__name__} with negative values '
+               f'(minimum {np.nanmin(values):.4g})')
         raise ValueError(msg)
 
 
@@ -75,6 +160,7 @@ def _error_to_std(error, data_unit, name, shape):
     unc_class = None
     if isinstance(error, NDUncertainty):
         unc_class = type(error)
+        _check_uncertainty_sign(error, name)
         try:
             std = error.represent_as(StdDevUncertainty)
         except (TypeError, AttributeError, ValueError,
@@ -114,7 +200,48 @@ def _error_to_std(error, data_unit, name, shape):
     return values, unc_class
 
 
-def _check_mask(mask, shape, name='mask'):
+def _is_region(obj):
+    """Whether ``obj`` is a `regions` region or list (without importing)."""
+    return type(obj).__module__.split('.')[0] == 'regions'
+
+
+def _mask_from_regions(mask, shape, wcs, name='mask'):
+    """
+    Rasterize a `regions` pixel or sky region (or a `~regions.Regions`
+    list) into a boolean mask: True for pixels whose centre is inside.
+    """
+    from regions import PixelRegion, Regions, SkyRegion
+
+    items = list(mask) if isinstance(mask, Regions) else [mask]
+    out = np.zeros(shape[-2:], dtype=bool)
+    for index, region in enumerate(items):
+        label = name if len(items) == 1 else f'{name}[{index}]'
+        if isinstance(region, SkyRegion):
+            if wcs is None:
+                msg = (f'{label} is a sky region ({type(region).__name__}) '
+                       'but the data have no WCS to place it. Give a pixel '
+                       'region, or the data as NDData/CCDData with a '
+                       'celestial WCS.')
+                raise ValueError(msg)
+            try:
+                region = region.to_pixel(wcs)
+            except Exception as exc:  # WCS errors come in many types
+                msg = (f'{label} cannot be converted to pixels with the '
+                       f'WCS of the data: {exc}')
+                raise ValueError(msg) from exc
+        elif not isinstance(region, PixelRegion):
+            msg = (f'{label} must be a pixel or sky region, got '
+                   f'{type(region).__name__}')
+            raise TypeError(msg)
+        image = region.to_mask(mode='center').to_image(shape[-2:])
+        if image is not None:  # None: no overlap with the image
+            out |= image.astype(bool)
+    return np.broadcast_to(out, shape).copy()
+
+
+def _check_mask(mask, shape, name='mask', wcs=None):
+    if _is_region(mask):
+        return _mask_from_regions(mask, shape, wcs, name=name)
     arr = np.asarray(mask)
     if arr.dtype != bool:
         if not np.issubdtype(arr.dtype, np.number):
@@ -142,6 +269,44 @@ def _psf_from_argument(psf, shape, name='psf'):
         return np.stack([validate_psf(p, name=f'{name}[{i}]')
                          for i, p in enumerate(arr)])
     return validate_psf(psf, name=name)
+
+
+#: Fraction of non-finite pixels from which an image draws a warning.
+MOSTLY_NONFINITE = 0.9
+
+
+def _check_planes(bad, name, what):
+    """
+    Raise if an image (or one image of a stack) is entirely ``bad``.
+
+    The message is ``f'{name} {what}'``, with the index of the image
+    (``name[i]``) for a 3D stack.
+    """
+    if bad.ndim == 2:
+        if bad.all():
+            msg = f'{name} {what}'
+            raise ValueError(msg)
+        return
+    full = np.flatnonzero(bad.reshape(bad.shape[0], -1).all(axis=1))
+    if full.size:
+        index = int(full[0])
+        msg = (f'{name}[{index}] {what} (image {index} of the stack of '
+               f'{bad.shape[0]})')
+        raise ValueError(msg)
+
+
+def _warn_mostly_nonfinite(nonfinite, name):
+    fractions = nonfinite.reshape(-1, *nonfinite.shape[-2:]).mean(
+        axis=(-2, -1))
+    worst = int(np.argmax(fractions))
+    if fractions[worst] >= MOSTLY_NONFINITE:
+        label = name if nonfinite.ndim == 2 else f'{name}[{worst}]'
+        warnings.warn(f'{label} has {100 * fractions[worst]:.0f}% '
+                      'non-finite (NaN/inf) pixels; they are masked and '
+                      'filled from their neighbours, so most of the result '
+                      'is interpolated. Check the input (or crop it to '
+                      'the valid region).', AstrodeconvWarning,
+                      stacklevel=4)
 
 
 def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
@@ -174,7 +339,7 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
             raise TypeError(msg)
         unit = data.unit
         arr = _to_float_array(data.data, name, dtype)
-        _check_image_array(arr, name, allow_batch=False)
+        _check_image_array(arr, name, allow_batch=False, stack_hint=True)
         for attr, value in (('psf', psf), ('mask', mask),
                             ('uncertainty', error)):
             if value is not None and getattr(data, attr) is not None:
@@ -205,28 +370,35 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
         raise TypeError(msg)
 
     _check_image_array(arr, name, allow_batch)
+    check_linear_unit(unit, name)
     # fast path: a finite sum means every pixel is finite (a sum that
     # overflows only sends finite data down the elementwise check)
     with np.errstate(over='ignore', invalid='ignore'):
         all_finite = bool(np.isfinite(arr.sum()))
     nonfinite = None if all_finite else ~np.isfinite(arr)
-    if nonfinite is not None and nonfinite.all():
-        msg = f'{name} must contain finite values, got only NaN/inf pixels'
-        raise ValueError(msg)
+    if nonfinite is not None:
+        _check_planes(nonfinite, name, 'must contain finite values, got '
+                      'only NaN/inf pixels')
+        _warn_mostly_nonfinite(nonfinite, name)
     if mask is not None:
-        mask = _check_mask(mask, arr.shape)
+        mask = _check_mask(mask, arr.shape, wcs=wcs)
     err_values, unc_class = (None, None)
+    err_name = 'error' if kind != 'nddata' else f'{name}.uncertainty'
     if error is not None:
-        err_values, unc_class = _error_to_std(error, unit, 'error' if
-                                              kind != 'nddata' else
-                                              f'{name}.uncertainty',
+        err_values, unc_class = _error_to_std(error, unit, err_name,
                                               arr.shape)
     full_mask = combine_masks(arr.shape, mask, nonfinite)
     if err_values is not None:
-        full_mask |= ~np.isfinite(err_values)
-    if mask is not None and full_mask.all():
-        msg = f'{name} must have unmasked pixels, got all pixels masked'
-        raise ValueError(msg)
+        bad_error = ~np.isfinite(err_values)
+        if bad_error.any():
+            _check_planes(bad_error | full_mask, err_name,
+                          'must have finite values where the data are '
+                          'finite and unmasked, got only NaN/inf values '
+                          'there. Give a finite error, or no error')
+            full_mask |= bad_error
+    if mask is not None:
+        _check_planes(full_mask, name, 'must have unmasked pixels, got all '
+                      'pixels masked')
     psf_arr = _psf_from_argument(psf, arr.shape)
     if require_psf and psf_arr is None:
         msg = (f'psf must be given, either as psf= or as {name}.psf, got '

@@ -85,3 +85,83 @@ def strip_wcs_keywords(meta):
         if ukey in _WCS_KEYS or ukey.startswith(_WCS_KEY_PREFIXES):
             del meta[key]
     return meta
+
+
+#: Keywords whose value is a per-pixel quantity of the input grid (noise,
+#: sky level, saturation, gain, read noise): on an upsampled product they
+#: no longer mean what they say, so they are dropped.
+INPUT_GRID_KEYWORDS = (
+    'NOISE', 'SIGMA', 'SKYSIG', 'SKYSIGMA', 'SKYRMS', 'SKYNOISE', 'RMS',
+    'BACKGND', 'BKG', 'SKY', 'SKYLEVEL', 'SKYLEV', 'MEDSKY', 'SKYMED',
+    'SATURATE', 'SATURATN', 'SATLEVEL', 'SATUR', 'MAXLIN', 'NONLIN',
+    'GAIN', 'EGAIN', 'CCDGAIN', 'ARAWGAIN', 'RDNOISE', 'READNOIS',
+    'RON', 'EPERADU')
+#: Pixel-scale keywords (arcsec per pixel) updated to the fine grid.
+PIXEL_SCALE_KEYWORDS = ('PIXSCALE', 'PIXSCAL1', 'PIXSCAL2', 'SECPIX',
+                        'SECPIX1', 'SECPIX2')
+
+
+def update_grid_keywords(meta, factor):
+    """
+    Adapt the keywords of ``meta`` that describe the input pixel grid.
+
+    Used on the meta of a product ``factor`` times finer than its input
+    (in place; ``meta`` is a `~astropy.io.fits.Header` or a dict):
+
+    - the WCS keywords (the new WCS lives in the ``wcs`` attribute) and
+      ``NAXISn`` are removed;
+    - the pixel-scale keywords `PIXEL_SCALE_KEYWORDS` are divided by
+      ``factor``;
+    - the per-pixel keywords `INPUT_GRID_KEYWORDS` (noise, sky, saturation,
+      gain, read noise) and the ``COMMENT`` cards, which describe the input
+      grid, are removed;
+    - a ``HISTORY`` card lists what was changed (headers only).
+
+    Returns
+    -------
+    dropped : list of str
+        The keywords removed, besides the WCS keywords.
+    """
+    keys = {str(key).upper(): key for key in list(meta.keys())}
+    rescaled = []
+    for ukey in PIXEL_SCALE_KEYWORDS:
+        key = keys.get(ukey)
+        if key is None:
+            continue
+        value = meta[key]
+        if isinstance(value, tuple) and len(value) == 2:
+            value, comment = value
+        else:
+            comment = None
+        try:
+            new = float(value) / factor
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(value, (bool, np.bool_)):
+            meta[key] = new if comment is None else (new, comment)
+            rescaled.append(ukey)
+    saved = {ukey: ((meta[keys[ukey]], meta.comments[keys[ukey]])
+                    if hasattr(meta, 'comments') else meta[keys[ukey]])
+             for ukey in rescaled}
+    strip_wcs_keywords(meta)
+    for ukey, value in saved.items():  # pixel scales are updated, not lost
+        meta[keys[ukey]] = value
+    dropped = []
+    for key in list(meta.keys()):
+        ukey = str(key).upper()
+        if ukey in INPUT_GRID_KEYWORDS or ukey == 'COMMENT':
+            if ukey in dropped and hasattr(meta, 'remove'):
+                continue  # a repeated card, removed with the first
+            dropped.append(ukey)
+            if hasattr(meta, 'remove'):  # a Header: every card
+                meta.remove(key, remove_all=True)
+            else:
+                del meta[key]
+    if hasattr(meta, 'add_history'):
+        note = f'astrodeconv: grid {factor}x finer than the input'
+        if rescaled:
+            note += f'; rescaled {", ".join(rescaled)}'
+        if dropped:
+            note += f'; removed input-grid keywords {", ".join(dropped)}'
+        meta.add_history(note)
+    return dropped

@@ -171,6 +171,42 @@ def test_unparseable_bunit(tmp_path):
         out = read_image(tmp_path / 'b.fits')
     assert type(out) is NDData
     assert out.unit is None
+    # the text is kept in meta and written back
+    assert out.meta['BUNIT'] == 'furlongs per fortnight'
+    write_image(out, tmp_path / 'c.fits')
+    assert fits.getheader(tmp_path / 'c.fits')['BUNIT'] == (
+        'furlongs per fortnight')
+    # a parsed BUNIT lives in .unit, not in meta
+    write_image(CCDData(np.ones((3, 3)), unit='nJy'), tmp_path / 'a.fits')
+    assert 'BUNIT' not in read_image(tmp_path / 'a.fits').meta
+
+
+def _psf_file(path):
+    fits.HDUList([fits.PrimaryHDU(np.ones((64, 64))),
+                  fits.ImageHDU(np.ones((15, 15)), name='PSF')]
+                 ).writeto(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize('keep', [1000, 10])
+def test_truncated_last_extension_header(tmp_path, keep):
+    path = tmp_path / 'cut.fits'
+    content = _psf_file(path)
+    start = 2880 + 64 * 64 * 8 + (-(64 * 64 * 8) % 2880)
+    path.write_bytes(content[:start + keep])
+    label = "extension 1 \\('PSF'\\)" if keep >= 400 else 'extension 1'
+    with pytest.raises(OSError, match=rf"cut.fits' is truncated: its "
+                       rf"{label} has an incomplete header"):
+        read_image(path)
+
+
+def test_trailing_junk_warns(tmp_path):
+    path = tmp_path / 'junk.fits'
+    path.write_bytes(_psf_file(path) + b'junk' * 30)
+    with pytest.warns(AstrodeconvWarning, match=r"junk.fits' has 120 bytes "
+                      'after its last HDU'):
+        image = read_image(path)
+    assert image.psf.shape == (15, 15)
 
 
 @pytest.fixture
@@ -277,8 +313,13 @@ def test_overwrite_protection(tmp_path):
 
 
 def test_missing_output_directory(tmp_path):
-    with pytest.raises(FileNotFoundError, match='directory that does not'):
-        write_image(np.ones((3, 3)), tmp_path / 'nope' / 'out.fits')
+    missing = tmp_path / 'nope'
+    with pytest.raises(FileNotFoundError, match='directory that does not'
+                       ) as info:
+        write_image(np.ones((3, 3)), missing / 'out.fits')
+    # the message names the directory, never a temporary file
+    assert repr(str(missing)) in str(info.value)
+    assert 'tmp-' not in str(info.value)
 
 
 def test_failed_write_is_atomic(tmp_path, monkeypatch):
