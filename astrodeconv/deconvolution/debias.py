@@ -18,6 +18,7 @@ from ..utils._repr import make_repr
 from ..utils._validation import check_positive_int, check_real
 from ..wavelets import (multiresolution_support, starlet_noise_levels,
                         starlet_transform)
+from ..wavelets.starlet import _PAD_MODES, _smooth
 from ..operators import ForwardModel
 
 __all__ = ['debias_mrs', 'DebiasResults']
@@ -80,6 +81,28 @@ class DebiasResults:
     def __repr__(self):
         return make_repr(self, ('image', 'n_iter'), brackets=True,
                          overrides={'image': f'array{self.image.shape}'})
+
+
+def _masked_reconstruction(image, support):
+    """
+    ``Phi^T M Phi image``: the sum of the starlet planes of ``image`` kept
+    by the support of the detail planes ``(J, ny, nx)``, plus the coarse
+    plane (periodic boundary).
+
+    Computed scale by scale, holding two smoothed images at a time instead
+    of all ``J + 1`` planes (the memory of a few images, for wide fields).
+    """
+    mode = _PAD_MODES['periodic']
+    out = np.zeros_like(image)
+    current = image
+    for j, keep in enumerate(support):
+        smoothed = _smooth(current, 2 ** j, mode)
+        detail = current - smoothed
+        detail *= keep
+        out += detail
+        current = smoothed
+    out += current
+    return out
 
 
 def _significant_support(sources, model, sigma, n_scales, threshold,
@@ -341,7 +364,6 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
             residuals.append(np.array(
                 [np.linalg.norm(y[i] - forward(out[i]))]))
             continue
-        mask = np.concatenate([sig_mask, np.ones((1,) + shape, bool)])
         norm_h2 = bounds[i if len(bounds) > 1 else 0]
         mu = step if step is not None else 1.0 / (
             norm_h2 * np.sqrt(n_scales + 1))
@@ -351,9 +373,9 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
         history = [np.linalg.norm(res)]
         point, point_res, t = x, res, 1.0
         for it in range(n_iter):
-            grad = starlet_transform(adjoint(point_res), n_scales,
-                                     boundary='periodic')
-            new = point + mu * np.sum(grad * mask, axis=0)
+            new = _masked_reconstruction(adjoint(point_res), sig_mask)
+            new *= mu
+            new += point
             if positivity:
                 np.maximum(new, 0, out=new)
             change = np.linalg.norm(new - x)

@@ -9,14 +9,20 @@ import os
 
 import numpy as np
 
-from ..utils._validation import check_positive_int
+from ..utils._validation import check_choice, check_positive_int
 from ..operators import ForwardModel
 from ._tiling import run_tiled
 from .core import DeconvolverBase
 from .debias import debias_mrs
 from .tikhonov import REFERENCE_LAM, TikhonovDeconvolver
 
-__all__ = ['LearnedDeconvolver']
+__all__ = ['LearnedDeconvolver', 'AUTO_TILE_LIMIT', 'AUTO_TILE_SIZE']
+
+#: With ``tile_size='auto'``, images larger than this (pixels a side) are
+#: processed in tiles.
+AUTO_TILE_LIMIT = 512
+#: With ``tile_size='auto'``, the tile size used for larger images.
+AUTO_TILE_SIZE = 256
 
 
 def _resolve_denoiser(denoiser):
@@ -62,9 +68,12 @@ class LearnedDeconvolver(DeconvolverBase):
         ``'auto'`` (CUDA when available), ``'cpu'`` or ``'cuda'``.
     batch_size : int, optional
         Tiles per forward pass.
-    tile_size : int or None, optional
+    tile_size : int, None or 'auto', optional
         Tile size in output pixels. None runs the network on whole images
         (networks with a fixed input size, such as SUNet, default to it).
+        ``'auto'`` (default) runs images of up to `AUTO_TILE_LIMIT`
+        pixels a side whole and larger ones (wide fields) in tiles of
+        `AUTO_TILE_SIZE`, which bounds the memory of the network.
     tile_overlap : int, optional
         Overlap between tiles; the blending ramps span it. Defaults to a
         quarter of the tile size.
@@ -114,7 +123,7 @@ class LearnedDeconvolver(DeconvolverBase):
 
     def __init__(self, denoiser='default', *, lam=REFERENCE_LAM, upsample=1,
                  boundary='periodic', device='auto', batch_size=16,
-                 tile_size=None, tile_overlap=None, amp=False,
+                 tile_size='auto', tile_overlap=None, amp=False,
                  n_noise_samples=0, seed=0, debias=True,
                  debias_kwargs=None, recenter=True):
         from ..utils._torch import resolve_device
@@ -150,7 +159,13 @@ class LearnedDeconvolver(DeconvolverBase):
         self.weights_info = info
         self.denoiser_name = info['name']
         fixed = getattr(self.network, 'fixed_size', None)
-        if tile_size is None and fixed is not None:
+        if isinstance(tile_size, str):
+            check_choice(tile_size, 'tile_size', ('auto',))
+            tile_size = None if fixed is None else 'auto'
+            auto = True
+        else:
+            auto = False
+        if tile_size in (None, 'auto') and fixed is not None:
             tile_size = int(fixed[0])
         if tile_size is not None:
             tile_size = check_positive_int(tile_size, 'tile_size', minimum=8)
@@ -165,7 +180,7 @@ class LearnedDeconvolver(DeconvolverBase):
                 msg = (f'tile_overlap must be smaller than tile_size '
                        f'({tile_size}), got {tile_overlap}')
                 raise ValueError(msg)
-        self.tile_size = tile_size
+        self.tile_size = 'auto' if auto and fixed is None else tile_size
         self.tile_overlap = tile_overlap
 
     # -- the network step ----------------------------------------------
@@ -208,7 +223,12 @@ class LearnedDeconvolver(DeconvolverBase):
         normed, mean, peak = normalize_images(images)
         sig = sigma / peak[:, 0, 0]
         n, height, width = normed.shape
-        tile = self.tile_size
+        tile, overlap = self.tile_size, self.tile_overlap
+        if tile == 'auto':
+            tile = (None if max(height, width) <= AUTO_TILE_LIMIT
+                    else min(AUTO_TILE_SIZE, height, width))
+            overlap = None if tile is None else (
+                overlap if overlap is not None else tile // 4)
         if tile is not None:
             if tile > height or tile > width:
                 msg = (f'tile_size must not exceed the image size '
@@ -216,7 +236,7 @@ class LearnedDeconvolver(DeconvolverBase):
                        'tile or pad the image')
                 raise ValueError(msg)
             out = run_tiled(lambda t, idx: self._network(t, sig[idx]),
-                            normed, tile=tile, overlap=self.tile_overlap,
+                            normed, tile=tile, overlap=overlap,
                             batch_size=self.batch_size)
         else:
             mult = getattr(self.network, 'size_multiple', 1)
