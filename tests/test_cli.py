@@ -84,7 +84,7 @@ def test_deconvolve_psf_extension(inputs, tmp_path, capsys):
 @pytest.mark.parametrize('extra', [
     ['--psf-fwhm', '0.7arcsec'],
     ['--psf-fwhm', '0.7 arcsec', '--psf-model', 'gaussian'],
-    ['--psf-fwhm', '3.5', '--moffat-beta', '3'],
+    ['--psf-fwhm', '3.5pix', '--moffat-beta', '3'],
     ['--psf-fwhm', '3.5 pix', '--method', 'wiener', '--balance', '0.01'],
 ])
 def test_deconvolve_analytic_psf(inputs, tmp_path, capsys, extra):
@@ -131,10 +131,11 @@ def test_overwrite(inputs, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(('args', 'status', 'match'), [
-    (['missing.fits', '--psf-fwhm', '3'], 1, "'missing.fits' does not exist"),
-    (['junk.fits', '--psf-fwhm', '3'], 1, 'is not a readable FITS file'),
+    (['missing.fits', '--psf-fwhm', '3pix'], 1,
+     "'missing.fits' does not exist"),
+    (['junk.fits', '--psf-fwhm', '3pix'], 1, 'is not a readable FITS file'),
     (['obs.fits', '--psf', 'junk.fits'], 1, 'is not a readable FITS file'),
-    (['obs.fits', '--psf', 'psf.fits', '--psf-fwhm', '3'], 2,
+    (['obs.fits', '--psf', 'psf.fits', '--psf-fwhm', '3pix'], 2,
      '--psf and --psf-fwhm must not be combined'),
     (['obs_nopsf.fits'], 2, 'a PSF is required'),
     (['obs_nowcs.fits', '--psf-fwhm', '0.7arcsec'], 2,
@@ -153,7 +154,7 @@ def test_overwrite(inputs, tmp_path, capsys):
     (['obs.fits', '--n-iter', '5'], 2,
      '--n-iter applies only to --method richardson-lucy'),
     (['obs.fits', '--method', 'magic'], 2, 'invalid choice'),
-    (['obs.fits', '--psf-fwhm', '3', '--psf-model', 'gaussian',
+    (['obs.fits', '--psf-fwhm', '3pix', '--psf-model', 'gaussian',
       '--moffat-beta', '3'], 2, '--moffat-beta applies only'),
     (['obs.fits'], 2, 'required: -o/--output'),
 ])
@@ -261,7 +262,7 @@ def test_demo_subprocess(tmp_path):
     assert (tmp_path / 'demo_panel.png').exists() == HAS_MATPLOTLIB
     proc = subprocess.run(
         [sys.executable, '-m', 'astrodeconv.cli', 'deconvolve',
-         str(tmp_path / 'missing.fits'), '--psf-fwhm', '3', '-o',
+         str(tmp_path / 'missing.fits'), '--psf-fwhm', '3pix', '-o',
          str(tmp_path / 'out.fits')], capture_output=True, text=True,
         env=env, timeout=120)
     assert proc.returncode == 1
@@ -269,3 +270,143 @@ def test_demo_subprocess(tmp_path):
     assert 'Traceback' not in proc.stderr
     assert np.isfinite(read_image(tmp_path / 'demo_deconvolved.fits')
                        .data).all()
+
+
+# -- the PSF options (issue 10) ---------------------------------------------
+
+@pytest.mark.parametrize('value', ['0.75', '3', '1e6'])
+def test_psf_fwhm_needs_a_unit(inputs, tmp_path, capsys, value):
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf-fwhm',
+                 value, '-o', str(out)]) == 2
+    line = _error_line(capsys)
+    assert '--psf-fwhm must have a unit' in line, line
+    assert 'arcsec' in line and 'pix' in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize('value', ['0.75"', "0.75''", '0.75arcsec',
+                                   '0.75 arcsec', '3pix', '3px'])
+def test_psf_fwhm_units_parse(inputs, tmp_path, capsys, value):
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf-fwhm',
+                 value, '-o', str(out)]) == 0, capsys.readouterr().err
+    assert read_image(out).shape == (32, 32)
+
+
+def test_psf_fwhm_wider_than_the_image(inputs, tmp_path, capsys):
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf-fwhm',
+                 '1e6pix', '-o', str(out)]) == 2
+    line = _error_line(capsys)
+    assert 'fwhm must be smaller than the image' in line, line
+    assert not out.exists()
+
+
+def _psf_file(folder, name, data, **header):
+    from astropy.io import fits
+
+    path = folder / name
+    hdu = fits.PrimaryHDU(data)
+    for key, value in header.items():
+        hdu.header[key] = value
+    hdu.writeto(path, overwrite=True)
+    return path
+
+
+def test_psf_file_with_pixel_scale_is_resampled(inputs, tmp_path, capsys):
+    from astrodeconv.psf import make_moffat_psf, resample_psf
+
+    # the input has 0.2 arcsec pixels; a 0.05 arcsec PSF without
+    # --upsample is brought onto the 0.2 arcsec output grid
+    fine = make_moffat_psf(0.7 * u.arcsec, pixel_scale=0.05 * u.arcsec,
+                           shape=45)
+    path = _psf_file(tmp_path, 'psf_fine.fits', fine, PIXSCALE=0.05)
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf',
+                 str(path), '-o', str(out)]) == 0
+    err = capsys.readouterr().err
+    assert 'resampled' in err and '0.05 arcsec' in err and '0.2 arcsec' in err
+    # the same as giving the resampled PSF
+    coarse = resample_psf(fine, 0.25)
+    reference = tmp_path / 'ref.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf',
+                 str(_psf_file(tmp_path, 'psf_coarse.fits', coarse)), '-o',
+                 str(reference)]) == 0
+    np.testing.assert_allclose(read_image(out).data,
+                               read_image(reference).data, atol=1e-10)
+    # a CD matrix in degrees says the same
+    path = _psf_file(tmp_path, 'psf_cd.fits', fine, CD1_1=-0.05 / 3600,
+                     CD2_2=0.05 / 3600, CD1_2=0.0, CD2_1=0.0)
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf',
+                 str(path), '-o', str(out), '--overwrite']) == 0
+    assert 'resampled' in capsys.readouterr().err
+
+
+def test_psf_file_on_the_output_grid_is_used_as_is(inputs, tmp_path,
+                                                   capsys):
+    from astrodeconv.psf import make_moffat_psf
+
+    fine = make_moffat_psf(0.7 * u.arcsec, pixel_scale=0.05 * u.arcsec,
+                           shape=45)
+    path = _psf_file(tmp_path, 'psf_fine.fits', fine, PIXSCALE=0.05)
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf',
+                 str(path), '--upsample', '4', '-o', str(out)]) == 0
+    assert 'warning' not in capsys.readouterr().err
+    assert read_image(out).shape == (128, 128)
+
+
+def test_psf_file_that_cannot_be_resampled(inputs, tmp_path, capsys):
+    from astrodeconv.psf import make_gaussian_psf
+
+    # 0.01 arcsec pixels, 5 of them: 0.25 of an output pixel
+    path = _psf_file(tmp_path, 'tiny.fits', make_gaussian_psf(2.0, shape=5),
+                     PIXSCALE=0.01)
+    out = tmp_path / 'out.fits'
+    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf',
+                 str(path), '-o', str(out)]) == 1
+    line = _error_line(capsys)
+    assert '0.01 arcsec' in line and '0.2 arcsec' in line, line
+    assert 'smaller than 3 pixels' in line, line
+
+
+def test_learned_debias_and_noise_samples_options():
+    from astrodeconv.cli import build_parser
+    from astrodeconv.cli.deconvolve import _deconvolver_from_args
+    from astrodeconv.deconvolution import LearnedDeconvolver
+
+    parser = build_parser()
+
+    def build(*extra):
+        args = parser.parse_args(['deconvolve', 'in.fits', '-o', 'out.fits',
+                                  '--method', 'learned', *extra])
+        return _deconvolver_from_args(args)
+
+    # the command line follows the library default
+    assert build().debias == LearnedDeconvolver().debias
+    assert build().n_noise_samples == 0
+    assert build('--debias').debias is True
+    assert build('--no-debias').debias is False
+    assert build('--noise-samples', '4').n_noise_samples == 4
+
+
+@pytest.mark.parametrize(('extra', 'match'), [
+    (['--debias'], '--debias/--no-debias applies only to --method learned'),
+    (['--no-debias'],
+     '--debias/--no-debias applies only to --method learned'),
+    (['--noise-samples', '3'],
+     '--noise-samples applies only to --method learned'),
+])
+def test_learned_options_with_other_methods(inputs, tmp_path, capsys, extra,
+                                            match):
+    assert main(['deconvolve', str(inputs / 'obs.fits'), '-o',
+                 str(tmp_path / 'out.fits'), *extra]) == 2
+    assert match in _error_line(capsys)
+
+
+def test_noise_samples_must_be_valid(inputs, tmp_path, capsys):
+    assert main(['deconvolve', str(inputs / 'obs.fits'), '-o',
+                 str(tmp_path / 'out.fits'), '--method', 'learned',
+                 '--noise-samples', '-1']) == 2
+    assert 'n_noise_samples must be' in _error_line(capsys)

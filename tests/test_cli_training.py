@@ -32,6 +32,7 @@ def test_simulate_writes_both_grids(dataset, capsys):
     assert 'overwrite' in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings('ignore:psf has a FWHM')
 def test_train_then_evaluate(dataset, tmp_path, capsys):
     run = tmp_path / 'run'
     status = main(['train', str(dataset), '--base-width', '2',

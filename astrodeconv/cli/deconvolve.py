@@ -1,6 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """``astrodeconv deconvolve``: deconvolve a FITS image."""
 
+import argparse
+
 import numpy as np
 from astropy import units as u
 
@@ -16,6 +18,8 @@ _BOUNDARIES = ('periodic', 'reflect', 'apodize')
 #: Which methods each method option applies to.
 _METHOD_OPTIONS = {'lam': ('--lam', ('tikhonov', 'learned')),
                    'weights': ('--weights', ('learned',)),
+                   'debias': ('--debias/--no-debias', ('learned',)),
+                   'noise_samples': ('--noise-samples', ('learned',)),
                    'balance': ('--balance', ('wiener',)),
                    'n_iter': ('--n-iter', ('richardson-lucy',)),
                    'boundary': ('--boundary', ('tikhonov', 'wiener',
@@ -35,12 +39,16 @@ def add_parser(commands):
                                  'either the PSF extension of the input is '
                                  'used)')
     psf.add_argument('--psf', metavar='PSF.fits',
-                     help='FITS file holding the PSF image (on the output '
-                     'grid, i.e. sampled --upsample times finer than the '
-                     'input)')
+                     help='FITS file holding the PSF image. With a pixel '
+                     'scale in its header (CD/CDELT WCS keywords or '
+                     'PIXSCALE in arcsec) and a WCS in the input, it is '
+                     'resampled onto the output grid if needed; otherwise '
+                     'it must be on the output grid, i.e. sampled '
+                     '--upsample times finer than the input')
     psf.add_argument('--psf-fwhm', metavar='FWHM',
-                     help='make an analytic PSF of this FWHM: an angle such '
-                     'as 0.8arcsec, or a plain number in input pixels')
+                     help='make an analytic PSF of this FWHM, with its unit: '
+                     'an angle such as 0.8arcsec or 0.8" (quote it in the '
+                     "shell), or a number of input pixels such as 3pix")
     psf.add_argument('--psf-model', choices=_PSF_MODELS, default=None,
                      help='analytic PSF profile (default: moffat)')
     psf.add_argument('--moffat-beta', type=float, default=None,
@@ -62,6 +70,15 @@ def add_parser(commands):
                         help="learned: registry name or checkpoint path of "
                         "the denoiser (default: 'default', the model "
                         'shipped with astrodeconv)')
+    method.add_argument('--debias', action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help='learned: debias the network output (restore '
+                        'the flux of its significant structures); default: '
+                        'that of LearnedDeconvolver')
+    method.add_argument('--noise-samples', type=int, metavar='N',
+                        help='learned: estimate the uncertainty from N '
+                        're-noised deconvolutions (default: 0, no '
+                        'uncertainty)')
     method.add_argument('--balance', metavar='NSR',
                         help="wiener: noise-to-signal ratio or 'auto' "
                         '(default: auto)')
@@ -116,7 +133,9 @@ def _deconvolver_from_args(args):
     try:
         return make_deconvolver(args.method, upsample=args.upsample,
                                 lam=lam, balance=balance, n_iter=args.n_iter,
-                                boundary=args.boundary, weights=args.weights)
+                                boundary=args.boundary, weights=args.weights,
+                                debias=args.debias,
+                                n_noise_samples=args.noise_samples)
     except (ValueError, TypeError, u.UnitsError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -149,14 +168,29 @@ def _check_psf_options(args):
     if args.moffat_beta is not None and args.psf_model == 'gaussian':
         msg = '--moffat-beta applies only to --psf-model moffat'
         raise UsageError(msg)
-    fwhm = parse_quantity(args.psf_fwhm, '--psf-fwhm')
+    fwhm = parse_quantity(_fwhm_text(args.psf_fwhm), '--psf-fwhm')
     if fwhm.unit == u.dimensionless_unscaled:
-        fwhm = fwhm.value * u.pix
-    elif fwhm.unit.physical_type != 'angle' and fwhm.unit != u.pix:
+        msg = (f'--psf-fwhm must have a unit: arcsec for an angle (e.g. '
+               f'{args.psf_fwhm}arcsec or {args.psf_fwhm}") or pix for input '
+               f'pixels (e.g. {args.psf_fwhm}pix), got {args.psf_fwhm!r}')
+        raise UsageError(msg)
+    if fwhm.unit.physical_type != 'angle' and fwhm.unit != u.pix:
         msg = (f'--psf-fwhm must be an angle (e.g. 0.8arcsec) or a number '
-               f'of pixels, got {args.psf_fwhm!r}')
+               f'of pixels (e.g. 3pix), got {args.psf_fwhm!r}')
         raise UsageError(msg)
     return fwhm
+
+
+def _fwhm_text(text):
+    """``0.75"`` and ``3px`` spelled the way astropy parses them."""
+    text = text.strip()
+    if text.endswith("''"):
+        return text[:-2] + 'arcsec'
+    if text.endswith('"'):
+        return text[:-1] + 'arcsec'
+    if text.endswith('px'):
+        return text[:-2] + 'pix'
+    return text
 
 
 def _analytic_psf(args, fwhm, image, upsample):
@@ -204,7 +238,9 @@ def run(args, out):
     check_output_path(args.output, overwrite=args.overwrite)
     image = read_image(args.input)
     if args.psf is not None:
-        psf = np.asarray(read_image(args.psf).data, dtype=float)
+        # the NDData itself: its WCS or PIXSCALE gives the PSF pixel scale
+        psf = read_image(args.psf)
+        psf.psf = None
     elif fwhm is not None:
         psf = _analytic_psf(args, fwhm, image, deconvolver.upsample)
     elif image.psf is not None:

@@ -204,7 +204,22 @@ class DeconvolverBase:
     upsample : int, optional
         Super-resolution factor: the result is on a grid ``upsample``
         times finer than the data, and the PSF must be given on that fine
-        grid.
+        grid (a PSF that carries its pixel scale is resampled onto it, see
+        :ref:`the PSF user guide <psf-sampling>`).
+    recenter : bool, optional
+        If True (default), a PSF whose centroid lies more than 0.01 output
+        pixel from the centre pixel ``(ny // 2, nx // 2)`` is moved there
+        with `~astrodeconv.psf.recenter_psf` (``method='centroid'``,
+        a flux-conserving Fourier shift); one
+        `~astrodeconv.utils.exceptions.AstrodeconvWarning` gives the shift,
+        and NDData outputs record it in their meta (``DCNVPSFY``,
+        ``DCNVPSFX``, in output pixels). If False, the PSF is used as
+        given: the result is then shifted by minus the PSF's centroid
+        offset (a PSF whose centroid is one pixel to the right of the
+        centre moves the deconvolved sources one pixel to the left),
+        which is right only when the offset is part of the true blur.
+        Either way, a PSF whose centroid is more than a quarter of its
+        size away from the centre is an error.
     """
 
     #: Names of the constructor parameters shown by ``repr``.
@@ -216,8 +231,12 @@ class DeconvolverBase:
     #: Richardson-Lucy), used by the up-front memory check.
     _memory_factor = 16
 
-    def __init__(self, *, upsample=1):
+    def __init__(self, *, upsample=1, recenter=True):
         self.upsample = check_positive_int(upsample, 'upsample')
+        if not isinstance(recenter, (bool, np.bool_)):
+            msg = f'recenter must be True or False, got {recenter!r}'
+            raise TypeError(msg)
+        self.recenter = bool(recenter)
 
     def __repr__(self):
         return make_repr(self, self._repr_params)
@@ -282,6 +301,7 @@ class DeconvolverBase:
         items, is_list = parse_images(data, psf=psf, mask=mask, error=error,
                                       require_psf=True,
                                       dtype=self._input_dtype())
+        psf_shifts = self._prepare_psfs(items)
         _check_memory(items, self.upsample,
                       np.dtype(self._input_dtype()).itemsize,
                       self._memory_factor, type(self).__name__)
@@ -322,7 +342,8 @@ class DeconvolverBase:
                 sl = slice(offset, offset + n)
                 offset += n
                 outputs[index], residuals[index], errors[index] = \
-                    self._build_item(item, result, sl)
+                    self._build_item(item, result, sl,
+                                     psf_shift=psf_shifts[index])
                 params_all[index] = {key: (val[sl] if item.is_batch
                                            else val[sl][0])
                                      for key, val in
@@ -352,7 +373,85 @@ class DeconvolverBase:
         return (not self._linear) and any(
             item.error is not None for item in items)
 
-    def _build_item(self, item, result, sl):
+    def _prepare_psfs(self, items):
+        """
+        Put every item's PSF on the output grid and the centre convention.
+
+        Resamples PSFs that carry another pixel scale, checks the FWHM of
+        those that carry none, and recentres off-centre PSFs (unless
+        ``recenter=False``), changing ``item.psf`` in place (the items are
+        this call's own). Each kind of warning is emitted once per call.
+
+        Returns
+        -------
+        shifts : list
+            Per item, the ``(dy, dx)`` centroid offset removed (largest
+            over a stack), or None.
+        """
+        from ..psf._sampling import (RECENTER_TOL, center_offsets,
+                                     match_psf_sampling)
+        from ..psf.for_image import image_pixel_scale
+        from ..psf.measure import recenter_psf
+
+        k = self.upsample
+        messages = {}
+        checked = {}
+        shifts = []
+        largest = None
+        for item in items:
+            psf = item.psf
+            out_shape = tuple(n * k for n in item.data.shape[-2:])
+            data_scale = None
+            if (item.psf_sampling is not None
+                    and item.psf_sampling.scale is not None):
+                scale = image_pixel_scale(item.wcs)
+                data_scale = (None if scale is None
+                              else float(scale.to_value('arcsec')))
+            key = (psf.shape, psf.tobytes(), item.psf_sampling, data_scale,
+                   out_shape)
+            if key not in checked:
+                checked[key] = match_psf_sampling(
+                    psf, item.psf_sampling, data_scale=data_scale,
+                    upsample=k, out_shape=out_shape)
+            psf, message, _ = checked[key]
+            if message is not None:
+                messages.setdefault(message, 0)
+                messages[message] += 1
+            shift = None
+            if self.recenter:
+                stack = psf.reshape((-1,) + psf.shape[-2:])
+                offsets = center_offsets(stack)
+                distance = np.hypot(offsets[:, 0], offsets[:, 1])
+                if distance.max() > RECENTER_TOL:
+                    worst = int(np.argmax(distance))
+                    stack = stack.copy()
+                    for i in np.flatnonzero(distance > RECENTER_TOL):
+                        stack[i], removed = recenter_psf(
+                            stack[i], return_shift=True)
+                        if i == worst:
+                            shift = removed
+                    psf = stack.reshape(psf.shape)
+                    if largest is None or distance[worst] > np.hypot(
+                            *largest):
+                        largest = shift
+            item.psf = psf
+            shifts.append(shift)
+        for message, count in messages.items():
+            if count > 1 and len(items) > 1:
+                message += f' ({count} images)'
+            warnings.warn(message, AstrodeconvWarning, stacklevel=4)
+        if largest is not None:
+            warnings.warn(
+                f'psf centroid is ({largest[0]:+.3f}, {largest[1]:+.3f}) '
+                'output pixels (y, x) from the centre pixel (ny // 2, '
+                'nx // 2); the PSF was recentred with a flux-conserving '
+                'Fourier shift (recorded as DCNVPSFY/DCNVPSFX in NDData '
+                'outputs). Pass recenter=False to use it as given, or '
+                'recentre it yourself with astrodeconv.psf.recenter_psf.',
+                AstrodeconvWarning, stacklevel=4)
+        return shifts
+
+    def _build_item(self, item, result, sl, psf_shift=None):
         k = self.upsample
         image = result['image'][sl]
         residual = result.get('residual')
@@ -387,7 +486,8 @@ class DeconvolverBase:
             params = {key: val[sl][0] for key, val in
                       result.get('params', {}).items()}
             meta = add_provenance(item.meta, type(self).__name__,
-                                  self._provenance(params, sl.start))
+                                  {**self._provenance(params, sl.start),
+                                   **_shift_cards(psf_shift)})
             if k > 1:
                 wcs = upsample_wcs(item.wcs, k, shape=image.shape)
                 update_grid_keywords(meta, k)

@@ -49,7 +49,9 @@ def make_deconvolver(method, **options):
     **options
         Keyword arguments of the class, e.g. ``upsample=4``,
         ``lam='auto'`` (Tikhonov and learned), ``balance`` (Wiener),
-        ``n_iter`` (Richardson-Lucy), ``boundary``. An option whose value
+        ``n_iter`` (Richardson-Lucy), ``boundary``, ``debias`` and
+        ``n_noise_samples`` (learned), ``recenter`` (all, see
+        `DeconvolverBase`). An option whose value
         is None is left out, so that the class default applies: this lets
         a caller pass every option it knows about. For ``'learned'``,
         ``weights`` is accepted as another name for ``denoiser`` (a
@@ -78,6 +80,8 @@ def make_deconvolver(method, **options):
     ('TikhonovDeconvolver', 'auto', 2)
     >>> make_deconvolver('richardson-lucy', n_iter=10).n_iter
     10
+    >>> make_deconvolver('wiener', recenter=False).recenter
+    False
     >>> make_deconvolver('wiener', lam=0.1)
     Traceback (most recent call last):
     ...

@@ -47,6 +47,9 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
         Super-resolution factor (PSF given on the fine grid).
     progress_bar : bool, optional
         Show a tqdm progress bar over iterations.
+    recenter : bool, optional
+        Recentre an off-centre PSF (default) or use it as given, see
+        `~astrodeconv.deconvolution.DeconvolverBase`.
 
     Notes
     -----
@@ -69,8 +72,8 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
     _linear = False
 
     def __init__(self, *, n_iter=30, offset='auto', upsample=1,
-                 progress_bar=False):
-        super().__init__(upsample=upsample)
+                 progress_bar=False, recenter=True):
+        super().__init__(upsample=upsample, recenter=recenter)
         self.n_iter = check_positive_int(n_iter, 'n_iter')
         if isinstance(offset, str):
             if offset != 'auto':

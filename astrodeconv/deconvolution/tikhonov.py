@@ -86,6 +86,9 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
         Precision of the FFTs that apply the filter and of the returned
         image. ``'float32'`` (the precision of the reference code) is about
         twice as fast; flux is then conserved to about 1e-6.
+    recenter : bool, optional
+        Recentre an off-centre PSF (default) or use it as given, see
+        `~astrodeconv.deconvolution.DeconvolverBase`.
 
     Notes
     -----
@@ -115,9 +118,9 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
     _repr_params = ('lam', 'upsample', 'boundary', 'pad_width', 'dtype')
 
     def __init__(self, *, lam=REFERENCE_LAM, upsample=1, boundary='periodic',
-                 pad_width='auto', dtype='float64'):
+                 pad_width='auto', dtype='float64', recenter=True):
         super().__init__(upsample=upsample, boundary=boundary,
-                         pad_width=pad_width, dtype=dtype)
+                         pad_width=pad_width, dtype=dtype, recenter=recenter)
         self.lam = check_positive_or_choice(lam, 'lam', _LAM_RULES)
 
     def _filter(self, model, y, noise_var, cache):

@@ -51,7 +51,7 @@ class WienerDeconvolver(LinearFourierDeconvolver):
     ----------
     balance : float or 'auto', optional
         Noise-to-signal power ratio, or ``'auto'`` (default).
-    upsample, boundary, pad_width, dtype
+    upsample, boundary, pad_width, dtype, recenter
         As for `~astrodeconv.deconvolution.TikhonovDeconvolver`.
 
     Examples
@@ -69,9 +69,9 @@ class WienerDeconvolver(LinearFourierDeconvolver):
     _repr_params = ('balance', 'upsample', 'boundary', 'pad_width', 'dtype')
 
     def __init__(self, *, balance='auto', upsample=1, boundary='periodic',
-                 pad_width='auto', dtype='float64'):
+                 pad_width='auto', dtype='float64', recenter=True):
         super().__init__(upsample=upsample, boundary=boundary,
-                         pad_width=pad_width, dtype=dtype)
+                         pad_width=pad_width, dtype=dtype, recenter=recenter)
         self.balance = check_positive_or_choice(balance, 'balance',
                                                 ('auto',))
 

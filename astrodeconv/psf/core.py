@@ -19,8 +19,12 @@ from ..utils.exceptions import AstrodeconvWarning
 __all__ = ['normalize_psf', 'validate_psf', 'psf_centroid', 'pad_psf',
            'crop_psf', 'psf_center']
 
-#: Relative tolerance on the PSF sum below which no warning is emitted.
-_SUM_RTOL = 1e-6
+#: Relative difference of the PSF sum from 1 below which the PSF is
+#: renormalised silently (above it, with a warning).
+_SUM_RTOL = 1e-3
+#: A PSF whose sum is below this fraction of the sum of its absolute
+#: values has positive and negative pixels that cancel: no usable sum.
+_CANCEL_RTOL = 1e-6
 #: Largest allowed distance (pixels) between PSF centroid and nominal centre.
 _MAX_CENTER_OFFSET = 1.0
 
@@ -106,10 +110,13 @@ def validate_psf(psf, *, image_shape=None, name='psf', normalize=True,
         The parameter name used in error messages.
     normalize : bool, optional
         If True (default), return the PSF divided by its sum, warning with
-        `~astrodeconv.utils.AstrodeconvWarning` when the sum was not 1.
+        `~astrodeconv.utils.AstrodeconvWarning` when the sum differed from
+        1 by more than 1e-3 (smaller differences, such as the truncated
+        wings of an analytic PSF, are renormalised silently).
     check_center : bool, optional
         If True (default), raise when the PSF centroid lies more than one
-        pixel away from the nominal centre ``(ny // 2, nx // 2)``.
+        pixel away from the nominal centre ``(ny // 2, nx // 2)``
+        (`recenter_psf` moves it there).
     warn : bool, optional
         If False, renormalise silently.
 
@@ -124,7 +131,8 @@ def validate_psf(psf, *, image_shape=None, name='psf', normalize=True,
         If the PSF is not array-like.
     ValueError
         If the PSF is not 2D, is empty, contains non-finite values, has a
-        non-positive sum, is dominated by negative values, is larger than
+        non-positive sum (or one where positive and negative pixels
+        cancel), is dominated by negative values, is larger than
         the image or is off centre.
 
     Examples
@@ -147,14 +155,22 @@ def validate_psf(psf, *, image_shape=None, name='psf', normalize=True,
                f'{int(np.sum(~np.isfinite(arr)))} non-finite pixel(s)')
         raise ValueError(msg)
     total = arr.sum()
-    if not total > 0:
+    positive = arr[arr > 0].sum()
+    negative = -arr[arr < 0].sum()
+    if not total > 0 and not (positive > 0 and negative > 0):
         msg = (f'{name} must have a positive sum, got {total:.6g} (is the '
                'PSF all zeros or inverted?)')
         raise ValueError(msg)
-    negative = -arr[arr < 0].sum()
-    if negative > 0.5 * arr[arr > 0].sum():
+    if total <= _CANCEL_RTOL * (positive + negative):
+        msg = (f'{name} must have a positive sum, got {total:.3g}: its '
+               f'positive ({positive:.6g}) and negative ({-negative:.6g}) '
+               'pixels cancel (is it a difference of two PSFs, or had its '
+               'mean subtracted?)')
+        raise ValueError(msg)
+    if negative > 0.5 * positive:
         msg = (f'{name} must be mostly non-negative, got negative pixels '
-               f'holding {negative / total:.1%} of its sum')
+               f'holding {negative / positive:.1%} of the flux of its '
+               'positive pixels')
         raise ValueError(msg)
     if image_shape is not None:
         image_shape = tuple(image_shape)[-2:]
@@ -170,10 +186,11 @@ def validate_psf(psf, *, image_shape=None, name='psf', normalize=True,
         if offset > _MAX_CENTER_OFFSET:
             msg = (f'{name} must be centred on pixel (ny // 2, nx // 2) = '
                    f'({ny}, {nx}), got a centroid at ({cy:.2f}, {cx:.2f}), '
-                   f'{offset:.2f} pixels away; recentre it first')
+                   f'{offset:.2f} pixels away; recentre it with '
+                   'astrodeconv.psf.recenter_psf')
             raise ValueError(msg)
-    if normalize and abs(total - 1) > _SUM_RTOL:
-        if warn:
+    if normalize and total != 1:
+        if warn and abs(total - 1) > _SUM_RTOL:
             warnings.warn(f'{name} sum is {total:.6g}, not 1; the PSF was '
                           'normalised to unit sum', AstrodeconvWarning,
                           stacklevel=3)

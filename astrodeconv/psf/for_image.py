@@ -20,13 +20,17 @@ from astropy.nddata import NDData
 
 from ..utils._validation import check_choice, check_positive_int
 from ..utils.exceptions import AstrodeconvWarning
-from .analytic import (PSF_STAMP_SIZE_IN_FWHM, make_gaussian_psf,
-                       make_moffat_psf, odd_stamp_size)
+from .analytic import (DEFAULT_MOFFAT_BETA, PSF_STAMP_SIZE_IN_FWHM,
+                       make_gaussian_psf, make_moffat_psf, odd_stamp_size)
 
 __all__ = ['image_pixel_scale', 'make_psf_for_image']
 
 #: The analytic profiles `make_psf_for_image` can render.
 PSF_MODELS = ('moffat', 'gaussian')
+
+#: Fraction of the flux left out of a cropped stamp above which
+#: `make_psf_for_image` warns.
+_CROP_LOSS_WARN = 0.01
 
 #: Relative difference of the two pixel sides above which the pixels of a
 #: WCS are reported as not square.
@@ -116,6 +120,26 @@ def _stamp_shape(fwhm_pixels, image_shape, upsample, model):
                  for n in image_shape[-2:])
 
 
+def _check_fits_image(fwhm, fwhm_pixels, shape, upsample):
+    """Refuse a FWHM wider than the output image (a unit mistake)."""
+    side = min(shape[-2:]) * upsample
+    if fwhm_pixels * upsample > side:
+        msg = (f'fwhm must be smaller than the image, got {fwhm}, i.e. '
+               f'{fwhm_pixels * upsample:.4g} output pixels for an output '
+               f'image of {shape[-2] * upsample} x {shape[-1] * upsample} '
+               'pixels; check the value and its unit (arcsec or pixels)')
+        raise ValueError(msg)
+
+
+def _flux_outside(model, fwhm, radius, beta):
+    """Fraction of the flux of a circular profile beyond ``radius``."""
+    if model == 'gaussian':
+        sigma = fwhm / (2 * math.sqrt(2 * math.log(2)))
+        return math.exp(-radius ** 2 / (2 * sigma ** 2))
+    alpha = fwhm / (2 * math.sqrt(2 ** (1 / beta) - 1))
+    return (1 + (radius / alpha) ** 2) ** (1 - beta)
+
+
 def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
                        pixel_scale=None, upsample=1):
     """
@@ -127,7 +151,9 @@ def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
     convention, see `validate_psf`). Its shape is odd, about
     `~astrodeconv.psf.PSF_STAMP_SIZE_IN_FWHM` times the FWHM on that grid
     (at least 3 pixels, see `~astrodeconv.psf.odd_stamp_size`), and never
-    larger than the output image.
+    larger than the output image: when that crop leaves out more than 1 %
+    of the flux, an `~astrodeconv.utils.exceptions.AstrodeconvWarning`
+    says so, and a FWHM larger than the output image is an error.
 
     Parameters
     ----------
@@ -159,8 +185,9 @@ def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
     ------
     ValueError
         If ``fwhm`` is not positive, ``model`` is unknown, ``beta`` is
-        given with ``model='gaussian'``, or ``fwhm`` is an angle and the
-        pixel scale is unknown (no ``pixel_scale`` and no celestial WCS).
+        given with ``model='gaussian'``, ``fwhm`` is an angle and the
+        pixel scale is unknown (no ``pixel_scale`` and no celestial WCS),
+        or ``fwhm`` is larger than the output image.
     astropy.units.UnitsError
         If ``fwhm`` or ``pixel_scale`` has the wrong kind of unit.
 
@@ -211,7 +238,18 @@ def make_psf_for_image(image, fwhm, *, model='moffat', beta=None,
                    f'got {scale!r}')
             raise u.UnitsError(msg)
         fwhm_pixels = float((fwhm / scale).to_value(u.dimensionless_unscaled))
+    _check_fits_image(fwhm, fwhm_pixels, shape, upsample)
     stamp = _stamp_shape(fwhm_pixels, shape, upsample, model)
+    lost = _flux_outside(model, fwhm_pixels * upsample, min(stamp) / 2,
+                         DEFAULT_MOFFAT_BETA if beta is None else beta)
+    if lost > _CROP_LOSS_WARN:
+        warnings.warn(f'the {model} PSF of FWHM {fwhm} '
+                      f'({fwhm_pixels * upsample:.4g} output pixels) does not '
+                      f'fit in the output image: its stamp was cropped to '
+                      f'{stamp[0]} x {stamp[1]} pixels, which leaves out '
+                      f'about {lost:.1%} of its flux (the PSF is renormalised '
+                      'to unit sum). Check the FWHM and its unit, or use a '
+                      'larger image', AstrodeconvWarning, stacklevel=2)
     if model == 'gaussian':
         return make_gaussian_psf(fwhm, stamp, pixel_scale=scale,
                                  oversampling=upsample)

@@ -1,6 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Measuring and resampling PSF arrays.
+Measuring, resampling and recentring PSF arrays.
 """
 
 import numpy as np
@@ -12,9 +12,9 @@ from scipy.optimize import least_squares
 from ..utils._validation import check_choice, check_real
 from .analytic import (_check_shape, _gaussian_pixels, _integrate_radial,
                        _n_subsample, _pixel_scale_arcsec)
-from .core import psf_center, validate_psf
+from .core import psf_center, psf_centroid, validate_psf
 
-__all__ = ['measure_fwhm', 'resample_psf']
+__all__ = ['measure_fwhm', 'resample_psf', 'recenter_psf']
 
 #: Smallest 1 / beta allowed in the Moffat fit (a Gaussian to 1e-6).
 _INV_BETA_MIN = 1e-6
@@ -68,7 +68,9 @@ def _fit_profile(arr, method):
 
     result = least_squares(residuals, p0, bounds=(lower, upper),
                            x_scale='jac', ftol=1e-12, xtol=1e-12, gtol=1e-12)
-    return float(result.x[2])
+    # centre in the coordinates of ``arr``, and the FWHM
+    return (float(result.x[0] + y0), float(result.x[1] + x0),
+            float(result.x[2]))
 
 
 def _contour_fwhm(arr):
@@ -129,6 +131,12 @@ def measure_fwhm(psf, *, pixel_scale=None, method='moffat'):
         The FWHM in pixels of ``psf``, or in arcsec if ``pixel_scale`` is
         given.
 
+    Raises
+    ------
+    ValueError
+        If the PSF is flat (no peak) or the measured FWHM is larger than
+        the stamp (a flat or truncated PSF).
+
     Examples
     --------
     >>> import astropy.units as u
@@ -141,10 +149,20 @@ def measure_fwhm(psf, *, pixel_scale=None, method='moffat'):
     """
     check_choice(method, 'method', ('moffat', 'gaussian', 'contour'))
     arr = validate_psf(psf, check_center=False, warn=False)
+    if np.ptp(arr) <= 1e-12 * np.abs(arr).max():
+        msg = (f'psf must have a peak to measure its FWHM, got a flat image '
+               f'of shape {arr.shape}')
+        raise ValueError(msg)
     if method == 'contour':
         fwhm = _contour_fwhm(arr)
     else:
-        fwhm = _fit_profile(arr, method)
+        fwhm = _fit_profile(arr, method)[2]
+    if fwhm > max(arr.shape):
+        msg = (f'psf FWHM cannot be measured: the {method} fit gives '
+               f'{fwhm:.4g} pixels, wider than the stamp of shape '
+               f'{arr.shape}; the PSF is flat or truncated (give a larger '
+               'stamp)')
+        raise ValueError(msg)
     if pixel_scale is not None:
         return fwhm * _pixel_scale_arcsec(pixel_scale) * u.arcsec
     return fwhm
@@ -261,3 +279,147 @@ def resample_psf(psf, factor=None, *, from_scale=None, to_scale=None,
                f'factor {factor:.6g}, which holds no flux')
         raise ValueError(msg)
     return out / total
+
+
+#: Methods of `recenter_psf`.
+RECENTER_METHODS = ('centroid', 'peak', 'fit')
+#: Iterations of the centroid method (Fourier ringing of a sharp PSF moves
+#: the centroid of the clipped positive part slightly after each shift).
+_CENTROID_ITERATIONS = 5
+#: Residual centroid offset (pixels) at which the iterations stop.
+_CENTROID_TOL = 1e-4
+
+
+def _fourier_shift(psf, shift):
+    """
+    Shift a PSF by ``(dy, dx)`` pixels with a Fourier phase ramp.
+
+    The shift is circular (what leaves one edge comes back at the other)
+    and exactly flux conserving (the zero frequency is unchanged).
+
+    Parameters
+    ----------
+    psf : ndarray
+        2D array.
+    shift : tuple of 2 float
+        ``(dy, dx)`` in pixels; positive values move the PSF to larger
+        indices.
+
+    Returns
+    -------
+    shifted : ndarray
+        The shifted array (real, same shape).
+    """
+    arr = np.asarray(psf, dtype=float)
+    ny, nx = arr.shape
+    fy = np.fft.fftfreq(ny)[:, None]
+    fx = np.fft.rfftfreq(nx)[None, :]
+    ramp = np.exp(-2j * np.pi * (fy * shift[0] + fx * shift[1]))
+    return np.fft.irfft2(np.fft.rfft2(arr) * ramp, s=arr.shape)
+
+
+def _peak_position(arr):
+    """Sub-pixel peak: a 3-point Gaussian (log-parabola) fit per axis."""
+    py, px = np.unravel_index(np.argmax(arr), arr.shape)
+    position = [float(py), float(px)]
+    for axis, (p, n) in enumerate(((py, arr.shape[0]), (px, arr.shape[1]))):
+        if p == 0 or p == n - 1:
+            continue
+        if axis == 0:
+            values = arr[p - 1:p + 2, px]
+        else:
+            values = arr[py, p - 1:p + 2]
+        if np.all(values > 0):
+            values = np.log(values)
+        denominator = values[0] - 2 * values[1] + values[2]
+        if denominator < 0:
+            position[axis] += float(
+                np.clip(0.5 * (values[0] - values[2]) / denominator,
+                        -0.5, 0.5))
+    return tuple(position)
+
+
+def _psf_position(arr, method):
+    if method == 'centroid':
+        return psf_centroid(arr)
+    if method == 'peak':
+        return _peak_position(arr)
+    return _fit_profile(arr, 'moffat')[:2]
+
+
+def recenter_psf(psf, method='centroid', *, return_shift=False):
+    """
+    Move a PSF onto the centre convention ``(ny // 2, nx // 2)``.
+
+    The PSF is shifted by a sub-pixel amount with a Fourier phase ramp (a
+    circular shift: flux leaving one edge re-enters at the opposite one,
+    which is harmless when the PSF wings are faint at the edges). The
+    Fourier shift conserves the total flux exactly; for an undersampled PSF
+    it rings (small negative pixels around the core), which keeps the flux
+    but not positivity. The result is normalised to unit sum.
+
+    Parameters
+    ----------
+    psf : array_like
+        2D PSF, not necessarily normalised.
+    method : {'centroid', 'peak', 'fit'}, optional
+        How the current centre is measured:
+
+        ``'centroid'`` (default)
+            The intensity-weighted centroid of the positive pixels
+            (`psf_centroid`), iterated a few times so that the centroid of
+            the result lies on the centre to 1e-4 pixel. Right for
+            deconvolution: the flux-weighted positions of the sources are
+            kept.
+        ``'peak'``
+            The brightest pixel refined by a 3-point Gaussian
+            (log-parabola) fit along each axis. Insensitive to faint,
+            noisy or asymmetric wings.
+        ``'fit'``
+            The centre of a least-squares fit of a circular Moffat profile
+            integrated over the pixels (see `measure_fwhm`), over about 6
+            FWHM around the peak. Robust to noise; slower.
+
+    return_shift : bool, optional
+        If True, also return the ``(dy, dx)`` offset of the measured
+        centre from the convention (the PSF was moved by minus that).
+
+    Returns
+    -------
+    psf : `~numpy.ndarray`
+        The recentred PSF, of unit sum.
+    shift : tuple of 2 float
+        Only with ``return_shift=True``: the offset that was removed, in
+        pixels.
+
+    Examples
+    --------
+    A PSF whose peak sits 1.3 pixels off the centre pixel of a 32 x 32
+    stamp:
+
+    >>> from scipy.ndimage import shift
+    >>> from astrodeconv.psf import (make_gaussian_psf, psf_centroid,
+    ...                              recenter_psf)
+    >>> off = shift(make_gaussian_psf(4.0, shape=32), (-1.3, 0.4))
+    >>> psf, offset = recenter_psf(off, return_shift=True)
+    >>> [round(s, 2) for s in offset]
+    [-1.3, 0.4]
+    >>> [round(c, 3) for c in psf_centroid(psf)]
+    [16.0, 16.0]
+    """
+    check_choice(method, 'method', RECENTER_METHODS)
+    arr = validate_psf(psf, check_center=False, warn=False)
+    center = np.array(psf_center(arr.shape), dtype=float)
+    offset = np.asarray(_psf_position(arr, method), dtype=float) - center
+    out = _fourier_shift(arr, -offset)
+    if method == 'centroid':
+        for _ in range(_CENTROID_ITERATIONS):
+            residual = np.asarray(psf_centroid(out)) - center
+            if np.hypot(*residual) < _CENTROID_TOL:
+                break
+            offset = offset + residual
+            out = _fourier_shift(arr, -offset)
+    out = out / out.sum()
+    if return_shift:
+        return out, (float(offset[0]), float(offset[1]))
+    return out

@@ -9,12 +9,14 @@ Nothing here imports PyTorch.
 """
 
 import os
+import warnings
 
 import numpy as np
 
 from ..deconvolution.tikhonov import REFERENCE_LAM
 from ..utils._files import atomic_path, check_output_path
 from ..utils._validation import check_positive_int, check_real
+from ..utils.exceptions import AstrodeconvWarning
 
 __all__ = ['make_tikhonov_inputs', 'make_training_set']
 
@@ -84,7 +86,12 @@ def make_tikhonov_inputs(ground, *, lam=REFERENCE_LAM,
         sl = slice(start, start + batch_size)
         psf = ground.psf[sl].astype(float)
         psf /= psf.sum(axis=(-2, -1), keepdims=True)
-        image = deconv(ground.observed[sl].astype(float), psf=psf)
+        with warnings.catch_warnings():
+            # ground seeing on the fine grid of small stamps is wider than
+            # a quarter of a stamp by design: not a PSF at the wrong scale
+            warnings.filterwarnings('ignore', message='psf has a FWHM',
+                                    category=AstrodeconvWarning)
+            image = deconv(ground.observed[sl].astype(float), psf=psf)
         if out is None:
             out = np.empty((n,) + image.shape[1:], dtype=np.float32)
         out[sl] = image

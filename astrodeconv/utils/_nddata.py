@@ -15,6 +15,7 @@ import numpy as np
 from astropy import units as u
 from astropy.nddata import (NDData, NDUncertainty, StdDevUncertainty)
 
+from ..psf._sampling import check_far_off, unpack_psf
 from ..psf.core import validate_psf
 from ._masking import combine_masks
 from .exceptions import AstrodeconvWarning
@@ -36,6 +37,9 @@ class ImageInput:
     wcs: object = None
     meta: object = field(default_factory=dict)
     psf: np.ndarray = None
+    #: The PSF's pixel scale when ``psf=`` carried one
+    #: (`astrodeconv.psf._sampling.PSFSampling`), else None.
+    psf_sampling: object = None
     kind: str = 'ndarray'
     nddata_class: type = None
     uncertainty_class: type = None
@@ -256,19 +260,33 @@ def _check_mask(mask, shape, name='mask', wcs=None):
 
 
 def _psf_from_argument(psf, shape, name='psf'):
+    """
+    The validated PSF array(s) and their pixel scale (or None).
+
+    ``psf`` may be an array, a dimensionless Quantity, an NDData (its
+    celestial WCS or meta giving the pixel scale) or a photutils
+    ``ImagePSF`` (its ``oversampling``). The PSF is normalised but not
+    recentred: a centroid more than a quarter of the PSF size away from
+    the centre raises, smaller offsets are left to the deconvolver.
+    """
     if psf is None:
-        return None
-    if isinstance(psf, NDData):
-        psf = psf.data
+        return None, None
+    psf, sampling = unpack_psf(psf, name)
     arr = np.asarray(psf.value if isinstance(psf, u.Quantity) else psf)
     if len(shape) == 3 and arr.ndim == 3:
         if arr.shape[0] != shape[0]:
             msg = (f'{name} must be 2D or hold one PSF per image ({shape[0]}),'
                    f' got {arr.shape[0]} PSFs')
             raise ValueError(msg)
-        return np.stack([validate_psf(p, name=f'{name}[{i}]')
-                         for i, p in enumerate(arr)])
-    return validate_psf(psf, name=name)
+        psfs = []
+        for i, p in enumerate(arr):
+            p = validate_psf(p, name=f'{name}[{i}]', check_center=False)
+            check_far_off(p, f'{name}[{i}]')
+            psfs.append(p)
+        return np.stack(psfs), sampling
+    arr = validate_psf(psf, name=name, check_center=False)
+    check_far_off(arr, name)
+    return arr, sampling
 
 
 #: Fraction of non-finite pixels from which an image draws a warning.
@@ -399,13 +417,14 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
     if mask is not None:
         _check_planes(full_mask, name, 'must have unmasked pixels, got all '
                       'pixels masked')
-    psf_arr = _psf_from_argument(psf, arr.shape)
+    psf_arr, psf_sampling = _psf_from_argument(psf, arr.shape)
     if require_psf and psf_arr is None:
         msg = (f'psf must be given, either as psf= or as {name}.psf, got '
                'neither')
         raise ValueError(msg)
     return ImageInput(data=arr, mask=full_mask, unit=unit, error=err_values,
-                      wcs=wcs, meta=meta, psf=psf_arr, kind=kind,
+                      wcs=wcs, meta=meta, psf=psf_arr,
+                      psf_sampling=psf_sampling, kind=kind,
                       nddata_class=cls, uncertainty_class=unc_class)
 
 

@@ -8,6 +8,7 @@ from astropy.nddata import NDData, StdDevUncertainty
 from astrodeconv.deconvolution import (RichardsonLucyDeconvolver,
                                        TikhonovDeconvolver,
                                        WienerDeconvolver)
+from astrodeconv.utils.exceptions import AstrodeconvWarning
 
 IMG = np.random.default_rng(0).normal(1, 0.1, (32, 32))
 
@@ -126,5 +127,7 @@ def test_psf_larger_than_upsampled_image():
 
 def test_rl_offset_too_small_for_negative_data():
     data = IMG - 5.0
-    with pytest.raises(ValueError, match='offset must make the data'):
+    # the delta PSF is undersampled (FWHM below one pixel): it also warns
+    with pytest.raises(ValueError, match='offset must make the data'), \
+            pytest.warns(AstrodeconvWarning, match='below one pixel'):
         RichardsonLucyDeconvolver(offset=1.0)(data, psf=PSF)

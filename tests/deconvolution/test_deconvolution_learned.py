@@ -191,6 +191,8 @@ class TestTiling:
                         batch_size=5)
         np.testing.assert_allclose(out, images ** 2)
 
+    @pytest.mark.filterwarnings('ignore:psf has a FWHM:astrodeconv.utils.'
+                                'exceptions.AstrodeconvWarning')
     def test_tiled_matches_untiled_and_has_no_seam(self, make_galaxy):
         torch.manual_seed(0)
         net = UNet64(base_width=4, n_levels=3).eval()

@@ -23,6 +23,11 @@ import pytest
 
 from astrodeconv.deconvolution import TikhonovDeconvolver
 
+# the oracle uses its random PSFs exactly as given (recenter=False), on
+# images too small for the PSF plausibility check to be meaningful
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:psf has a FWHM:astrodeconv.utils.exceptions.AstrodeconvWarning')
+
 
 def asymmetric_psf(shape, seed=0):
     """A normalised PSF with no symmetry, so flips and shifts show."""
@@ -138,7 +143,7 @@ def test_tikhonov_matches_dense_solve(shape, psf_shape, lam):
     psf = asymmetric_psf(psf_shape, seed=1)
     y = observation(shape, seed=2)
     expected = tikhonov_oracle(y, psf, lam)
-    out = TikhonovDeconvolver(lam=lam)(y, psf=psf)
+    out = TikhonovDeconvolver(lam=lam, recenter=False)(y, psf=psf)
     assert out.shape == shape
     np.testing.assert_allclose(out, expected, rtol=0,
                                atol=1e-10 * np.abs(expected).max())
@@ -150,7 +155,8 @@ def test_tikhonov_upsampled_matches_dense_solve(shape, k):
     y = observation(shape, seed=4)
     lam = 9e-3
     expected = tikhonov_oracle(y, psf, lam, k=k)
-    out = TikhonovDeconvolver(lam=lam, upsample=k)(y, psf=psf)
+    out = TikhonovDeconvolver(lam=lam, upsample=k,
+                              recenter=False)(y, psf=psf)
     assert out.shape == (shape[0] * k, shape[1] * k)
     np.testing.assert_allclose(out, expected, rtol=0,
                                atol=1e-10 * np.abs(expected).max())
@@ -171,7 +177,8 @@ def test_upsampled_estimate_is_not_the_block_sum_solution():
     forward = dense_block_sum((6, 6), k) @ conv
     block = np.linalg.solve(forward.T @ forward + lam * lap.T @ lap,
                             forward.T @ y.ravel()).reshape(12, 12)
-    out = TikhonovDeconvolver(lam=lam, upsample=k)(y, psf=psf)
+    out = TikhonovDeconvolver(lam=lam, upsample=k,
+                              recenter=False)(y, psf=psf)
     assert np.abs(out - block).max() > 1e-3 * np.abs(block).max()
 
 
@@ -186,5 +193,6 @@ def test_propagated_error_matches_dense_covariance():
     filt = np.linalg.solve(conv.T @ conv + lam * lap.T @ lap, conv.T)
     expected = np.sqrt(np.einsum('ij,j,ij->i', filt, sigma.ravel() ** 2,
                                  filt)).reshape(shape)
-    res = TikhonovDeconvolver(lam=lam).deconvolve(y, psf=psf, error=sigma)
+    res = TikhonovDeconvolver(lam=lam, recenter=False).deconvolve(
+        y, psf=psf, error=sigma)
     np.testing.assert_allclose(res.error, expected, rtol=1e-9)

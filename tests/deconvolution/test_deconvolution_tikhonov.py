@@ -10,6 +10,7 @@ from astropy.nddata import (CCDData, NDData, StdDevUncertainty,
                             VarianceUncertainty)
 
 from astrodeconv.deconvolution import TikhonovDeconvolver
+from astrodeconv.utils.exceptions import AstrodeconvWarning
 
 
 def reference_tikhonov(y, psf, lam):
@@ -48,7 +49,9 @@ def test_dc_gain_is_one(observed, psf):
 def test_delta_psf_gives_laplacian_smoothing_only(observed):
     delta = np.zeros((5, 5))
     delta[2, 2] = 1.0
-    out = TikhonovDeconvolver(lam=1e-12)(observed, psf=delta)
+    # a delta PSF is undersampled (FWHM below one pixel): it warns
+    with pytest.warns(AstrodeconvWarning, match='below one pixel'):
+        out = TikhonovDeconvolver(lam=1e-12)(observed, psf=delta)
     np.testing.assert_allclose(out, observed, atol=1e-8)
 
 

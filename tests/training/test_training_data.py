@@ -25,6 +25,7 @@ def recipe(tmp_path_factory):
     return path
 
 
+@pytest.mark.filterwarnings('ignore:psf has a FWHM')
 def test_make_training_set(recipe):
     f = TrainingSetFile(recipe)
     assert f.groups == ('upsample_1', 'upsample_4')
