@@ -21,7 +21,7 @@ from astrodeconv.operators import ForwardModel
 from astrodeconv.psf import make_gaussian_psf
 from astrodeconv.utils._wcs import upsample_wcs
 
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
