@@ -129,7 +129,7 @@ def _significant_support(sources, model, sigma, n_scales, threshold,
 def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
                threshold=3.0, threshold_first=None, n_iter=20, step=None,
                positivity=False, tol=1e-4, support='start',
-               accelerate=False):
+               accelerate=False, _warn_empty=True):
     r"""
     Debias a deconvolved image on a multi-resolution support.
 
@@ -395,7 +395,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
                 point, point_res = x, res
         out[i] = x
         residuals.append(np.array(history))
-    if empty:
+    if empty and _warn_empty:
         warnings.warn('multi-resolution support is empty; the input is '
                       'returned unchanged', AstrodeconvWarning, stacklevel=2)
 

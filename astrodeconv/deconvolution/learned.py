@@ -268,6 +268,9 @@ class LearnedDeconvolver(DeconvolverBase):
         if self.debias:
             image = debias_mrs(image, data, psf, sigma=sigma,
                                upsample=self.upsample,
+                               # an image without significant structure
+                               # keeps the network output, silently
+                               _warn_empty=False,
                                **self.debias_kwargs).image
         return image, tik
 
