@@ -68,16 +68,53 @@ _NEEDS_PLOT = any('.. plot::' in p.read_text(encoding='utf-8')
 if not _NEEDS_PLOT and 'matplotlib.sphinxext.plot_directive' in extensions:
     extensions.remove('matplotlib.sphinxext.plot_directive')
 
-for _ext in ('sphinx_design', 'sphinx_automodapi.automodapi'):
+for _ext in ('sphinx_design', 'sphinx_automodapi.automodapi',
+             # the command-line reference, generated from the parser
+             'sphinxarg.ext',
+             # the example gallery, run at every build
+             'sphinx_gallery.gen_gallery'):
     if _ext not in extensions:
         extensions.append(_ext)
 
 exclude_patterns = [*exclude_patterns, '_build', '_templates',
-                    'Thumbs.db', '.DS_Store']
+                    'Thumbs.db', '.DS_Store',
+                    # the sources of the gallery: sphinx-gallery turns
+                    # them into generated/gallery/
+                    'examples']
+
+# -- Example gallery (sphinx-gallery) ----------------------------------------
+# The scripts in docs/examples/ are run at every build (offline, on the CPU,
+# seeded) and their output and figures written to docs/generated/gallery/
+# (git-ignored). A failing example fails the build.
+sphinx_gallery_conf = {
+    'examples_dirs': 'examples',
+    'gallery_dirs': 'generated/gallery',
+    'filename_pattern': r'/plot_',
+    'within_subsection_order': 'FileNameSortKey',
+    # link the astrodeconv names in the code to the API reference
+    'doc_module': ('astrodeconv',),
+    'reference_url': {'astrodeconv': None},
+    'backreferences_dir': None,
+    'download_all_examples': False,
+    'remove_config_comments': True,
+    'abort_on_example_error': True,
+    'min_reported_time': 1,
+    'show_memory': False,
+    'show_signature': False,
+    'image_scrapers': ('matplotlib',),
+    'matplotlib_animations': False,
+    'capture_repr': ('_repr_html_',),
+    'image_srcset': [],
+    'write_computation_times': True,
+}
 
 # automodapi writes one page per object into docs/api/ (git-ignored).
 automodapi_toctreedirnm = 'api'
 automodsumm_inherited_members = False
+
+# Keep '--option' as typed in the command-line reference and examples
+# (smart quotes would turn '--' into an en dash); quotes and ellipses only.
+smartquotes_action = 'qe'
 
 # Whether numpydoc cross-references the types in Parameters/Returns.
 numpydoc_xref_param_type = False
@@ -126,6 +163,7 @@ html_theme_options = {
     'navbar_links': [
         ['Getting started', 'getting_started/index', 1],
         ['User guide', 'user_guide/index', 1],
+        ['Examples', 'generated/gallery/index', 1],
         ['API reference', 'reference/index', 1],
         ['Development', 'development/contributing', 1],
     ],

@@ -1,0 +1,281 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Every ``astrodeconv`` command shown in the documentation runs.
+
+The ``console`` code blocks of ``docs/**/*.rst`` and ``README.rst`` are
+collected; each ``astrodeconv ...`` (or ``python -m astrodeconv.cli ...``)
+command found in them is run, block by block, in a fresh temporary
+directory with the command-line entry point (`astrodeconv.cli.main`), and
+must exit with status 0. The input files the commands name are made by the
+fixtures of `_INPUTS` (the demo galaxy, its PSF, a small simulated training
+set). Commands that would take minutes to hours (a full-size simulation or
+training, or what depends on their outputs) are listed in `_NOT_RUN` with
+the reason: their arguments are parsed by the real parser and every option
+they use must be listed by ``astrodeconv <command> --help``.
+"""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from astrodeconv.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / 'docs'
+
+#: Directories of docs/ that hold generated files, not documentation.
+_GENERATED = {'_build', 'api', 'generated', 'examples'}
+
+#: Commands that are only parsed, not run: a prefix of the command (its
+#: words joined by single spaces, starting with the command name) and why.
+_NOT_RUN = {
+    'simulate -n 4000': 'simulates the full-size training set of the '
+                        'shipped model (about 3 minutes)',
+    'train train.h5': 'trains for 12 epochs (about 45 minutes on two '
+                      'CPU cores)',
+    'train train_v1.h5': 'trains for 12 epochs (about 45 minutes on two '
+                         'CPU cores)',
+    'evaluate train.h5 --weights run/best.pt': 'needs the model of the '
+                                               'full-size training',
+    'deconvolve galaxy.fits --method learned --weights run/best.pt':
+        'needs the model of the full-size training',
+    'torchrun': 'distributed training on several processes or GPUs',
+}
+
+_PROMPT = '$ '
+_COMMAND_START = re.compile(r'^(?:astrodeconv|python3? -m astrodeconv\.cli)'
+                            r'(?:\s|$)')
+
+#: Optional packages each command needs.
+_NEEDS = {'simulate': ('galsim', 'h5py'), 'train': ('h5py',),
+          'evaluate': ('h5py',)}
+
+
+def _doc_files():
+    files = [ROOT / 'README.rst']
+    for path in sorted(DOCS.rglob('*.rst')):
+        if not _GENERATED.intersection(path.relative_to(DOCS).parts):
+            files.append(path)
+    return files
+
+
+def _console_blocks(path):
+    """The contents of the ``console`` code blocks of an rst file."""
+    lines = path.read_text(encoding='utf-8').splitlines()
+    blocks = []
+    i = 0
+    while i < len(lines):
+        match = re.match(r'^(\s*)\.\. code-block:: console\s*$', lines[i])
+        i += 1
+        if not match:
+            continue
+        indent, start = len(match.group(1)), i   # the directive's line
+        body = []
+        while i < len(lines):
+            line = lines[i]
+            if line.strip() and len(line) - len(line.lstrip()) <= indent:
+                break
+            body.append(line)
+            i += 1
+        body = [line for line in body if not line.strip().startswith(':')]
+        blocks.append((start, body))
+    return blocks
+
+
+def _commands(body):
+    """The shell commands of a console block, continuation lines joined.
+
+    With ``$`` prompts only the prompted lines (and their continuations)
+    are commands; without any prompt (the README style) every line that
+    is not a comment is one.
+    """
+    text = [line.strip() for line in body if line.strip()]
+    prompted = any(line.startswith(_PROMPT) for line in text)
+    commands, current = [], None
+    for line in text:
+        if current is not None:
+            current += ' ' + line
+        elif prompted and line.startswith(_PROMPT):
+            current = line[len(_PROMPT):]
+        elif not prompted and not line.startswith('#'):
+            current = line
+        else:
+            continue
+        if current.endswith('\\'):
+            current = current[:-1].rstrip()
+        else:
+            commands.append(current)
+            current = None
+    return commands
+
+
+def _astrodeconv_argv(command):
+    """The ``astrodeconv`` arguments of each part of a shell command."""
+    words = shlex.split(command)
+    parts, part = [], []
+    for word in words + ['&&']:
+        if word in ('&&', ';', '||'):
+            if part:
+                parts.append(part)
+            part = []
+        else:
+            part.append(word)
+    result = []
+    for part in parts:
+        text = ' '.join(part)
+        if part[0] == 'torchrun' and 'astrodeconv.cli' in part:
+            result.append(('torchrun', part[part.index('astrodeconv.cli')
+                                            + 1:]))
+        elif _COMMAND_START.match(text):
+            start = 1 if part[0] == 'astrodeconv' else 3
+            result.append(('astrodeconv', part[start:]))
+    return result
+
+
+def _collect():
+    """One entry per console block holding astrodeconv commands."""
+    entries, seen = [], set()
+    for path in _doc_files():
+        for line, body in _console_blocks(path):
+            argvs = []
+            for command in _commands(body):
+                argvs.extend(_astrodeconv_argv(command))
+            key = tuple((runner, tuple(argv)) for runner, argv in argvs)
+            if not argvs or key in seen:
+                continue
+            seen.add(key)
+            name = f'{path.relative_to(ROOT)}:{line}'
+            entries.append(pytest.param(argvs, id=name))
+    return entries
+
+
+_BLOCKS = _collect()
+
+
+def _not_run_reason(runner, argv):
+    text = ' '.join([runner] if runner == 'torchrun' else argv)
+    for prefix, reason in _NOT_RUN.items():
+        if text == prefix or text.startswith(prefix + ' '):
+            return reason
+    return None
+
+
+# -- the input files the documented commands name ---------------------------
+
+def _demo_galaxy(path):
+    """The demo observation, as a survey image: WCS, unit, uncertainty."""
+    from astropy.nddata import CCDData
+
+    from astrodeconv.datasets import load_demo_data
+    from astrodeconv.io import write_image
+
+    observed = load_demo_data().observed
+    write_image(CCDData(observed.data, unit=observed.unit, wcs=observed.wcs,
+                        uncertainty=observed.uncertainty,
+                        meta=observed.meta), path)
+
+
+def _demo_psf_fine(path):
+    """The demo PSF, on the 4 times finer grid (0.05 arcsec pixels)."""
+    from astropy.io import fits
+
+    from astrodeconv.datasets import load_demo_data
+
+    header = fits.Header()
+    header['PIXSCALE'] = (0.05, '[arcsec/pixel]')
+    fits.writeto(path, load_demo_data().psf, header)
+
+
+def _small_training_set(path):
+    """Ten simulated galaxies on both grids (one test galaxy per grid)."""
+    pytest.importorskip('galsim')
+    pytest.importorskip('h5py')
+    from astrodeconv.training import make_training_set
+
+    make_training_set(path, 10, stamp_size=64, seed=3, progress_bar=False)
+
+
+#: File name in the docs -> the function that writes it.
+_INPUTS = {
+    'galaxy.fits': _demo_galaxy,
+    'psf_0.05arcsec.fits': _demo_psf_fine,
+    'test.h5': _small_training_set,
+}
+
+
+def _check_help_lists_options(command, argv, capsys):
+    """``astrodeconv COMMAND --help`` lists every option of ``argv``."""
+    assert main([command, '--help']) == 0
+    text = capsys.readouterr().out
+    for word in argv:
+        option = word.split('=')[0]
+        if re.match(r'^--?[a-z]', option):
+            assert re.search(rf'(^|[\s\[,]){re.escape(option)}(?![\w-])',
+                             text), \
+                f'astrodeconv {command} --help does not list {option}'
+
+
+def test_docs_have_commands():
+    """The collection finds the documented commands, skip list included."""
+    assert len(_BLOCKS) >= 5
+    all_argvs = [argv for block in _BLOCKS for argv in block.values[0]]
+    commands = {argv[0] for _, argv in all_argvs if argv}
+    assert {'deconvolve', 'demo', 'simulate', 'train',
+            'evaluate'} <= commands
+    for prefix in _NOT_RUN:
+        assert any(_not_run_reason(runner, argv) == _NOT_RUN[prefix]
+                   for runner, argv in all_argvs), \
+            f'_NOT_RUN entry {prefix!r} matches no documented command'
+
+
+@pytest.mark.parametrize('argvs', _BLOCKS)
+def test_documented_command_runs(argvs, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for runner, argv in argvs:
+        reason = _not_run_reason(runner, argv)
+        if reason is not None:
+            # parsed by the real parser (no file is opened) ...
+            args = build_parser().parse_args(argv)
+            assert args.command == argv[0]
+            # ... and every option it uses is documented by --help
+            _check_help_lists_options(argv[0], argv[1:], capsys)
+            continue
+        for module in _NEEDS.get(argv[0], ()):
+            pytest.importorskip(module)
+        for word in argv:
+            if word in _INPUTS and not (tmp_path / word).exists():
+                _INPUTS[word](tmp_path / word)
+        status = main(list(argv))
+        captured = capsys.readouterr()
+        assert status == 0, (f'astrodeconv {" ".join(argv)} exited with '
+                             f'{status}: {captured.err}')
+
+
+def test_not_run_commands_are_few():
+    """The skip list stays a short, explicit list."""
+    assert len(_NOT_RUN) <= 8
+
+
+def test_install_page_versions_match_pyproject():
+    """The minimum versions of install.rst are those of pyproject.toml."""
+    import tomllib
+
+    with (ROOT / 'pyproject.toml').open('rb') as fh:
+        project = tomllib.load(fh)['project']
+    required = {}
+    for requirement in project['dependencies']:
+        match = re.match(r'^([A-Za-z0-9_.\-]+)\s*>=\s*([0-9.]+)', requirement)
+        assert match, f'no minimum version in {requirement!r}'
+        required[match.group(1).lower()] = match.group(2)
+    text = (DOCS / 'getting_started' / 'install.rst').read_text(
+        encoding='utf-8')
+    documented = {}
+    for name, version in re.findall(r'`([A-Za-z]+) <[^>]+>`_\s*\(([0-9.]+)\)',
+                                    text):
+        name = name.lower()
+        documented['torch' if name == 'pytorch' else name] = version
+    assert documented == required
+    python = re.search(r'Python (3\.[0-9]+) or later', text).group(1)
+    assert project['requires-python'] == f'>={python}'
