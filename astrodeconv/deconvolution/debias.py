@@ -16,8 +16,7 @@ import numpy as np
 from ..utils import AstrodeconvWarning
 from ..utils._repr import make_repr
 from ..utils._validation import check_positive_int, check_real
-from ..wavelets import (multiresolution_support, starlet_noise_levels,
-                        starlet_transform)
+from ..wavelets import starlet_noise_levels
 from ..wavelets.starlet import _PAD_MODES, _smooth
 from ..operators import ForwardModel
 
@@ -117,13 +116,23 @@ def _significant_support(sources, model, sigma, n_scales, threshold,
     levels = [starlet_noise_levels(n_scales,
                                    kernel=model.adjoint_noise_kernel(i))
               for i in range(model.n_psf)]
-    return np.stack([
-        multiresolution_support(
-            starlet_transform(source, n_scales, boundary='periodic'),
-            sig, k=threshold,
-            noise_levels=levels[i if len(levels) > 1 else 0],
-            k_first=threshold_first)
-        for i, (source, sig) in enumerate(zip(sources, sigma))])
+    factors = np.full(n_scales, float(threshold))
+    if threshold_first is not None:
+        factors[0] = threshold_first
+    mode = _PAD_MODES['periodic']
+    supports = np.empty((len(sources), n_scales) + sources.shape[-2:],
+                        dtype=bool)
+    for i, (source, sig) in enumerate(zip(sources, sigma)):
+        cuts = sig * levels[i if len(levels) > 1 else 0] * factors
+        # the detail planes one at a time (as starlet_transform computes
+        # them), so that a wide field never holds all of its planes
+        current = source
+        for j in range(n_scales):
+            smoothed = _smooth(current, 2 ** j, mode)
+            np.greater_equal(np.abs(current - smoothed), cuts[j],
+                             out=supports[i, j])
+            current = smoothed
+    return supports
 
 
 def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,

@@ -264,7 +264,8 @@ class LearnedDeconvolver(DeconvolverBase):
                                                diagnostics=False,
                                                want_psf=False,
                                                want_error=False)
-        image = self._denoise(tik['image'], sigma / self.upsample ** 2)
+        # the Tikhonov image is not needed after the network (memory)
+        image = self._denoise(tik.pop('image'), sigma / self.upsample ** 2)
         if self.debias:
             image = debias_mrs(image, data, psf, sigma=sigma,
                                upsample=self.upsample,

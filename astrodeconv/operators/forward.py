@@ -286,9 +286,13 @@ class ForwardModel:
     def _convolve(self, stack, conjugate=False):
         otf = self.transfer(stack.dtype.name)
         if conjugate:
-            otf = np.conj(otf)
-        return F.irfft2(F.rfft2(stack) * otf, stack.shape[-2:],
-                        overwrite=True)
+            key = 'conj-' + stack.dtype.name
+            if key not in self._otf:
+                self._otf[key] = np.conj(otf)
+            otf = self._otf[key]
+        spec = F.rfft2(stack)
+        spec *= otf
+        return F.irfft2(spec, stack.shape[-2:], overwrite=True)
 
     def forward(self, x):
         """
