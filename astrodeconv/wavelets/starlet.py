@@ -133,7 +133,6 @@ def _smooth_axis(data, axis, step, mode):
     pair = np.add(tap(1), tap(3))
     pair *= _B3[1]
     out += pair
-    del padded
     np.multiply(data, _B3[2], out=pair)
     out += pair
     return out
