@@ -2,11 +2,12 @@
 """
 Every ``astrodeconv`` command shown in the documentation runs.
 
-The ``console`` code blocks of ``docs/**/*.rst`` and ``README.rst`` are
-collected; each ``astrodeconv ...`` (or ``python -m astrodeconv.cli ...``)
-command found in them is run, block by block, in a fresh temporary
-directory with the command-line entry point (`astrodeconv.cli.main`), and
-must exit with status 0. The input files the commands name are made by the
+The ``console`` code blocks of ``docs/**/*.rst``, ``README.rst`` and the
+docstrings of the example scripts (``docs/examples/*.py``) are collected;
+each ``astrodeconv ...`` (or ``python -m astrodeconv.cli ...``) command
+found in them is run, block by block, in a fresh temporary directory with
+the command-line entry point (`astrodeconv.cli.main`), and must exit with
+status 0. The input files the commands name are made by the
 fixtures of `_INPUTS` (the demo galaxy, its PSF, a small simulated training
 set). Commands that would take minutes to hours (a full-size simulation or
 training, or what depends on their outputs) are listed in `_NOT_RUN` with
@@ -14,6 +15,7 @@ the reason: their arguments are parsed by the real parser and every option
 they use must be listed by ``astrodeconv <command> --help``.
 """
 
+import ast
 import re
 import shlex
 from pathlib import Path
@@ -54,16 +56,25 @@ _NEEDS = {'simulate': ('galsim', 'h5py'), 'train': ('h5py',),
 
 
 def _doc_files():
+    """README.rst, the rst pages and the example scripts of docs/."""
     files = [ROOT / 'README.rst']
     for path in sorted(DOCS.rglob('*.rst')):
         if not _GENERATED.intersection(path.relative_to(DOCS).parts):
             files.append(path)
-    return files
+    return files + sorted((DOCS / 'examples').glob('*.py'))
+
+
+def _rst_text(path):
+    """The rst of a page, or the docstring of an example script."""
+    text = path.read_text(encoding='utf-8')
+    if path.suffix == '.py':
+        text = ast.get_docstring(ast.parse(text)) or ''
+    return text
 
 
 def _console_blocks(path):
     """The contents of the ``console`` code blocks of an rst file."""
-    lines = path.read_text(encoding='utf-8').splitlines()
+    lines = _rst_text(path).splitlines()
     blocks = []
     i = 0
     while i < len(lines):

@@ -11,10 +11,12 @@ pixel grid and writes the result, then checks what a user relies on: the
 unit, the WCS and the total flux are unchanged, the uncertainty has been
 propagated and the header records what was done.
 
-The command-line equivalent is::
+The command-line equivalent is
 
-    astrodeconv deconvolve galaxy.fits --psf-fwhm 0.7arcsec --lam auto \\
-        -o galaxy_deconvolved.fits
+.. code-block:: console
+
+    $ astrodeconv deconvolve galaxy.fits --psf-fwhm 0.7arcsec --lam auto \\
+          -o galaxy_deconvolved.fits
 """
 
 import tempfile

@@ -11,10 +11,13 @@ sky and rebuild the WCS for the new pixels. This example compares the
 plain flux-conserving upsampling, Tikhonov, and the learned model shipped
 with the package (Tikhonov followed by a small UNet) against the truth.
 
-Command-line equivalent::
+The command-line equivalent, with the PSF in a FITS file sampled on the
+0.05 arcsec grid, is
 
-    astrodeconv deconvolve galaxy.fits --method learned --upsample 4 \\
-        -o galaxy_x4.fits
+.. code-block:: console
+
+    $ astrodeconv deconvolve galaxy.fits --method learned --upsample 4 \\
+          --psf psf_0.05arcsec.fits -o galaxy_x4.fits
 """
 
 import warnings
