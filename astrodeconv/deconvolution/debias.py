@@ -96,7 +96,9 @@ def _masked_reconstruction(image, support):
     current = image
     for j, keep in enumerate(support):
         smoothed = _smooth(current, 2 ** j, mode)
-        detail = current - smoothed
+        # the detail plane, in the memory of the image it comes from
+        detail = current if j else current.copy()
+        detail -= smoothed
         detail *= keep
         out += detail
         current = smoothed

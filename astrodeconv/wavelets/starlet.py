@@ -118,6 +118,8 @@ def _smooth_axis(data, axis, step, mode):
     The array is padded by ``2 * step`` pixels on each side with the
     `numpy.pad` ``mode`` and the five taps are summed from shifted slices.
     """
+    if mode == 'wrap':
+        return _smooth_axis_periodic(data, axis, step)
     n = data.shape[axis]
     pad = 2 * step
     widths = [(0, 0)] * data.ndim
@@ -131,6 +133,44 @@ def _smooth_axis(data, axis, step, mode):
     out = np.add(tap(0), tap(4))
     out *= _B3[0]
     pair = np.add(tap(1), tap(3))
+    pair *= _B3[1]
+    out += pair
+    np.multiply(data, _B3[2], out=pair)
+    out += pair
+    return out
+
+
+def _shifted(dest, src, offset, axis, add=False):
+    """``dest[i] (+)= src[(i + offset) mod n]`` along ``axis``, no copy."""
+    n = src.shape[axis]
+    o = offset % n
+    ndim = src.ndim
+    parts = ((_axis_slice(ndim, axis, 0, n - o),
+              _axis_slice(ndim, axis, o, n)),
+             (_axis_slice(ndim, axis, n - o, n),
+              _axis_slice(ndim, axis, 0, o)))
+    for target, source in parts:
+        if add:
+            dest[target] += src[source]
+        else:
+            dest[target] = src[source]
+
+
+def _smooth_axis_periodic(data, axis, step):
+    """
+    `_smooth_axis` for the periodic boundary without a padded copy.
+
+    The same sums in the same order (so the same result to the last bit),
+    holding two arrays the size of ``data`` instead of four: the memory
+    that matters for wide fields.
+    """
+    out = np.empty_like(data)
+    _shifted(out, data, -2 * step, axis)
+    _shifted(out, data, 2 * step, axis, add=True)
+    out *= _B3[0]
+    pair = np.empty_like(data)
+    _shifted(pair, data, -step, axis)
+    _shifted(pair, data, step, axis, add=True)
     pair *= _B3[1]
     out += pair
     np.multiply(data, _B3[2], out=pair)
