@@ -82,14 +82,15 @@ class DebiasResults:
                          overrides={'image': f'array{self.image.shape}'})
 
 
-def _masked_reconstruction(image, support):
+def _masked_reconstruction(image, support, overwrite=False):
     """
     ``Phi^T M Phi image``: the sum of the starlet planes of ``image`` kept
     by the support of the detail planes ``(J, ny, nx)``, plus the coarse
     plane (periodic boundary).
 
     Computed scale by scale, holding two smoothed images at a time instead
-    of all ``J + 1`` planes (the memory of a few images, for wide fields).
+    of all ``J + 1`` planes (the memory of a few images, for wide fields);
+    ``overwrite=True`` also reuses the memory of ``image``.
     """
     mode = _PAD_MODES['periodic']
     out = np.zeros_like(image)
@@ -97,7 +98,7 @@ def _masked_reconstruction(image, support):
     for j, keep in enumerate(support):
         smoothed = _smooth(current, 2 ** j, mode)
         # the detail plane, in the memory of the image it comes from
-        detail = current if j else current.copy()
+        detail = current if (j or overwrite) else current.copy()
         detail -= smoothed
         detail *= keep
         out += detail
@@ -384,14 +385,16 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
         history = [np.linalg.norm(res)]
         point, point_res, t = x, res, 1.0
         for it in range(n_iter):
-            new = _masked_reconstruction(adjoint(point_res), sig_mask)
+            new = _masked_reconstruction(adjoint(point_res), sig_mask,
+                                         overwrite=True)
             new *= mu
             new += point
             if positivity:
                 np.maximum(new, 0, out=new)
             change = np.linalg.norm(new - x)
             scale = np.linalg.norm(x)
-            previous, x = x, new
+            # the previous iterate is only needed for the momentum
+            previous, x = (x if accelerate else None), new
             res = y[i] - forward(x)
             history.append(np.linalg.norm(res))
             done[i] = it + 1
