@@ -16,13 +16,16 @@ from .core import DeconvolverBase
 from .debias import debias_mrs
 from .tikhonov import REFERENCE_LAM, TikhonovDeconvolver
 
-__all__ = ['LearnedDeconvolver', 'AUTO_TILE_LIMIT', 'AUTO_TILE_SIZE']
+__all__ = ['LearnedDeconvolver', 'AUTO_TILE_LIMIT', 'AUTO_TILE_SIZE',
+           'PIXELS_PER_PASS']
 
 #: With ``tile_size='auto'``, images larger than this (pixels a side) are
 #: processed in tiles.
 AUTO_TILE_LIMIT = 512
 #: With ``tile_size='auto'``, the tile size used for larger images.
 AUTO_TILE_SIZE = 256
+#: The most pixels the network processes in one forward pass.
+PIXELS_PER_PASS = 2 ** 18
 
 
 def _resolve_denoiser(denoiser):
@@ -67,7 +70,10 @@ class LearnedDeconvolver(DeconvolverBase):
     device : str, optional
         ``'auto'`` (CUDA when available), ``'cpu'`` or ``'cuda'``.
     batch_size : int, optional
-        Tiles per forward pass.
+        The most tiles (or whole images) per forward pass; fewer when they
+        are large, so that one pass holds at most `PIXELS_PER_PASS` pixels
+        (16 images of 128 x 128, 4 tiles of 256 x 256), which bounds the
+        memory of the network.
     tile_size : int, None or 'auto', optional
         Tile size in output pixels. None runs the network on whole images
         (networks with a fixed input size, such as SUNet, default to it).
@@ -216,6 +222,11 @@ class LearnedDeconvolver(DeconvolverBase):
             raise FloatingPointError(msg)
         return out
 
+    def _per_pass(self, height, width):
+        """Images of this size per forward pass (memory bound)."""
+        return max(1, min(self.batch_size,
+                          PIXELS_PER_PASS // (height * width)))
+
     def _denoise(self, images, sigma):
         """Normalise, run the network (tiled or whole), de-normalise."""
         from ..utils._torch import denormalize_images, normalize_images
@@ -237,16 +248,16 @@ class LearnedDeconvolver(DeconvolverBase):
                 raise ValueError(msg)
             out = run_tiled(lambda t, idx: self._network(t, sig[idx]),
                             normed, tile=tile, overlap=overlap,
-                            batch_size=self.batch_size)
+                            batch_size=self._per_pass(tile, tile))
         else:
+            per_pass = self._per_pass(height, width)
             mult = getattr(self.network, 'size_multiple', 1)
             pad_y, pad_x = (-height) % mult, (-width) % mult
             padded = np.pad(normed, ((0, 0), (0, pad_y), (0, pad_x)),
                             mode='reflect') if (pad_y or pad_x) else normed
             out = np.concatenate([
-                self._network(padded[i:i + self.batch_size],
-                              sig[i:i + self.batch_size])
-                for i in range(0, n, self.batch_size)])
+                self._network(padded[i:i + per_pass], sig[i:i + per_pass])
+                for i in range(0, n, per_pass)])
             out = out[:, :height, :width]
         return denormalize_images(out, mean, peak)
 
