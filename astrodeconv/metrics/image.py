@@ -225,6 +225,26 @@ def ssim(estimate, truth, *, data_range, sigma=1.5, k1=0.01, k2=0.03):
 
 
 @_renamed_reference
+def _unit_factor(estimate_unit, other_unit, other_name):
+    """
+    The factor converting the estimate's unit to that of ``other_name``
+    (1 without units); a UnitsError when only one has a unit or they do
+    not convert.
+    """
+    if (estimate_unit is None) != (other_unit is None):
+        msg = (f'estimate and {other_name} must both have units or both '
+               f'have none, got {estimate_unit!r} and {other_unit!r}')
+        raise u.UnitsError(msg)
+    if estimate_unit is None:
+        return 1.0
+    try:
+        return (1 * estimate_unit).to_value(other_unit)
+    except u.UnitConversionError:
+        msg = (f'estimate unit {estimate_unit!r} must be convertible to the '
+               f'{other_name} unit {other_unit!r}')
+        raise u.UnitsError(msg) from None
+
+
 def flux_ratio(estimate, truth):
     """
     Ratio of total fluxes ``sum(estimate) / sum(truth)``.
@@ -264,18 +284,7 @@ def flux_ratio(estimate, truth):
         msg = ('estimate and truth must hold the same number of images, '
                f'got shapes {est.data.shape} and {ref.data.shape}')
         raise ValueError(msg)
-    scale = 1.0
-    if (est.unit is None) != (ref.unit is None):
-        msg = ('estimate and truth must both have units or both have '
-               f'none, got {est.unit!r} and {ref.unit!r}')
-        raise u.UnitsError(msg)
-    if est.unit is not None:
-        try:
-            scale = (1 * est.unit).to_value(ref.unit)
-        except u.UnitConversionError:
-            msg = (f'estimate unit {est.unit!r} must be convertible to the '
-                   f'truth unit {ref.unit!r}')
-            raise u.UnitsError(msg) from None
+    scale = _unit_factor(est.unit, ref.unit, 'truth')
     batch = est.data.ndim == 3
     num = np.where(est.mask, 0, est.data).sum(axis=(-2, -1)) * scale
     ref_data = np.where(ref.mask, 0, ref.data)

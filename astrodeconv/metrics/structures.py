@@ -25,7 +25,7 @@ from ..utils._deprecation import renamed_keyword
 from ..utils._nddata import parse_image_input
 from ..utils._validation import check_positive_int, check_real
 from ..wavelets.starlet import starlet_noise_levels, starlet_transform
-from .image import _pair, _reduce
+from .image import _pair, _reduce, _unit_factor
 
 __all__ = ['small_scale_structure', 'clump_segmentation', 'detect_clumps',
            'clump_flux', 'clump_flux_error', 'hallucination_rate',
@@ -556,18 +556,7 @@ def _forward_residual(estimate, data, psf, upsample):
     if psf is None:
         msg = 'psf must be given, either as psf or as data.psf, got neither'
         raise ValueError(msg)
-    if (est.unit is None) != (obs.unit is None):
-        msg = ('estimate and data must both have units or both have none, '
-               f'got {est.unit!r} and {obs.unit!r}')
-        raise u.UnitsError(msg)
-    factor = 1.0
-    if est.unit is not None:
-        try:
-            factor = (1 * est.unit).to_value(obs.unit)
-        except u.UnitConversionError:
-            msg = (f'estimate unit {est.unit!r} must be convertible to the '
-                   f'data unit {obs.unit!r}')
-            raise u.UnitsError(msg) from None
+    factor = _unit_factor(est.unit, obs.unit, 'data')
     psf = np.asarray(psf.value if isinstance(psf, u.Quantity) else psf)
     if psf.dtype.kind not in 'biuf':
         msg = (f'psf must be an array of real numbers, got dtype '
