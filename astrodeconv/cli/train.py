@@ -49,6 +49,17 @@ def add_parser(commands):
     train.add_argument('-o', '--output-dir', required=True,
                        metavar='OUT_DIR')
     train.add_argument('--no-progress', action='store_true')
+    train.add_argument('--normalization',
+                       choices=('inference', 'target', 'sky'),
+                       default='inference',
+                       help="how inputs and targets are normalised: "
+                       "'inference' (x - mean) / max, the reference; 'sky' "
+                       "(x - sky) / max above the sky (see "
+                       "astrodeconv.datasets.normalize_pair)")
+    train.add_argument('--init', metavar='NAME|PATH',
+                       help='start from these weights (a registry name or '
+                       'a checkpoint) instead of a random initialisation; '
+                       'the architecture options are then ignored')
     return train
 
 
@@ -122,11 +133,16 @@ def run(args, out):
     _check_output_dir(Path(args.output_dir), args)
     crop = args.crop or None
     train = PairDataset(args.data, 'train', crop=crop, augment=True,
-                        seed=args.seed)
+                        seed=args.seed, normalization=args.normalization)
     val = PairDataset(args.data, 'val', crop=crop, augment=False,
-                      seed=args.seed)
+                      seed=args.seed, normalization=args.normalization)
     torch.manual_seed(args.seed)
-    model = _build_model(args)
+    if args.init is not None:
+        from ..denoisers import load_denoiser
+
+        model = load_denoiser(args.init).train()
+    else:
+        model = _build_model(args)
     trainer = Trainer(
         model, train, val, epochs=args.epochs,
         checkpoint_dir=args.output_dir, batch_size=args.batch_size,

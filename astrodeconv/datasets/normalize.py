@@ -29,10 +29,10 @@ import numpy as np
 
 from ..utils._validation import check_choice, check_positive_int
 
-__all__ = ['NormalizationParams', 'normalize_pair', 'denormalize',
+__all__ = ['NormalizationParams', 'normalize_pair', 'denormalize', 'sky_level',
            'augment', 'split_indices']
 
-_MODES = ('inference', 'target')
+_MODES = ('inference', 'target', 'sky')
 _ROLES = ('input', 'target')
 
 
@@ -58,6 +58,57 @@ class NormalizationParams:
     target_offset: np.ndarray
     scale: np.ndarray
     mode: str
+
+
+def sky_level(images, *, n_sigma=3.0, max_iter=5, max_samples=2 ** 16):
+    """
+    Robust sky level of each image: an iterated sigma-clipped median.
+
+    Pixels farther than ``n_sigma`` robust standard deviations (1.4826
+    times the median absolute deviation) from the median are dropped and
+    the median recomputed, ``max_iter`` times; sources, which lie above the
+    sky, are clipped away, so that a galaxy stamp and a wide field of the
+    same sky get the same level. At most ``max_samples`` evenly spaced
+    pixels of each image are used (wide fields).
+
+    Parameters
+    ----------
+    images : array_like
+        An image ``(ny, nx)`` or a stack ``(N, ny, nx)``.
+
+    Returns
+    -------
+    sky : ndarray
+        Shape ``(N, 1, 1)`` (``(1, 1)`` for one image).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.datasets import sky_level
+    >>> rng = np.random.default_rng(0)
+    >>> image = rng.normal(5.0, 1.0, (64, 64))
+    >>> image[20:40, 20:40] += 50.0              # a bright source
+    >>> round(float(sky_level(image)[0, 0]), 1)
+    5.0
+    """
+    arr = _as_images(images, 'images')
+    flat = arr.reshape((-1, arr.shape[-2] * arr.shape[-1]))
+    stride = max(1, -(-flat.shape[1] // max_samples))
+    levels = np.empty(len(flat))
+    for i, row in enumerate(flat):
+        values = row[::stride]
+        level = np.median(values)
+        for _ in range(max_iter):
+            spread = 1.4826 * np.median(np.abs(values - level))
+            if not spread > 0:
+                break
+            kept = values[np.abs(values - level) <= n_sigma * spread]
+            if kept.size == values.size:
+                break
+            values = kept
+            level = np.median(values)
+        levels[i] = level
+    return levels.reshape(arr.shape[:-2] + (1, 1))
 
 
 def _safe_scale(scale, spread):
@@ -92,13 +143,18 @@ def normalize_pair(inputs, targets=None, *, mode='inference'):
     targets : array_like, optional
         Target image(s) of the same shape (the truth). Required for
         ``mode='target'``.
-    mode : {'inference', 'target'}, optional
+    mode : {'inference', 'target', 'sky'}, optional
         ``'inference'``: ``(x - mean(x)) / max(x)`` and
         ``(t - mean(x)) / max(x)``, the numbers of the *input* as at
         inference (when ``max(x) <= 0`` the largest absolute deviation
         from the mean is used, then 1). ``'target'``: the published
         training recipe ``(x - mean(x)) / f`` and ``(t - mean(t)) / f``
-        with ``f = max(t - mean(t))``. See the module docstring.
+        with ``f = max(t - mean(t))``. ``'sky'``: ``(x - s) / max(x - s)``
+        and ``(t - s) / max(x - s)`` with ``s`` the robust sky level of the
+        input (`sky_level`): the sky is at 0 whatever the fraction of the
+        image that the sources fill (a stamp or a wide field), which the
+        mean subtraction of ``'inference'`` does not give. See the module
+        docstring.
 
     Returns
     -------
@@ -134,6 +190,16 @@ def normalize_pair(inputs, targets=None, *, mode='inference'):
                    f'{t.shape}')
             raise ValueError(msg)
     axes = (-2, -1)
+    if mode == 'sky':
+        sky = sky_level(x)
+        centred = x - sky
+        peak = centred.max(axis=axes, keepdims=True)
+        spread = np.abs(centred).max(axis=axes, keepdims=True)
+        scale = _safe_scale(peak, spread)
+        t_n = None if t is None else (t - sky) / scale
+        params = NormalizationParams(input_offset=sky, target_offset=sky,
+                                     scale=scale, mode=mode)
+        return centred / scale, t_n, params
     mean_x = x.mean(axis=axes, keepdims=True)
     if mode == 'inference':
         peak = x.max(axis=axes, keepdims=True)

@@ -111,6 +111,14 @@ class LearnedDeconvolver(DeconvolverBase):
         ``step``, ``positivity``, ``tol``, ``accelerate``);
         ``support='data'`` uses the support of the back-projected data
         instead.
+    normalization : {None, 'inference', 'sky'}, optional
+        How the Tikhonov image is normalised before the network: as the
+        network was trained (None, default: from its weights record or
+        checkpoint; ``'inference'`` when they do not say). ``'inference'``
+        (also ``'target'``): the reference ``(x - mean) / max``;
+        ``'sky'``: ``(x - sky) / max(x - sky)`` with the robust sky level
+        (`astrodeconv.datasets.sky_level`), which puts the sky at 0 on a
+        stamp and on a wide field alike.
     recenter : bool, optional
         Recentre an off-centre PSF (default) or use it as given, see
         `~astrodeconv.deconvolution.DeconvolverBase`.
@@ -131,7 +139,7 @@ class LearnedDeconvolver(DeconvolverBase):
                  boundary='periodic', device='auto', batch_size=16,
                  tile_size='auto', tile_overlap=None, amp=False,
                  n_noise_samples=0, seed=0, debias=True,
-                 debias_kwargs=None, recenter=True):
+                 debias_kwargs=None, recenter=True, normalization=None):
         from ..utils._torch import resolve_device
 
         self._tikhonov = TikhonovDeconvolver(lam=lam, upsample=upsample,
@@ -164,6 +172,10 @@ class LearnedDeconvolver(DeconvolverBase):
             'name': type(self.network).__name__, 'sha256': 'none'}
         self.weights_info = info
         self.denoiser_name = info['name']
+        if normalization is None:
+            normalization = info.get('normalization', 'inference')
+        self.normalization = check_choice(
+            normalization, 'normalization', ('inference', 'target', 'sky'))
         fixed = getattr(self.network, 'fixed_size', None)
         if isinstance(tile_size, str):
             check_choice(tile_size, 'tile_size', ('auto',))
@@ -231,7 +243,8 @@ class LearnedDeconvolver(DeconvolverBase):
         """Normalise, run the network (tiled or whole), de-normalise."""
         from ..utils._torch import denormalize_images, normalize_images
 
-        normed, mean, peak = normalize_images(images)
+        offset = 'sky' if self.normalization == 'sky' else 'mean'
+        normed, mean, peak = normalize_images(images, offset=offset)
         sig = sigma / peak[:, 0, 0]
         n, height, width = normed.shape
         tile, overlap = self.tile_size, self.tile_overlap

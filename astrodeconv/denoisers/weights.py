@@ -287,7 +287,9 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
     -------
     module : `~astrodeconv.denoisers.Denoiser`
         In eval mode, with an attribute ``weights_info`` (a dict with the
-        name, architecture and SHA-256) used for provenance.
+        name, architecture and SHA-256, used for provenance, and the
+        ``normalization`` the network was trained with, ``'inference'``
+        when the file does not say).
     """
     record = None
     if isinstance(weights, WeightsRecord):
@@ -339,8 +341,13 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
         module = build_denoiser(architecture, **(arch_kwargs or {}))
         load_state_strict(module, extract_state_dict(
             checkpoint, source=str(path)), source=str(path))
+    metadata = (record.metadata if record is not None else
+                checkpoint.get('metadata', {}) if isinstance(checkpoint, dict)
+                else {})
     module.weights_info = {'name': name, 'architecture': architecture,
-                           'sha256': sha or file_sha256(path)}
+                           'sha256': sha or file_sha256(path),
+                           'normalization': (metadata or {}).get(
+                               'normalization', 'inference')}
     return module.eval().to(device)
 
 

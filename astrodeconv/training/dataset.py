@@ -18,7 +18,7 @@ __all__ = ['PairDataset']
 
 __doctest_requires__ = {('PairDataset',): ['h5py', 'galsim']}
 
-_NORMALIZATIONS = ('inference', 'target')
+_NORMALIZATIONS = ('inference', 'target', 'sky')
 
 
 class PairDataset(torch.utils.data.Dataset):
@@ -67,7 +67,7 @@ class PairDataset(torch.utils.data.Dataset):
         Side of the square crops; default the whole image.
     augment : bool, optional
         Augment the pairs; default True for ``split='train'`` only.
-    normalization : {'inference', 'target'}, optional
+    normalization : {'inference', 'target', 'sky'}, optional
         Normalisation mode of `astrodeconv.datasets.normalize_pair`.
         ``'inference'`` (default) matches what
         `~astrodeconv.deconvolution.LearnedDeconvolver` does at inference.

@@ -788,7 +788,11 @@ class Trainer:
             'val_metrics': {key: last[key] for key in (
                 'val_loss', 'val_nmse', 'val_psnr', 'val_ssim')},
             'history': self.history.to_list(),
-            'config': self.config}
+            'config': self.config,
+            # how the inputs were normalised: the deconvolver must do the
+            # same at inference
+            'normalization': getattr(self.train_dataset, 'normalization',
+                                     'inference')}
         payload = {'architecture': self._architecture,
                    'arch_kwargs': dict(self._arch_kwargs),
                    'num_params': count_parameters(self.model),

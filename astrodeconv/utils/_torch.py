@@ -68,13 +68,16 @@ def to_numpy(tensor):
         np.float64)
 
 
-def normalize_images(images):
+def normalize_images(images, offset='mean'):
     """
     The reference inference normalisation ``(x - mean) / peak``.
 
     ``mean`` is the mean of each image and ``peak`` its (un-centred)
     maximum, as in the published SUNet code; when the maximum is not
     positive the largest absolute deviation from the mean is used instead.
+    ``offset='sky'`` subtracts the robust sky level
+    (`astrodeconv.datasets.sky_level`) instead of the mean and divides by
+    the peak above it, for networks trained that way.
 
     Returns
     -------
@@ -82,6 +85,16 @@ def normalize_images(images):
     mean, peak : ndarray
         Shape ``(N, 1, 1)``, to invert with `denormalize_images`.
     """
+    if offset == 'sky':
+        from ..datasets.normalize import sky_level
+
+        sky = sky_level(images)
+        centred = images - sky
+        peak = centred.max(axis=(-2, -1), keepdims=True)
+        spread = np.abs(centred).max(axis=(-2, -1), keepdims=True)
+        peak = np.where(peak > 0, peak, spread)
+        peak = np.where(peak > 0, peak, 1.0)
+        return centred / peak, sky, peak
     mean = images.mean(axis=(-2, -1), keepdims=True)
     peak = images.max(axis=(-2, -1), keepdims=True)
     spread = np.abs(images - mean).max(axis=(-2, -1), keepdims=True)

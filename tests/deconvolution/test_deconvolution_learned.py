@@ -262,3 +262,37 @@ def test_tile_larger_than_image(observed, psf):
 def test_non_finite_network_output_raises(observed, psf):
     with pytest.raises(FloatingPointError, match='non-finite'):
         LearnedDeconvolver(Broken())(observed, psf=psf)
+
+
+def test_sky_normalization_puts_the_sky_at_zero():
+    from astrodeconv.datasets import normalize_pair, sky_level
+    from astrodeconv.utils._torch import normalize_images
+
+    rng = np.random.default_rng(3)
+    stamp = rng.normal(2.0, 0.1, (64, 64))
+    stamp[16:48, 16:48] += 20.0              # a galaxy filling the stamp
+    wide = rng.normal(2.0, 0.1, (256, 256))
+    wide[100:132, 100:132] += 20.0           # the same galaxy in a wide field
+    assert sky_level(stamp)[0, 0] == pytest.approx(2.0, abs=0.02)
+    assert sky_level(wide)[0, 0] == pytest.approx(2.0, abs=0.02)
+    for image in (stamp, wide):
+        normed, offset, peak = normalize_images(image[None], offset='sky')
+        # the sky of both sits at 0 in the network's units
+        sky = np.median(normed[0][image < 3.0])
+        assert abs(sky) < 0.002
+        assert normed.max() == pytest.approx(1.0)
+        xn, tn, params = normalize_pair(image, image, mode='sky')
+        np.testing.assert_allclose(xn, normed[0])
+    # the mean subtraction does not: the sky of the stamp sits well below 0
+    mean_normed = normalize_images(stamp[None])[0][0]
+    assert np.median(mean_normed[stamp < 3.0]) < -0.05
+
+
+def test_normalization_follows_the_weights_record():
+    assert LearnedDeconvolver(Identity()).normalization == 'inference'
+    net = Identity()
+    net.weights_info = {'name': 'x', 'sha256': 'none',
+                        'normalization': 'sky'}
+    assert LearnedDeconvolver(net).normalization == 'sky'
+    with pytest.raises(ValueError, match='normalization must be one of'):
+        LearnedDeconvolver(Identity(), normalization='median')

@@ -71,7 +71,8 @@ def test_load_by_name_from_weights_dir(registry, saved, monkeypatch):
     monkeypatch.setenv('ASTRODECONV_WEIGHTS_DIR', str(path.parent))
     net = load_denoiser('unet-test')
     assert net.weights_info == {'name': 'unet-test',
-                                'architecture': 'UNet64', 'sha256': sha}
+                                'architecture': 'UNet64', 'sha256': sha,
+                                'normalization': 'inference'}
     assert 'unet-test' in list(list_weights()['name'])
 
 
