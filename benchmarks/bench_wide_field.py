@@ -77,7 +77,7 @@ def make_field(size, n_sources, seed=0, upsample=1):
     return data, clean, psf
 
 
-def measure(size, debias, upsample=1):
+def measure(size, debias, upsample=1, weights='default'):
     """Deconvolve one field in this process; return the figures."""
     import warnings
 
@@ -93,7 +93,7 @@ def measure(size, debias, upsample=1):
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        deconv = LearnedDeconvolver(debias=debias, device='cpu',
+        deconv = LearnedDeconvolver(weights, debias=debias, device='cpu',
                                     upsample=upsample)
         out = deconv(data, psf=psf)
     seconds = time.perf_counter() - start
@@ -106,6 +106,7 @@ def measure(size, debias, upsample=1):
         'upsample': upsample,
         'n_sources': N_SOURCES.get(size, 1),
         'debias': debias,
+        'weights': str(weights),
         'input_flux': float(data.sum()),
         'output_flux': float(out.sum()),
         'flux_ratio': float(out.sum() / data.sum()),
@@ -118,13 +119,14 @@ def measure(size, debias, upsample=1):
     }
 
 
-def run_child(size, debias, upsample):
+def run_child(size, debias, upsample, weights='default'):
     """Run `measure` in a fresh interpreter (its own peak memory)."""
-    code = ('import json, sys; sys.path.insert(0, {path!r}); '
-            'import bench_wide_field as b; '
-            'print(json.dumps(b.measure({size}, {debias}, {upsample})))'
-            ).format(path=str(Path(__file__).parent), size=size,
-                     debias=debias, upsample=upsample)
+    template = ('import json, sys; sys.path.insert(0, {path!r}); '
+                'import bench_wide_field as b; '
+                'print(json.dumps(b.measure({size}, {debias}, {upsample}, '
+                '{weights!r})))')
+    code = template.format(path=str(Path(__file__).parent), size=size,
+                           debias=debias, upsample=upsample, weights=weights)
     done = subprocess.run([sys.executable, '-c', code], check=True,
                           capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -137,6 +139,8 @@ def main(argv=None):
     parser.add_argument('--upsample', type=int, nargs='+', default=[1, 2],
                         help='super-resolution factors (fields of up to '
                         '2048 pixels for factors above 1)')
+    parser.add_argument('--weights', default='default',
+                        help='registry name or checkpoint of the network')
     parser.add_argument('--network-alone-up-to', type=int, default=2048,
                         help='also measure debias=False on fields up to '
                         'this size (default 2048)')
@@ -157,7 +161,7 @@ def main(argv=None):
             if size <= args.network_alone_up_to and upsample == 1:
                 runs.append((size, False, upsample))
     for size, debias, upsample in runs:
-        row = run_child(size, debias, upsample)
+        row = run_child(size, debias, upsample, args.weights)
         row['goal_met'] = bool(
             abs(row['flux_ratio'] - 1) <= GOAL_FLUX
             and abs(row['background_offset_sigma']) <= GOAL_BACKGROUND
