@@ -74,7 +74,8 @@ def evaluate_group(data, args):
     rows, timings = {}, {}
 
     start = time.perf_counter()
-    model = LearnedDeconvolver(args.weights, upsample=k, device=args.device)
+    model = LearnedDeconvolver(args.weights, upsample=k, device=args.device,
+                               debias=False)
     network = as_image_stack(model(observed, psf=psf))
     timings['network'] = time.perf_counter() - start
     rows['network'] = clump_metrics(network, truth)

@@ -39,7 +39,7 @@ EVALUATION_METHODS = ('learned', 'learned-debiased', 'tikhonov',
 DEFAULT_MAG_BINS = (20.0, 21.5, 23.0, 24.0, 25.0, 26.0)
 
 #: ``make_deconvolver`` method and options of each evaluation method.
-_RECIPES = {'learned': ('learned', {}),
+_RECIPES = {'learned': ('learned', {'debias': False}),
             'learned-debiased': ('learned', {'debias': True}),
             'tikhonov': ('tikhonov', {}),
             'tikhonov-auto': ('tikhonov', {'lam': 'auto'}),
