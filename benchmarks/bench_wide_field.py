@@ -53,7 +53,9 @@ def make_field(size, n_sources, seed=0, upsample=1):
     A sparse field: exponential galaxies, Moffat blur, white noise.
 
     The truth is ``size`` pixels a side; the observation is ``upsample``
-    times coarser (block sums), the PSF is on the fine grid.
+    times coarser (block sums), the PSF is on the fine grid. Returns the
+    observation, the mask of its source-free pixels (noiseless observation
+    below 0.05 sigma) and the PSF; nothing else stays in memory.
     """
     from astrodeconv.operators import ForwardModel
     from astrodeconv.psf import make_moffat_psf
@@ -71,10 +73,12 @@ def make_field(size, n_sources, seed=0, upsample=1):
             flux * profile / profile.sum())
     psf = make_moffat_psf(5.0, shape=(31, 31))
     coarse = size // upsample
-    clean = ForwardModel(psf, (coarse, coarse),
-                         upsample=upsample).forward(truth)
-    data = clean + rng.normal(0.0, SIGMA, clean.shape)
-    return data, clean, psf
+    data = ForwardModel(psf, (coarse, coarse),
+                        upsample=upsample).forward(truth)
+    del truth
+    sky = data < 0.05 * SIGMA
+    data += rng.normal(0.0, SIGMA, data.shape)
+    return data, sky, psf
 
 
 def measure(size, debias, upsample=1, weights='default'):
@@ -83,9 +87,8 @@ def measure(size, debias, upsample=1, weights='default'):
 
     from astrodeconv.deconvolution import LearnedDeconvolver
 
-    data, clean, psf = make_field(size, N_SOURCES.get(size, 1),
-                                  upsample=upsample)
-    sky = clean < 0.05 * SIGMA
+    data, sky, psf = make_field(size, N_SOURCES.get(size, 1),
+                                upsample=upsample)
     if upsample > 1:
         sky_fine = sky.repeat(upsample, axis=0).repeat(upsample, axis=1)
     else:

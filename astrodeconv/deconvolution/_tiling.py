@@ -59,8 +59,10 @@ def run_tiled(func, images, *, tile, overlap, batch_size):
     ys = tile_starts(height, tile, overlap)
     xs = tile_starts(width, tile, overlap)
     jobs = [(i, y, x) for i in range(n) for y in ys for x in xs]
-    out = np.zeros(images.shape)
-    weight_sum = np.zeros(images.shape)
+    # single-precision stacks (wide fields) are blended in single precision
+    dtype = np.float32 if images.dtype == np.float32 else np.float64
+    out = np.zeros(images.shape, dtype=dtype)
+    weight_sum = np.zeros(images.shape, dtype=dtype)
     weights = {}
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..utils import AstrodeconvWarning
 from ..utils._repr import make_repr
-from ..utils._validation import check_positive_int, check_real
+from ..utils._validation import (check_choice, check_positive_int,
+                                 check_real)
 from ..wavelets import starlet_noise_levels
 from ..wavelets.starlet import _PAD_MODES, _smooth
 from ..operators import ForwardModel
@@ -141,7 +142,7 @@ def _significant_support(sources, model, sigma, n_scales, threshold,
 def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
                threshold=3.0, threshold_first=None, n_iter=20, step=None,
                positivity=False, tol=1e-4, support='start',
-               accelerate=False, _warn_empty=True):
+               accelerate=False, dtype='float64', _warn_empty=True):
     r"""
     Debias a deconvolved image on a multi-resolution support.
 
@@ -259,6 +260,10 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
         or ``M`` itself for the detail planes (see above).
     accelerate : bool, optional
         Use Nesterov momentum (see above).
+    dtype : {'float64', 'float32'}, optional
+        Precision of the iterations and of the result. ``'float32'``
+        halves the memory (wide fields) at a relative precision of about
+        1e-6, well below the noise of any observation.
 
     Returns
     -------
@@ -296,8 +301,10 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
     True
     """
     image_in = np.asarray(image)
-    x0 = _as_stack(image, 'image')
-    y = _as_stack(data, 'data')
+    dtype = np.dtype(check_choice(np.dtype(dtype).name, 'dtype',
+                                  ('float64', 'float32')))
+    x0 = _as_stack(image, 'image').astype(dtype, copy=False)
+    y = _as_stack(data, 'data').astype(dtype, copy=False)
     h = _as_stack(psf, 'psf')
     kk = check_positive_int(upsample, 'upsample')
     n_scales = check_positive_int(n_scales, 'n_scales')
@@ -359,7 +366,7 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
                                         threshold, threshold_first)
     bounds = model.lipschitz_bound()
 
-    out = x0.copy()
+    out = np.array(x0, dtype=dtype, copy=True)
     done = np.zeros(n, dtype=int)
     steps = np.zeros(n)
     fractions = np.zeros((n, n_scales + 1))

@@ -79,7 +79,9 @@ class LearnedDeconvolver(DeconvolverBase):
         (networks with a fixed input size, such as SUNet, default to it).
         ``'auto'`` (default) runs images of up to `AUTO_TILE_LIMIT`
         pixels a side whole and larger ones (wide fields) in tiles of
-        `AUTO_TILE_SIZE`, which bounds the memory of the network.
+        `AUTO_TILE_SIZE`, which bounds the memory of the network. Such
+        wide fields also run their Tikhonov step and the debiasing in
+        single precision (as the network), which halves their memory.
     tile_overlap : int, optional
         Overlap between tiles; the blending ramps span it. Defaults to a
         quarter of the tile size.
@@ -144,6 +146,9 @@ class LearnedDeconvolver(DeconvolverBase):
 
         self._tikhonov = TikhonovDeconvolver(lam=lam, upsample=upsample,
                                              boundary=boundary)
+        # wide fields: single precision, as the network (memory)
+        self._tikhonov_single = TikhonovDeconvolver(
+            lam=lam, upsample=upsample, boundary=boundary, dtype='float32')
         super().__init__(upsample=upsample, recenter=recenter)
         self.lam = self._tikhonov.lam
         self.boundary = boundary
@@ -283,16 +288,20 @@ class LearnedDeconvolver(DeconvolverBase):
         return np.atleast_1d(estimate_noise(data, mask=mask))
 
     def _pipeline(self, data, psf, error, mask, sigma):
+        # wide fields run in single precision (memory); the network
+        # computes in float32 anyway
+        wide = max(data.shape[-2:]) * self.upsample > AUTO_TILE_LIMIT
+        tikhonov = self._tikhonov_single if wide else self._tikhonov
         # the uncertainty only serves the choice of lam ('auto'/'sure')
-        tik = self._tikhonov._deconvolve_stack(data, psf, error, mask,
-                                               diagnostics=False,
-                                               want_psf=False,
-                                               want_error=False)
+        tik = tikhonov._deconvolve_stack(data, psf, error, mask,
+                                         diagnostics=False, want_psf=False,
+                                         want_error=False)
         # the Tikhonov image is not needed after the network (memory)
         image = self._denoise(tik.pop('image'), sigma / self.upsample ** 2)
         if self.debias:
             image = debias_mrs(image, data, psf, sigma=sigma,
                                upsample=self.upsample,
+                               dtype='float32' if wide else 'float64',
                                # an image without significant structure
                                # keeps the network output, silently
                                _warn_empty=False,

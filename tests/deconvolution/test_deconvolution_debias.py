@@ -315,3 +315,17 @@ def test_learned_deconvolver_debias():
 def test_learned_deconvolver_debias_kwargs_type():
     with pytest.raises(TypeError, match='debias_kwargs must be a dict'):
         LearnedDeconvolver(Scale(), debias=True, debias_kwargs=3)
+
+
+def test_single_precision_matches_double():
+    truth, data, psf, otf = simulate(n=32)
+    x0 = biased_start(truth)
+    double = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=10).image
+    single = debias_mrs(x0, data, psf, sigma=SIGMA, n_iter=10,
+                        dtype='float32').image
+    assert double.dtype == np.float64 and single.dtype == np.float32
+    np.testing.assert_allclose(single, double, rtol=0,
+                               atol=1e-4 * np.abs(double).max())
+    assert single.sum() == pytest.approx(double.sum(), rel=1e-5)
+    with pytest.raises(ValueError, match='dtype must be one of'):
+        debias_mrs(x0, data, psf, sigma=SIGMA, dtype='float16')
