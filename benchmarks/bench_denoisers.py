@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from astrodeconv import __version__
-from astrodeconv.utils._files import atomic_write
+from astrodeconv.evaluation import write_report
 from astrodeconv.denoisers import (Learnlet, SUNet, UNet64,
                                    count_parameters)
 
@@ -94,10 +94,7 @@ def main(argv=None):
                     entry[f'{device.type}_ms_per_image'] <= goal)
         results['models'][name] = entry
         print(name, json.dumps(entry))
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(output, overwrite=True, mode='w') as handle:
-        handle.write(json.dumps(results, indent=2))
+    write_report(args.output, results, overwrite=True)
     return results
 
 

@@ -42,7 +42,7 @@ from astrodeconv import __version__, conf
 from astrodeconv.deconvolution import TikhonovDeconvolver
 from astrodeconv.operators import ForwardModel
 from astrodeconv.operators import fourier as F
-from astrodeconv.utils._files import atomic_write
+from astrodeconv.evaluation import write_report
 
 GOAL_RATIO_FLOAT32 = 1.5
 GOAL_RATIO_FLOAT64 = 1.0
@@ -171,10 +171,7 @@ def main(argv=None):
                                  >= GOAL_RATIO_FLOAT64),
         'goal_met_memory': bool(memory_ratio <= GOAL_MEMORY_RATIO),
     }
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(output, overwrite=True, mode='w') as handle:
-        handle.write(json.dumps(result, indent=2))
+    write_report(args.output, result, overwrite=True)
     print(json.dumps(result, indent=2))
     return result
 

@@ -152,7 +152,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from astrodeconv import __version__
-    from astrodeconv.utils._files import atomic_write
+    from astrodeconv.evaluation import write_report
 
     rows = []
     runs = []
@@ -181,10 +181,7 @@ def main(argv=None):
         'goal_memory_gb_4096': GOAL_MEMORY_GB,
         'rows': rows,
     }
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(output, overwrite=True, mode='w') as handle:
-        handle.write(json.dumps(result, indent=2))
+    write_report(args.output, result, overwrite=True)
     return result
 
 
