@@ -9,6 +9,7 @@ that are significant in the start image (the published method) or, as an
 option, in the back-projected observation.
 """
 
+import inspect
 import warnings
 
 import numpy as np
@@ -142,7 +143,7 @@ def _significant_support(sources, model, sigma, n_scales, threshold,
 def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
                threshold=3.0, threshold_first=None, n_iter=20, step=None,
                positivity=False, tol=1e-4, support='start',
-               accelerate=False, dtype='float64', _warn_empty=True):
+               accelerate=False, dtype='float64'):
     r"""
     Debias a deconvolved image on a multi-resolution support.
 
@@ -300,6 +301,28 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
     >>> bool(abs(results.image.sum() / truth.sum() - 1) < 0.02)
     True
     """
+    results = _debias(image, data, psf, sigma=sigma, upsample=upsample,
+                      n_scales=n_scales, threshold=threshold,
+                      threshold_first=threshold_first, n_iter=n_iter,
+                      step=step, positivity=positivity, tol=tol,
+                      support=support, accelerate=accelerate, dtype=dtype)
+    fractions = np.reshape(results.support_fraction, (-1, n_scales + 1))
+    if not np.all(fractions[:, :-1].any(axis=1)):
+        warnings.warn('multi-resolution support is empty; the input is '
+                      'returned unchanged', AstrodeconvWarning, stacklevel=2)
+    return results
+
+
+#: The defaults of `debias_mrs`, for the callers of `_debias`.
+_DEFAULTS = {name: parameter.default for name, parameter in
+             inspect.signature(debias_mrs).parameters.items()
+             if parameter.default is not inspect.Parameter.empty}
+
+
+def _debias(image, data, psf, *, sigma, upsample, n_scales, threshold,
+            threshold_first, n_iter, step, positivity, tol, support,
+            accelerate, dtype):
+    """`debias_mrs` without the warning for an empty support."""
     image_in = np.asarray(image)
     dtype = np.dtype(check_choice(np.dtype(dtype).name, 'dtype',
                                   ('float64', 'float32')))
@@ -371,7 +394,6 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
     steps = np.zeros(n)
     fractions = np.zeros((n, n_scales + 1))
     residuals = []
-    empty = False
     for i in range(n):
         part = model.select(slice(i, i + 1))
         forward, adjoint = part.forward, part.adjoint
@@ -379,7 +401,6 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
         fractions[i, :-1] = sig_mask.mean(axis=(-2, -1))
         fractions[i, -1] = 1.0
         if not sig_mask.any():
-            empty = True
             residuals.append(np.array(
                 [np.linalg.norm(y[i] - forward(out[i]))]))
             continue
@@ -416,10 +437,6 @@ def debias_mrs(image, data, psf, *, sigma, upsample=1, n_scales=4,
                 point, point_res = x, res
         out[i] = x
         residuals.append(np.array(history))
-    if empty and _warn_empty:
-        warnings.warn('multi-resolution support is empty; the input is '
-                      'returned unchanged', AstrodeconvWarning, stacklevel=2)
-
     result = out.reshape(image_in.shape)
     if image_in.ndim == 2:
         return DebiasResults(image=result, n_iter=int(done[0]),

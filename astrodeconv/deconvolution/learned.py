@@ -13,7 +13,8 @@ from ..utils._validation import check_choice, check_positive_int
 from ..operators import ForwardModel
 from ._tiling import run_tiled
 from .core import DeconvolverBase
-from .debias import debias_mrs
+from .debias import _DEFAULTS as _DEBIAS_DEFAULTS
+from .debias import _debias
 from .tikhonov import REFERENCE_LAM, TikhonovDeconvolver
 
 __all__ = ['LearnedDeconvolver', 'AUTO_TILE_LIMIT', 'AUTO_TILE_SIZE',
@@ -97,7 +98,8 @@ class LearnedDeconvolver(DeconvolverBase):
         Seed of the re-noising draws.
     debias : bool, optional
         If True (default, the third step of the published pipeline),
-        debias the network output with `debias_mrs` (also for every
+        debias the network output with
+        `~astrodeconv.deconvolution.debias_mrs` (also for every
         re-noising draw): gradient steps on the data fit restricted to the
         multi-resolution support of the network output, so that the flux
         the network lost in its significant structures is restored while
@@ -108,7 +110,8 @@ class LearnedDeconvolver(DeconvolverBase):
         slightly (see the benchmarks page). False returns the network
         output as it is.
     debias_kwargs : dict, optional
-        Keyword arguments passed to `debias_mrs` (``support``,
+        Keyword arguments passed to
+        `~astrodeconv.deconvolution.debias_mrs` (``support``,
         ``n_scales``, ``threshold``, ``threshold_first``, ``n_iter``,
         ``step``, ``positivity``, ``tol``, ``accelerate``);
         ``support='data'`` uses the support of the back-projected data
@@ -299,13 +302,12 @@ class LearnedDeconvolver(DeconvolverBase):
         # the Tikhonov image is not needed after the network (memory)
         image = self._denoise(tik.pop('image'), sigma / self.upsample ** 2)
         if self.debias:
-            image = debias_mrs(image, data, psf, sigma=sigma,
-                               upsample=self.upsample,
-                               dtype='float32' if wide else 'float64',
-                               # an image without significant structure
-                               # keeps the network output, silently
-                               _warn_empty=False,
-                               **self.debias_kwargs).image
+            # _debias does not warn: an image without significant
+            # structure keeps the network output, silently
+            options = dict(_DEBIAS_DEFAULTS, upsample=self.upsample,
+                           dtype='float32' if wide else 'float64')
+            options.update(self.debias_kwargs)
+            image = _debias(image, data, psf, sigma=sigma, **options).image
         return image, tik
 
     def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
