@@ -10,6 +10,8 @@ one observed pixel (``k = upsample``; ``D`` is the identity for ``k = 1``).
 import numbers
 
 import numpy as np
+from astropy import units as u
+from astropy.nddata import NDData
 from scipy.signal import fftconvolve
 
 from ..utils._repr import make_repr
@@ -41,11 +43,9 @@ def _check_shape(shape):
 
 
 def _check_psf(psf):
-    if hasattr(psf, 'unit') or not isinstance(
-            psf, (np.ndarray, list, tuple)):
-        if hasattr(psf, 'data') and not isinstance(psf, np.ndarray):
-            psf = psf.data
-    psf = np.asarray(psf)
+    if isinstance(psf, NDData):
+        psf = psf.data
+    psf = np.asarray(psf.value if isinstance(psf, u.Quantity) else psf)
     if psf.dtype.kind not in 'fiu' or psf.ndim not in (2, 3):
         msg = ('psf must be a real 2D array or a 3D stack of PSFs, got '
                f'an array of dtype {psf.dtype} with {psf.ndim} dimensions')
