@@ -76,6 +76,10 @@ class DeconvolutionResults:
                                     'params': f'[{keys}]'})
 
 
+#: Calls needing less than this are not checked against the system's
+#: memory (any machine has it); a ``conf.memory_limit`` is always applied.
+_ALWAYS_AVAILABLE = 2 ** 28
+
 #: Memory assumed available when neither psutil nor os.sysconf tells.
 FALLBACK_MEMORY = 4 * 2 ** 30
 
@@ -129,6 +133,10 @@ def _check_memory(items, upsample, itemsize, factor, name):
     """
     pixels = sum(item.data.size for item in items) * upsample ** 2
     need = pixels * itemsize * factor
+    from astrodeconv import conf
+
+    if need <= _ALWAYS_AVAILABLE and not float(conf.memory_limit) > 0:
+        return              # small calls: no system query on the hot path
     limit, source = available_memory()
     if need <= limit:
         return
