@@ -20,7 +20,10 @@ def add_parser(commands):
         'HDF5 training set (L1 loss, Adam with warm-up and cosine decay). '
         'Writes best.pt (loadable by LearnedDeconvolver) and latest.pt '
         '(resumable with --resume) into OUT_DIR; an OUT_DIR holding them '
-        'is refused unless --resume or --overwrite is given.')
+        'is refused unless --resume or --overwrite is given. With --task '
+        'denoise the network learns instead to remove white Gaussian noise '
+        'of a given level from the truth images (the prior of the '
+        'plug-and-play method, PnPDeconvolver).')
     train.add_argument('data', metavar='DATA.h5')
     train.add_argument('--arch', choices=tuple(_ARCHS), default='unet')
     train.add_argument('--base-width', type=int, default=16,
@@ -29,6 +32,20 @@ def add_parser(commands):
                        help='unet: resolution levels (default 4)')
     train.add_argument('--n-filters', type=int, default=256,
                        help='learnlet: filters per scale (default 256)')
+    train.add_argument('--sigma-input', action='store_true',
+                       help='unet: take the noise level as a second input '
+                       'channel (one network for every noise level)')
+    train.add_argument('--task', choices=('tikhonov', 'denoise'),
+                       default='tikhonov',
+                       help="'tikhonov' (default): map Tikhonov images to "
+                       "the truth; 'denoise': remove white Gaussian noise "
+                       'from the truth images (a plain denoiser for '
+                       'PnPDeconvolver)')
+    train.add_argument('--sigma-range', type=float, nargs=2,
+                       metavar=('LOW', 'HIGH'), default=None,
+                       help='denoise: range of the noise level relative to '
+                       'the image peak, drawn log-uniformly (default 1e-3 '
+                       '0.5)')
     train.add_argument('--epochs', type=int, default=30)
     train.add_argument('--batch-size', type=int, default=32)
     train.add_argument('--crop', type=int, default=64,
@@ -69,7 +86,8 @@ def _build_model(args):
     arch = _ARCHS[args.arch]
     if arch == 'UNet64':
         return build_denoiser(arch, base_width=args.base_width,
-                              n_levels=args.n_levels)
+                              n_levels=args.n_levels,
+                              sigma_input=args.sigma_input)
     if arch == 'Learnlet':
         return build_denoiser(arch, n_filters=args.n_filters)
     return build_denoiser(arch)
@@ -96,6 +114,16 @@ def _check_arguments(args):
             bound = 'positive' if positive else 'zero or positive'
             msg = f'{option} must be a finite {bound} number, got {value}'
             raise UsageError(msg)
+    if args.sigma_range is not None:
+        if args.task != 'denoise':
+            msg = '--sigma-range needs --task denoise'
+            raise UsageError(msg)
+        low, high = args.sigma_range
+        if not (math.isfinite(low) and math.isfinite(high)
+                and 0 < low <= high):
+            msg = ('--sigma-range must be two finite numbers with 0 < LOW '
+                   f'<= HIGH, got {low} {high}')
+            raise UsageError(msg)
     if args.min_lr > args.lr:
         msg = f'--min-lr must not exceed --lr ({args.lr}), got {args.min_lr}'
         raise UsageError(msg)
@@ -121,7 +149,7 @@ def run(args, out):
     """Train, printing one line per epoch and the best checkpoint."""
     import torch
 
-    from ..training import PairDataset, Trainer
+    from ..training import DenoisingDataset, PairDataset, Trainer
 
     _check_arguments(args)
     if not Path(args.data).is_file():
@@ -132,10 +160,19 @@ def run(args, out):
         raise UsageError(msg)
     _check_output_dir(Path(args.output_dir), args)
     crop = args.crop or None
-    train = PairDataset(args.data, 'train', crop=crop, augment=True,
-                        seed=args.seed, normalization=args.normalization)
-    val = PairDataset(args.data, 'val', crop=crop, augment=False,
-                      seed=args.seed, normalization=args.normalization)
+    if args.task == 'denoise':
+        options = {} if args.sigma_range is None else {
+            'sigma_range': tuple(args.sigma_range)}
+        train = DenoisingDataset(args.data, 'train', crop=crop,
+                                 augment=True, seed=args.seed, **options)
+        val = DenoisingDataset(args.data, 'val', crop=crop, augment=False,
+                               seed=args.seed, **options)
+    else:
+        train = PairDataset(args.data, 'train', crop=crop, augment=True,
+                            seed=args.seed,
+                            normalization=args.normalization)
+        val = PairDataset(args.data, 'val', crop=crop, augment=False,
+                          seed=args.seed, normalization=args.normalization)
     torch.manual_seed(args.seed)
     if args.init is not None:
         from ..denoisers import load_denoiser

@@ -18,14 +18,16 @@ DECONVOLUTION_METHODS = {
     'wiener': 'WienerDeconvolver',
     'richardson-lucy': 'RichardsonLucyDeconvolver',
     'learned': 'LearnedDeconvolver',
+    'pnp': 'PnPDeconvolver',
 }
 
 
 def _deconvolver_class(method):
-    from . import learned, richardson_lucy, tikhonov, wiener
+    from . import learned, pnp, richardson_lucy, tikhonov, wiener
 
     modules = {'tikhonov': tikhonov, 'wiener': wiener,
-               'richardson-lucy': richardson_lucy, 'learned': learned}
+               'richardson-lucy': richardson_lucy, 'learned': learned,
+               'pnp': pnp}
     return getattr(modules[method], DECONVOLUTION_METHODS[method])
 
 
@@ -42,10 +44,11 @@ def make_deconvolver(method, **options):
 
     Parameters
     ----------
-    method : {'tikhonov', 'wiener', 'richardson-lucy', 'learned'}
+    method : {'tikhonov', 'wiener', 'richardson-lucy', 'learned', 'pnp'}
         The method (``'richardson_lucy'`` is accepted too):
         `TikhonovDeconvolver`, `WienerDeconvolver`,
-        `RichardsonLucyDeconvolver` or `LearnedDeconvolver`.
+        `RichardsonLucyDeconvolver`, `LearnedDeconvolver` or
+        `PnPDeconvolver`.
     **options
         Keyword arguments of the class, e.g. ``upsample=4``,
         ``lam='auto'`` (Tikhonov and learned), ``balance`` (Wiener),
@@ -55,7 +58,7 @@ def make_deconvolver(method, **options):
         is None is left out, so that the class default applies: this lets
         a caller pass every option it knows about. For ``'learned'``,
         ``weights`` is accepted as another name for ``denoiser`` (a
-        registry name or a checkpoint path).
+        registry name or a checkpoint path); the same holds for ``'pnp'``.
 
     Returns
     -------
@@ -96,7 +99,7 @@ def make_deconvolver(method, **options):
     cls = _deconvolver_class(method)
     options = {name: value for name, value in options.items()
                if value is not None}
-    if method == 'learned' and 'weights' in options:
+    if method in ('learned', 'pnp') and 'weights' in options:
         if 'denoiser' in options:
             msg = ('weights and denoiser must not be combined: weights is '
                    'another name for denoiser')

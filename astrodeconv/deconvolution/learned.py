@@ -253,7 +253,11 @@ class LearnedDeconvolver(DeconvolverBase):
 
         offset = 'sky' if self.normalization == 'sky' else 'mean'
         normed, mean, peak = normalize_images(images, offset=offset)
-        sig = sigma / peak[:, 0, 0]
+        out = self._run_network(normed, sigma / peak[:, 0, 0])
+        return denormalize_images(out, mean, peak)
+
+    def _run_network(self, normed, sig):
+        """The network on normalised images ``(N, H, W)``, tiled or whole."""
         n, height, width = normed.shape
         tile, overlap = self.tile_size, self.tile_overlap
         if tile == 'auto':
@@ -267,20 +271,18 @@ class LearnedDeconvolver(DeconvolverBase):
                        f'({height}x{width}), got {tile}; use a smaller '
                        'tile or pad the image')
                 raise ValueError(msg)
-            out = run_tiled(lambda t, idx: self._network(t, sig[idx]),
-                            normed, tile=tile, overlap=overlap,
-                            batch_size=self._per_pass(tile, tile))
-        else:
-            per_pass = self._per_pass(height, width)
-            mult = getattr(self.network, 'size_multiple', 1)
-            pad_y, pad_x = (-height) % mult, (-width) % mult
-            padded = np.pad(normed, ((0, 0), (0, pad_y), (0, pad_x)),
-                            mode='reflect') if (pad_y or pad_x) else normed
-            out = np.concatenate([
-                self._network(padded[i:i + per_pass], sig[i:i + per_pass])
-                for i in range(0, n, per_pass)])
-            out = out[:, :height, :width]
-        return denormalize_images(out, mean, peak)
+            return run_tiled(lambda t, idx: self._network(t, sig[idx]),
+                             normed, tile=tile, overlap=overlap,
+                             batch_size=self._per_pass(tile, tile))
+        per_pass = self._per_pass(height, width)
+        mult = getattr(self.network, 'size_multiple', 1)
+        pad_y, pad_x = (-height) % mult, (-width) % mult
+        padded = np.pad(normed, ((0, 0), (0, pad_y), (0, pad_x)),
+                        mode='reflect') if (pad_y or pad_x) else normed
+        out = np.concatenate([
+            self._network(padded[i:i + per_pass], sig[i:i + per_pass])
+            for i in range(0, n, per_pass)])
+        return out[:, :height, :width]
 
     def _noise_sigma(self, data, error, mask):
         if error is not None:

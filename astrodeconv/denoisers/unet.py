@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import Denoiser
+from .base import Denoiser, as_sigma_tensor
 
 __all__ = ['UNet64']
 
@@ -55,6 +55,13 @@ class UNet64(Denoiser):
     n_levels : int, optional
         Number of resolution levels (input sizes must be multiples of
         ``2**(n_levels - 1)``).
+    sigma_input : bool, optional
+        If True, the noise level enters as a second input channel, a
+        constant map equal to ``sigma`` (as in DRUNet, Zhang et al. 2021),
+        so that one network serves every noise level; ``forward`` then
+        requires ``sigma``. Scaling the image and ``sigma`` together
+        scales the output (the network is bias-free), so the noise level
+        is relative to the image's normalisation.
 
     Examples
     --------
@@ -65,7 +72,7 @@ class UNet64(Denoiser):
     torch.Size([2, 1, 32, 32])
     """
 
-    def __init__(self, *, base_width=64, n_levels=5):
+    def __init__(self, *, base_width=64, n_levels=5, sigma_input=False):
         super().__init__()
         for value, name, low in ((base_width, 'base_width', 1),
                                  (n_levels, 'n_levels', 2)):
@@ -75,10 +82,12 @@ class UNet64(Denoiser):
                 raise ValueError(msg)
         self.base_width = base_width
         self.n_levels = n_levels
+        self.sigma_input = bool(sigma_input)
+        self.requires_sigma = self.sigma_input
         self.size_multiple = 2 ** (n_levels - 1)
         widths = [base_width * 2 ** i for i in range(n_levels)]
         self.down = nn.ModuleList()
-        in_ch = 1
+        in_ch = 2 if self.sigma_input else 1
         for width in widths:
             self.down.append(_DoubleConv(in_ch, width))
             in_ch = width
@@ -99,8 +108,10 @@ class UNet64(Denoiser):
         x : `torch.Tensor`
             Shape ``(B, 1, H, W)`` with H and W multiples of
             ``2**(n_levels - 1)``.
-        sigma : ignored
-            Accepted for the common denoiser contract.
+        sigma : float or `torch.Tensor`, optional
+            Noise standard deviation of every image (a float or shape
+            ``(B,)``), in the units of ``x``; required when the network was
+            built with ``sigma_input=True``, ignored otherwise.
 
         Returns
         -------
@@ -108,6 +119,14 @@ class UNet64(Denoiser):
             Same shape as ``x``.
         """
         self.check_input(x)
+        if self.sigma_input:
+            if sigma is None:
+                msg = ('sigma must be given: this UNet64 takes the noise '
+                       'level as an input (sigma_input=True)')
+                raise ValueError(msg)
+            sigma = as_sigma_tensor(sigma, x.shape[0], device=x.device,
+                                    dtype=x.dtype)
+            x = torch.cat([x, sigma[:, None, None, None].expand_as(x)], 1)
         skips = []
         for i, block in enumerate(self.down):
             x = block(x)

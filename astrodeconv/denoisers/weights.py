@@ -347,7 +347,8 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
     module.weights_info = {'name': name, 'architecture': architecture,
                            'sha256': sha or file_sha256(path),
                            'normalization': (metadata or {}).get(
-                               'normalization', 'inference')}
+                               'normalization', 'inference'),
+                           'task': (metadata or {}).get('task', 'tikhonov')}
     return module.eval().to(device)
 
 

@@ -15,6 +15,7 @@ torch loads on the first access to `PairDataset` or the trainer.
 from ..utils._lazy import lazy_module_attributes
 
 _SUBMODULES = {
+    'DenoisingDataset': 'dataset',
     'PairDataset': 'dataset',
     'Trainer': 'trainer',
     'TrainingHistory': 'trainer',

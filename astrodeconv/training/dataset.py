@@ -1,6 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-A PyTorch dataset of (Tikhonov input, truth target, noise level) triplets.
+PyTorch datasets of (input, target, noise level) triplets: Tikhonov
+images and their truth (`PairDataset`), or truth images with added white
+Gaussian noise for plain denoisers (`DenoisingDataset`).
 
 This module imports PyTorch; ``import astrodeconv.training`` does not (the
 class is reached lazily as ``astrodeconv.training.PairDataset``).
@@ -14,9 +16,10 @@ from ..datasets.normalize import normalize_pair
 from ..datasets.storage import SPLITS, TrainingSetFile
 from ..utils._validation import check_choice, check_positive_int
 
-__all__ = ['PairDataset']
+__all__ = ['DenoisingDataset', 'PairDataset']
 
-__doctest_requires__ = {('PairDataset',): ['h5py', 'galsim']}
+__doctest_requires__ = {
+    ('PairDataset', 'DenoisingDataset'): ['h5py', 'galsim']}
 
 _NORMALIZATIONS = ('inference', 'target', 'sky')
 
@@ -210,3 +213,161 @@ class PairDataset(torch.utils.data.Dataset):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
         return x[None], y[None], torch.tensor(sigma, dtype=torch.float32)
+
+
+#: Default range of the noise levels of `DenoisingDataset`, relative to the
+#: peak of each truth image (log-uniform draws).
+DENOISING_SIGMA_RANGE = (1e-3, 0.5)
+
+
+class DenoisingDataset(torch.utils.data.Dataset):
+    """
+    Truth images with white Gaussian noise, for plain denoisers.
+
+    Item ``i`` is ``(noisy, clean, sigma)``: the truth image divided by its
+    peak (its maximum over the full image), the same plus white Gaussian
+    noise of standard deviation ``sigma``, and ``sigma`` (a ``float32``
+    scalar tensor) drawn log-uniformly in ``sigma_range``. A denoiser
+    trained on it removes noise of a *given* level from space-resolution
+    images and knows nothing of any PSF: it is the prior of
+    `astrodeconv.deconvolution.PnPDeconvolver`, which brings the PSF in
+    through its data step only.
+
+    The draws of item ``i`` (symmetry, shift, crop position, noise level and
+    noise) depend only on ``(seed, epoch, i)``; without augmentation the
+    crop is centred and only the noise is drawn (from ``(seed, i)``), so a
+    validation set is the same at every epoch.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A training-set file (only its ``truth`` images are used).
+    split : {'train', 'val', 'test'} or None, optional
+        Which images to use (None: all of them).
+    group : str, optional
+        The group whose truth images are read (every group of a file made
+        by `astrodeconv.training.make_training_set` holds the same truth
+        images); default the first.
+    crop : int, optional
+        Side of the square crops; default the whole image.
+    sigma_range : tuple of 2 float, optional
+        Range of the noise standard deviation relative to the peak.
+    augment : bool, optional
+        Augment the images; default True for ``split='train'`` only.
+    seed : int, optional
+        Seed of the draws.
+    in_memory : bool, optional
+        Read the selected images into memory at once.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astrodeconv.training import DenoisingDataset, make_training_set
+    >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
+    >>> _ = make_training_set(path, 10, stamp_size=64, upsample=1,
+    ...                       progress_bar=False)
+    >>> data = DenoisingDataset(path, 'train', crop=32)
+    >>> noisy, clean, sigma = data[0]
+    >>> tuple(noisy.shape), float(clean.max()) <= 1.0, 1e-3 <= float(sigma)
+    ((1, 32, 32), True, True)
+    """
+
+    #: What the model learns (recorded in its checkpoint).
+    task = 'gaussian-denoising'
+    #: How the images are normalised (recorded in the checkpoint).
+    normalization = 'peak'
+
+    def __init__(self, path, split='train', *, group=None, crop=None,
+                 sigma_range=DENOISING_SIGMA_RANGE, augment=None, seed=0,
+                 in_memory=False):
+        from ..utils._validation import check_real
+
+        if split is not None:
+            check_choice(split, 'split', tuple(SPLITS))
+        self.split = split
+        self.file = TrainingSetFile(path)
+        groups = self.file.groups
+        if group is None:
+            group = groups[0]
+        self.group = check_choice(group, 'group', tuple(groups))
+        try:
+            low, high = (float(v) for v in sigma_range)
+        except (TypeError, ValueError):
+            msg = (f'sigma_range must be a (low, high) pair of positive '
+                   f'numbers, got {sigma_range!r}')
+            raise ValueError(msg) from None
+        low = check_real(low, 'sigma_range[0]', minimum=0, strict=True)
+        high = check_real(high, 'sigma_range[1]', minimum=0, strict=True)
+        if low > high:
+            msg = f'sigma_range must satisfy low <= high, got {sigma_range}'
+            raise ValueError(msg)
+        self.sigma_range = (low, high)
+        self.augment = (split == 'train') if augment is None else bool(
+            augment)
+        self.seed = check_positive_int(seed, 'seed', minimum=0)
+        self.epoch = 0
+        size = min(self.file.shape(self.group, 'truth')[1:])
+        if crop is not None:
+            crop = check_positive_int(crop, 'crop')
+            if crop > size:
+                msg = (f'crop must not exceed the image size ({size} '
+                       f'pixels), got {crop}')
+                raise ValueError(msg)
+        self.crop = crop
+        codes = self.file.read(self.group, 'split')
+        self._rows = (np.arange(len(codes)) if split is None
+                      else np.flatnonzero(codes == SPLITS[split]))
+        if len(self._rows) == 0:
+            msg = (f'split {split!r} is empty in group {self.group!r} of '
+                   f'{self.file.path!r}')
+            raise ValueError(msg)
+        self._memory = (self.file.read(self.group, 'truth', self._rows)
+                        if in_memory else None)
+        self.file.close()
+
+    def __len__(self):
+        return len(self._rows)
+
+    def __repr__(self):
+        return (f'DenoisingDataset({self.file.path!r}, split={self.split!r}, '
+                f'group={self.group!r}, n={len(self)}, crop={self.crop}, '
+                f'sigma_range={self.sigma_range}, augment={self.augment})')
+
+    def set_epoch(self, epoch):
+        """Set the epoch, which reseeds the draws of the training items."""
+        self.epoch = check_positive_int(epoch, 'epoch', minimum=0)
+
+    def __getitem__(self, i):
+        if not -len(self) <= i < len(self):
+            msg = f'index must be in [0, {len(self)}), got {i}'
+            raise IndexError(msg)
+        i = int(i) % len(self)
+        truth = np.asarray(
+            self._memory[i] if self._memory is not None else
+            self.file.read(self.group, 'truth', int(self._rows[i])),
+            dtype=float)
+        peak = float(truth.max())
+        if not peak > 0:
+            peak = float(np.abs(truth).max()) or 1.0
+        clean = truth / peak
+        c = self.crop
+        ny, nx = clean.shape
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            clean = augment_pair(clean, clean, rng)[0]
+            if c is not None:
+                y0 = int(rng.integers(0, ny - c + 1))
+                x0 = int(rng.integers(0, nx - c + 1))
+                clean = clean[y0:y0 + c, x0:x0 + c]
+        else:
+            rng = np.random.default_rng([self.seed, i])
+            if c is not None:
+                y0, x0 = (ny - c) // 2, (nx - c) // 2
+                clean = clean[y0:y0 + c, x0:x0 + c]
+        low, high = self.sigma_range
+        sigma = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        noisy = clean + sigma * rng.standard_normal(clean.shape)
+        noisy = torch.from_numpy(np.ascontiguousarray(noisy, np.float32))
+        clean = torch.from_numpy(np.ascontiguousarray(clean, np.float32))
+        return noisy[None], clean[None], torch.tensor(sigma,
+                                                      dtype=torch.float32)

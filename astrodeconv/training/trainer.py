@@ -792,7 +792,9 @@ class Trainer:
             # how the inputs were normalised: the deconvolver must do the
             # same at inference
             'normalization': getattr(self.train_dataset, 'normalization',
-                                     'inference')}
+                                     'inference'),
+            # a Tikhonov-output denoiser, or a plain Gaussian denoiser
+            'task': getattr(self.train_dataset, 'task', 'tikhonov')}
         payload = {'architecture': self._architecture,
                    'arch_kwargs': dict(self._arch_kwargs),
                    'num_params': count_parameters(self.model),

@@ -198,3 +198,50 @@ def test_bad_operands():
         model.forward(np.zeros((2, 8, 8), complex))
     with pytest.raises(ValueError, match='dtype must be one of'):
         model.transfer('float16')
+
+
+def _dense(model, fine_shape):
+    """The matrix of H, column by column."""
+    size = fine_shape[0] * fine_shape[1]
+    columns = [model.forward(np.eye(size)[j].reshape(fine_shape)).ravel()
+               for j in range(size)]
+    return np.stack(columns, axis=1)
+
+
+@pytest.mark.parametrize('k', [1, 2, 3])
+@pytest.mark.parametrize('shape', [(6, 6), (5, 7)])
+def test_solve_normal_matches_dense_solve(k, shape):
+    rng = np.random.default_rng(k)
+    psf = random_psf(rng, (5, 3))
+    model = ForwardModel(psf, shape, upsample=k)
+    fine = (shape[0] * k, shape[1] * k)
+    matrix = _dense(model, fine)
+    rhs = rng.normal(size=fine)
+    alpha = 0.07
+    expected = np.linalg.solve(matrix.T @ matrix + alpha * np.eye(
+        matrix.shape[1]), rhs.ravel()).reshape(fine)
+    np.testing.assert_allclose(model.solve_normal(rhs, alpha), expected,
+                               rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize('k', [1, 2, 4])
+def test_solve_normal_stack_with_one_psf_and_alpha_per_image(k):
+    rng = np.random.default_rng(3)
+    psf = random_psf(rng, (7, 7), n=3)
+    model = ForwardModel(psf, (12, 10), upsample=k)
+    rhs = rng.normal(size=(3, 12 * k, 10 * k))
+    alpha = np.array([1e-3, 0.1, 10.0])
+    x = model.solve_normal(rhs, alpha)
+    np.testing.assert_allclose(model.normal(x) + alpha[:, None, None] * x,
+                               rhs, atol=1e-10 * np.abs(rhs).max())
+
+
+def test_solve_normal_bad_input():
+    model = ForwardModel(np.ones((3, 3)) / 9, (8, 8))
+    with pytest.raises(ValueError, match='alpha must be a positive number'):
+        model.solve_normal(np.zeros((8, 8)), 0.0)
+    with pytest.raises(ValueError, match=r'one per image \(2\)'):
+        model.solve_normal(np.zeros((2, 8, 8)), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match='periodic boundaries'):
+        ForwardModel(np.ones((3, 3)) / 9, (8, 8),
+                     pad_width=2).solve_normal(np.zeros((8, 8)), 1.0)
