@@ -212,6 +212,42 @@ def load_state_strict(module, state, *, source='checkpoint'):
     return module
 
 
+def checkpoint_attention_mask(checkpoint):
+    """
+    The SUNet attention-mask mode a loaded checkpoint was made with.
+
+    Parameters
+    ----------
+    checkpoint : dict
+        The content of a checkpoint file.
+
+    Returns
+    -------
+    mode : {'additive', 'exact'}
+        The ``attention_mask`` recorded in its ``arch_kwargs`` (files of
+        `~astrodeconv.denoisers.save_denoiser` and of the trainer). A file
+        of that kind without it was written before the mode existed, when
+        the forward pass always masked exactly: ``'exact'``. Any other
+        checkpoint (the released file, a bare state dict) comes from the
+        reference code: ``'additive'``.
+
+    Raises
+    ------
+    ValueError
+        If the recorded mode is not one of the two.
+    """
+    arch_kwargs = (checkpoint.get('arch_kwargs')
+                   if isinstance(checkpoint, Mapping) else None)
+    if not isinstance(arch_kwargs, Mapping):
+        return 'additive'
+    mode = arch_kwargs.get('attention_mask', 'exact')
+    if mode not in ('additive', 'exact'):
+        msg = (f"checkpoint records attention_mask={mode!r} in its "
+               f"arch_kwargs; it must be 'additive' or 'exact'")
+        raise ValueError(msg)
+    return mode
+
+
 def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
     """
     Build a `~astrodeconv.denoisers.SUNet` and load trained weights into it.
@@ -236,7 +272,19 @@ def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
     Returns
     -------
     model : `~astrodeconv.denoisers.SUNet`
-        With the weights loaded strictly, in evaluation mode.
+        With the weights loaded strictly, in evaluation mode, and the
+        attention mask the weights were trained with (see the
+        ``attention_mask`` parameter of `~astrodeconv.denoisers.SUNet`):
+        the reference's ``'additive'`` one for a reference checkpoint (the
+        released file, a bare state dict, anything without astrodeconv's
+        ``arch_kwargs``), without which published weights do not give the
+        published outputs once some logits are large; the recorded one for
+        a file of `~astrodeconv.denoisers.save_denoiser` or of the trainer
+        (``'exact'`` if it records none). A ``model`` built with an
+        explicit ``attention_mask`` (or given one with
+        ``set_attention_mask``) keeps it: pass
+        ``model=SUNet(attention_mask='exact')`` to run published weights
+        with a true mask.
 
     Raises
     ------
@@ -258,6 +306,8 @@ def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
     >>> net = load_sunet_checkpoint(ckpt, model=SUNet(**small))
     >>> net.training
     False
+    >>> net.attention_mask
+    'additive'
     """
     from .sunet import SUNet
 
@@ -284,6 +334,7 @@ def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
                f'{type(path_or_dict).__name__}')
         raise TypeError(msg)
     state = extract_state_dict(checkpoint, prefix='swin_unet.')
+    mode = checkpoint_attention_mask(checkpoint)
     check_state_keys(model, state, optional=SUNET_BUFFER_SUFFIXES,
                      hint='Build the SUNet configuration the checkpoint was '
                           'trained with and pass it as model=.')
@@ -301,4 +352,6 @@ def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
                    f'with another configuration')
             raise ValueError(msg)
     model.load_state_dict(state, strict=True)
+    if not model._attention_mask_chosen:
+        model.set_attention_mask(mode)
     return model.eval()

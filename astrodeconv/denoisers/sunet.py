@@ -26,10 +26,21 @@ attention logits and the MLP activations stay in the processor cache; on
 other devices attention uses
 `torch.nn.functional.scaled_dot_product_attention` (on CPU it is about
 three times slower than the explicit softmax for heads of 6 to 48
-channels). Token pairs from different regions of a shifted window get -inf
-instead of -100 before the softmax: their weights, below 4e-44, would be
-denormal floats, which are very slow on CPU, and the result is the same to
-float32 precision (the ``attn_mask`` buffers keep the reference values).
+channels).
+
+In a shifted window, token pairs from different image regions are masked in
+one of two ways (``SUNet(attention_mask=...)``). ``'additive'`` adds -100
+to their logits before the softmax, exactly as the reference code (the
+``attn_mask.masked_fill(mask != 0, float(-100.0))`` of the Swin
+Transformer): this is the mode of the published weights, and
+`load_sunet_checkpoint` sets it for reference checkpoints. ``'exact'``
+gives them weight zero (-inf), a true mask. The two agree to float32
+precision as long as no masked logit exceeds the largest unmasked logit of
+its row by more than about 85 (its relative weight, ``exp(85 - 100)``, is
+then below 3e-7); with larger logits (for instance query and key weights
+scaled by 3) the reference lets the masked pairs through and the outputs
+differ by 1e-2 or more. The ``attn_mask`` buffers hold the reference values
+(0 and -100) in both modes, under the reference's names.
 """
 
 import torch
@@ -47,6 +58,18 @@ __all__ = ['SUNet', 'load_sunet_checkpoint']
 # Added to the attention logits of token pairs that come from different
 # image regions in a shifted window (value of the Swin Transformer).
 _MASK_VALUE = -100.0
+
+# The ways of masking those pairs (see `SUNet`): the reference's -100, or a
+# true mask (-inf).
+_ATTENTION_MASKS = ('additive', 'exact')
+
+# With the additive mask on CPU, logits lower than this relative to the
+# maximum of their row are raised to it before the softmax. Their weights,
+# below exp(-80) = 1.8e-35 times the largest one, change by less than that
+# (nothing in float32), but they stay normal floats: the denormal weights
+# (below 1.2e-38) that the -100 gives most masked pairs make the softmax
+# and the product with the values several times slower on CPU.
+_LOGIT_FLOOR = -80.0
 
 # Number of attention logits per chunk of windows on CPU (4 MiB in float32):
 # small enough for the logits and the MLP activations to stay in cache.
@@ -137,7 +160,7 @@ def _shift_attention_mask(height, width, window_size, shift_size):
 
 
 def _attention(q, k, v, bias, scale, *, mask=None, dropout_p=0.0,
-               use_sdpa=False):
+               use_sdpa=False, floor_logits=False):
     """
     Softmax attention with additive biases, ``softmax(s q k^T + b + m) v``.
 
@@ -156,6 +179,11 @@ def _attention(q, k, v, bias, scale, *, mask=None, dropout_p=0.0,
     use_sdpa : bool, optional
         Use `torch.nn.functional.scaled_dot_product_attention` instead of
         the explicit formulation of the reference code.
+    floor_logits : bool, optional
+        Raise the logits lower than `_LOGIT_FLOOR` relative to the maximum
+        of their row to that level before the softmax (explicit
+        formulation only): the same result to float32 precision, without
+        denormal weights. Only for finite masks (a -inf would be unmasked).
 
     Returns
     -------
@@ -171,6 +199,11 @@ def _attention(q, k, v, bias, scale, *, mask=None, dropout_p=0.0,
     attn += bias
     if mask is not None:
         attn += mask
+    if floor_logits:
+        # The softmax does not depend on a shift of its row: no gradient
+        # flows through the maximum.
+        attn -= attn.detach().amax(dim=-1, keepdim=True)
+        attn = attn.clamp(min=_LOGIT_FLOOR)
     attn = attn.softmax(dim=-1)
     if dropout_p:
         attn = F.dropout(attn, p=dropout_p)
@@ -275,7 +308,7 @@ class _WindowAttention(nn.Module):
         bias = self.relative_position_bias_table[index]
         return bias.view(n, n, self.num_heads).permute(2, 0, 1).contiguous()
 
-    def forward(self, x, bias=None, mask=None):
+    def forward(self, x, bias=None, mask=None, *, floor_logits=False):
         """
         Attention within windows.
 
@@ -288,7 +321,11 @@ class _WindowAttention(nn.Module):
             default (callers processing chunks compute it once).
         mask : `torch.Tensor`, optional
             Shifted-window mask of these windows, shape ``(nW, N, N)``
-            with ``M`` a multiple of ``nW``.
+            with ``M`` a multiple of ``nW``, added to the logits (0 and
+            -100, or 0 and -inf).
+        floor_logits : bool, optional
+            Floor the logits relative to their row maximum (see
+            `_attention`); for a finite mask on CPU.
 
         Returns
         -------
@@ -308,7 +345,8 @@ class _WindowAttention(nn.Module):
             mask = mask.unsqueeze(1).to(q.dtype)
         drop = self.attn_drop if self.training else 0.0
         out = _attention(q, k, v, bias.to(q.dtype), self.scale, mask=mask,
-                         dropout_p=drop, use_sdpa=self.use_sdpa(x.device))
+                         dropout_p=drop, use_sdpa=self.use_sdpa(x.device),
+                         floor_logits=floor_logits)
         out = out.reshape(m, heads, n, c // heads).transpose(1, 2)
         return self.proj_drop(self.proj(out.reshape(m, n, c)))
 
@@ -325,12 +363,21 @@ class _SwinBlock(nn.Module):
     Both are pre-normalised residual branches. If the resolution is not
     larger than the window, the window shrinks to the resolution and the
     shift is disabled (as in the Swin Transformer).
+
+    Attributes
+    ----------
+    mask_mode : {'exact', 'additive'}
+        How shifted windows mask the token pairs from different regions:
+        the ``attn_mask`` buffer (0 and -100, the reference) is added to
+        the logits, or the ``region_mask`` one (0 and -inf). See `SUNet`.
+        Set it with `set_mask_mode`.
     """
 
     def __init__(self, dim, resolution, num_heads, *, window_size,
                  shift_size, mlp_ratio, qkv_bias, qk_scale, drop, attn_drop,
-                 drop_path):
+                 drop_path, mask_mode='exact'):
         super().__init__()
+        self.set_mask_mode(mask_mode)
         self.dim = dim
         self.resolution = tuple(resolution)
         if min(self.resolution) <= window_size:
@@ -350,11 +397,11 @@ class _SwinBlock(nn.Module):
         if shift_size > 0:
             mask = _shift_attention_mask(*self.resolution, window_size,
                                          shift_size)
+        # The reference's mask (0 and -100), under the reference's name: it
+        # is in the state dict and is what the additive mode adds.
         self.register_buffer('attn_mask', mask)
-        # What the forward pass adds: -inf instead of -100. The weights of
-        # masked pairs are exp(-100) times smaller than the largest one,
-        # below 4e-44 (denormal floats, which are very slow on CPU): the
-        # result is the same to float32 precision.
+        # What the exact mode adds: -inf instead of -100. Not in the state
+        # dict (the released checkpoint has no such entry).
         if mask is not None:
             mask = torch.where(mask != 0, float('-inf'), 0.0)
         self.register_buffer('region_mask', mask, persistent=False)
@@ -362,6 +409,17 @@ class _SwinBlock(nn.Module):
         self.register_buffer('token_order', order, persistent=False)
         self.register_buffer('token_order_inverse', torch.argsort(order),
                              persistent=False)
+
+    def set_mask_mode(self, mode):
+        """
+        Choose how shifted windows mask pairs of tokens from other regions.
+
+        Parameters
+        ----------
+        mode : {'exact', 'additive'}
+            See `SUNet` (``attention_mask``).
+        """
+        self.mask_mode = _check_attention_mask(mode)
 
     @property
     def order_key(self):
@@ -406,7 +464,10 @@ class _SwinBlock(nn.Module):
         n_windows = length // n
         windows = x.reshape(b * n_windows, n, c)
         total = b * n_windows
-        mask = self.region_mask
+        additive = self.mask_mode == 'additive'
+        mask = self.attn_mask if additive else self.region_mask
+        floor_logits = (additive and mask is not None
+                        and x.device.type == 'cpu')
         if x.device.type == 'cpu':
             per_window = self.attn.num_heads * n * n
             chunk = max(1, _CPU_CHUNK_ELEMENTS // per_window)
@@ -433,7 +494,8 @@ class _SwinBlock(nn.Module):
             else:
                 first = start % n_windows
                 mc = mask[first:first + chunk]
-            y = self.attn(self.norm1(xc), bias=bias, mask=mc)
+            y = self.attn(self.norm1(xc), bias=bias, mask=mc,
+                          floor_logits=floor_logits)
             if scale_attn is not None:
                 y = y * scale_attn[start:stop]
             xc = xc + y
@@ -449,8 +511,10 @@ class _SwinBlock(nn.Module):
         return out.view(b, length, c)
 
     def extra_repr(self):
-        return format_params(self, ('dim', 'resolution', 'window_size',
-                                    'shift_size'))
+        params = ('dim', 'resolution', 'window_size', 'shift_size')
+        if self.attn_mask is not None:
+            params += ('mask_mode',)
+        return format_params(self, params)
 
 
 def _run_blocks(blocks, x):
@@ -590,7 +654,7 @@ class _SwinUNet(nn.Module):
     def __init__(self, *, img_size, patch_size, in_chans, out_chans,
                  embed_dim, depths, num_heads, window_size, mlp_ratio,
                  qkv_bias, qk_scale, drop_rate, attn_drop_rate,
-                 drop_path_rate, ape, patch_norm):
+                 drop_path_rate, ape, patch_norm, attention_mask):
         super().__init__()
         n_stages = len(depths)
         self.n_stages = n_stages
@@ -611,7 +675,8 @@ class _SwinUNet(nn.Module):
         starts = [sum(depths[:i]) for i in range(n_stages + 1)]
         block_kwargs = dict(window_size=window_size, mlp_ratio=mlp_ratio,
                             qkv_bias=qkv_bias, qk_scale=qk_scale,
-                            drop=drop_rate, attn_drop=attn_drop_rate)
+                            drop=drop_rate, attn_drop=attn_drop_rate,
+                            mask_mode=attention_mask)
 
         def stage_kwargs(i):
             res = self.resolution // 2 ** i
@@ -689,6 +754,13 @@ def _check_int_sequence(value, name):
     return values
 
 
+def _check_attention_mask(value):
+    if not isinstance(value, str) or value not in _ATTENTION_MASKS:
+        msg = f"attention_mask must be 'additive' or 'exact', got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
 def _check_rate(value, name):
     if isinstance(value, bool) or not 0 <= value < 1:
         msg = f'{name} must be in [0, 1), got {value!r}'
@@ -744,13 +816,41 @@ class SUNet(Denoiser):
     final_upsample : {'bilinear'}, optional
         Up-sampling back to the pixel grid, bilinear (the identity for
         ``patch_size=1``).
+    attention_mask : {'exact', 'additive'}, optional
+        How shifted-window attention masks the token pairs from different
+        image regions. ``'additive'`` adds -100 to their logits before the
+        softmax, exactly as the reference code (the Swin Transformer's
+        ``attn_mask.masked_fill(mask != 0, float(-100.0))``): the mode of
+        the published weights, which `load_sunet_checkpoint` sets when it
+        loads a reference checkpoint into a model whose mode was not
+        chosen. ``'exact'`` gives them weight zero (a -inf logit). The two
+        agree to float32 precision as long as no masked logit exceeds the
+        largest unmasked logit of its row by more than about 85 (the
+        relative weight ``exp(85 - 100)`` is below 3e-7). With larger
+        logits (for instance query and key weights scaled by 3) the
+        reference lets masked pairs through and the outputs differ by 1e-2
+        or more: published weights give the published outputs only with
+        ``'additive'``. New models default to ``'exact'``: a true mask,
+        whatever the size of the logits (nothing leaks across the seam of
+        the cyclic shift), and the behaviour of the earlier versions of
+        this class. On CPU, ``'additive'`` raises the logits lower than 80
+        below their row maximum to that level (the same result to float32
+        precision): the denormal weights (below 1.2e-38) that the -100
+        gives most masked pairs would slow the softmax down several-fold.
+        The mode is recorded in `arch_kwargs`, so
+        `~astrodeconv.denoisers.save_denoiser` and
+        `~astrodeconv.denoisers.load_denoiser` keep it; change it with
+        `set_attention_mask`.
 
     Attributes
     ----------
     swin_unet : `torch.nn.Module`
         The network; its state dict is that of the reference code.
     config : dict
-        The constructor arguments.
+        The constructor arguments (``attention_mask`` follows
+        `set_attention_mask`).
+    attention_mask : {'exact', 'additive'}
+        The current mask mode (read-only; see `set_attention_mask`).
 
     Examples
     --------
@@ -777,7 +877,8 @@ class SUNet(Denoiser):
                  num_heads=(8, 8, 8, 8), window_size=8, mlp_ratio=4.0,
                  qkv_bias=True, qk_scale=8, drop_rate=0.0,
                  attn_drop_rate=0.0, drop_path_rate=0.1, ape=False,
-                 patch_norm=True, final_upsample='bilinear'):
+                 patch_norm=True, final_upsample='bilinear',
+                 attention_mask='exact'):
         super().__init__()
         for name, value in (('img_size', img_size),
                             ('patch_size', patch_size),
@@ -826,6 +927,7 @@ class SUNet(Denoiser):
             msg = (f"final_upsample must be 'bilinear' (the unembedded "
                    f"SUNet), got {final_upsample!r}")
             raise ValueError(msg)
+        _check_attention_mask(attention_mask)
         self.config = dict(
             img_size=img_size, patch_size=patch_size, in_chans=in_chans,
             out_chans=out_chans, embed_dim=embed_dim, depths=depths,
@@ -834,12 +936,78 @@ class SUNet(Denoiser):
             qk_scale=qk_scale, drop_rate=drop_rate,
             attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
             ape=bool(ape), patch_norm=bool(patch_norm),
-            final_upsample=final_upsample)
+            final_upsample=final_upsample, attention_mask=attention_mask)
         self.fixed_size = (img_size, img_size)
         self.in_chans = in_chans
         kwargs = dict(self.config)
         del kwargs['final_upsample']
         self.swin_unet = _SwinUNet(**kwargs)
+
+    @property
+    def attention_mask(self):
+        """The mask mode of shifted windows, ``'exact'`` or ``'additive'``."""
+        return self.config['attention_mask']
+
+    @property
+    def _attention_mask_chosen(self):
+        """
+        Whether the mode was chosen: passed to the constructor or set.
+
+        `load_sunet_checkpoint` keeps a chosen mode and otherwise sets the
+        one of the checkpoint.
+        """
+        return 'attention_mask' in getattr(self, '_arch_kwargs', {})
+
+    def set_attention_mask(self, mode):
+        """
+        Change the mask mode of the shifted windows.
+
+        The weights and the state dict are unchanged; `config` and
+        `arch_kwargs` record the new mode.
+
+        Parameters
+        ----------
+        mode : {'exact', 'additive'}
+            See the ``attention_mask`` parameter of `SUNet`.
+
+        Returns
+        -------
+        self : `SUNet`
+
+        Examples
+        --------
+        >>> from astrodeconv.denoisers.sunet import SUNet
+        >>> net = SUNet(img_size=16, embed_dim=8, depths=(2, 2),
+        ...             num_heads=(2, 2), window_size=4)
+        >>> net.attention_mask
+        'exact'
+        >>> net.set_attention_mask('additive').arch_kwargs()['attention_mask']
+        'additive'
+        """
+        _check_attention_mask(mode)
+        for module in self.swin_unet.modules():
+            if isinstance(module, _SwinBlock):
+                module.set_mask_mode(mode)
+        self.config['attention_mask'] = mode
+        kwargs = dict(getattr(self, '_arch_kwargs', {}))
+        kwargs['attention_mask'] = mode
+        object.__setattr__(self, '_arch_kwargs', kwargs)
+        return self
+
+    def arch_kwargs(self):
+        """
+        The constructor arguments, always with the current mask mode.
+
+        Returns
+        -------
+        kwargs : dict
+            The arguments this instance was built with, and
+            ``attention_mask`` (even when left to its default), so that a
+            saved model is rebuilt with its mode.
+        """
+        kwargs = super().arch_kwargs()
+        kwargs['attention_mask'] = self.attention_mask
+        return kwargs
 
     def check_input(self, x):
         """Raise a clear error for a badly shaped input batch."""

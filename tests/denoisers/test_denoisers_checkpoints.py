@@ -7,7 +7,8 @@ import pickle
 import pytest
 import torch
 
-from astrodeconv.denoisers._checkpoints import (extract_state_dict,
+from astrodeconv.denoisers._checkpoints import (checkpoint_attention_mask,
+                                                extract_state_dict,
                                                 read_checkpoint)
 
 
@@ -73,3 +74,31 @@ def test_extract_state_dict_layouts():
         extract_state_dict(w)
     with pytest.raises(ValueError, match='same weight twice'):
         extract_state_dict({'a': w, 'module.a': w})
+
+
+@pytest.mark.parametrize('checkpoint, mode', [
+    # reference checkpoints: the released layout, bare state dicts
+    ({'epoch': 400, 'state_dict': {'module.w': torch.zeros(1)},
+      'optimizer': {}}, 'additive'),
+    ({'model_state_dict': {'w': torch.zeros(1)}}, 'additive'),
+    ({'w': torch.zeros(1)}, 'additive'),
+    ({'arch_kwargs': torch.zeros(1)}, 'additive'),     # a weight's name
+    (torch.zeros(1), 'additive'),
+    # astrodeconv files: the recorded mode, 'exact' before it was recorded
+    ({'architecture': 'SUNet', 'arch_kwargs': {'attention_mask': 'additive'},
+      'state_dict': {}}, 'additive'),
+    ({'architecture': 'SUNet', 'arch_kwargs': {'attention_mask': 'exact'},
+      'state_dict': {}}, 'exact'),
+    ({'architecture': 'SUNet', 'arch_kwargs': {'img_size': 32},
+      'state_dict': {}}, 'exact'),
+])
+def test_checkpoint_attention_mask(checkpoint, mode):
+    assert checkpoint_attention_mask(checkpoint) == mode
+
+
+@pytest.mark.parametrize('value', ['soft', None, -100.0])
+def test_checkpoint_attention_mask_bad_record(value):
+    checkpoint = {'arch_kwargs': {'attention_mask': value}}
+    with pytest.raises(ValueError, match=rf"records attention_mask="
+                       rf"{value!r}.*'additive' or 'exact'"):
+        checkpoint_attention_mask(checkpoint)

@@ -248,7 +248,7 @@ def reverse(windows, ws, h, w):
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
 
 
-def reference_mask(h, w, ws, s):
+def reference_mask(h, w, ws, s, value=-100.0):
     """The region-label construction of the Swin Transformer."""
     img = torch.zeros(1, h, w, 1)
     count = 0
@@ -258,11 +258,14 @@ def reference_mask(h, w, ws, s):
             count += 1
     win = partition(img, ws).squeeze(-1)
     mask = win.unsqueeze(1) - win.unsqueeze(2)
-    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+    return mask.masked_fill(mask != 0, value).masked_fill(mask == 0, 0.0)
 
 
-def reference_block(block, x):
-    """A Swin block as in the reference code: roll, partition, softmax."""
+def reference_logits(block, x):
+    """
+    The attention logits ``s q k^T + bias`` of a block, in the windows of
+    the reference code (rolled and partitioned), and the value tokens.
+    """
     h, w = block.resolution
     ws, s = block.window_size, block.shift_size
     b, length, c = x.shape
@@ -279,11 +282,28 @@ def reference_block(block, x):
     table = block.attn.relative_position_bias_table
     index = block.attn.relative_position_index
     bias = table[index.view(-1)].view(n, n, -1).permute(2, 0, 1)
-    attn = attn + bias.unsqueeze(0)
-    if block.attn_mask is not None:
-        nw = block.attn_mask.shape[0]
+    return attn + bias.unsqueeze(0), v
+
+
+def reference_block(block, x, mask_value=-100.0):
+    """
+    A Swin block as in the reference code: roll, partition, softmax.
+
+    Token pairs from different regions get ``mask_value`` added to their
+    logits (-100 in the reference code), the mask being built here from
+    the region labels, not taken from the block.
+    """
+    h, w = block.resolution
+    ws, s = block.window_size, block.shift_size
+    b, length, c = x.shape
+    heads = block.attn.num_heads
+    n = ws * ws
+    attn, v = reference_logits(block, x)
+    if s:
+        mask = reference_mask(h, w, ws, s, mask_value).to(attn.dtype)
+        nw = mask.shape[0]
         attn = attn.view(-1, nw, heads, n, n)
-        attn = attn + block.attn_mask.unsqueeze(1).unsqueeze(0)
+        attn = attn + mask.unsqueeze(1).unsqueeze(0)
         attn = attn.view(-1, heads, n, n)
     attn = attn.softmax(dim=-1)
     out = (attn @ v).transpose(1, 2).reshape(-1, n, c)
@@ -303,7 +323,7 @@ def reference_merge(merging, x):
     return merging.reduction(merging.norm(x))
 
 
-def reference_forward(model, x):
+def reference_forward(model, x, mask_value=-100.0):
     """The whole network with the reference block and merging."""
     net = model.swin_unet
     x = net.patch_embed(net.conv_first(x))
@@ -313,7 +333,7 @@ def reference_forward(model, x):
     for layer in net.layers:
         skips.append(x)
         for block in layer.blocks:
-            x = reference_block(block, x)
+            x = reference_block(block, x, mask_value)
         if layer.downsample is not None:
             x = reference_merge(layer.downsample, x)
     x = net.norm(x)
@@ -323,7 +343,7 @@ def reference_forward(model, x):
         x = net.concat_back_dim[k](x)
         layer = net.layers_up[k]
         for block in layer.blocks:
-            x = reference_block(block, x)
+            x = reference_block(block, x, mask_value)
         if layer.upsample is not None:
             x = layer.upsample(x)
     x = net.norm_up(x)
@@ -426,6 +446,191 @@ def test_sdpa_backend_gives_the_same_network(monkeypatch):
                                atol=1e-5)
 
 
+# ---------------------------------------------------------------------------
+# Attention mask modes: the reference's additive -100, or a true mask
+
+def small_block(**kwargs):
+    """A randomised shifted-window block (mask on a 16 x 16 grid)."""
+    torch.manual_seed(3)
+    kwargs = {**dict(window_size=4, shift_size=2, mlp_ratio=4.0,
+                     qkv_bias=True, qk_scale=8, drop=0.0, attn_drop=0.0,
+                     drop_path=0.0), **kwargs}
+    block = sunet_module._SwinBlock(16, (16, 16), 2, **kwargs).eval()
+    return randomise(block, seed=4)
+
+
+def scale_query_key(module, factor):
+    """Multiply the query and key weights of every attention by factor."""
+    with torch.no_grad():
+        for attn in module.modules():
+            if isinstance(attn, sunet_module._WindowAttention):
+                attn.qkv.weight[:2 * attn.dim] *= factor
+    return module
+
+
+def masked_excess(block, x):
+    """
+    Largest excess of a masked logit over the largest unmasked logit of
+    its row: above about 85 the -100 of the reference no longer masks.
+    """
+    with torch.no_grad():
+        logits, _ = reference_logits(block, x)
+    h, w = block.resolution
+    masked = reference_mask(h, w, block.window_size, block.shift_size) != 0
+    n = masked.shape[-1]
+    logits = logits.view(-1, masked.shape[0], block.attn.num_heads, n, n)
+    masked = masked[None, :, None]
+    inf = float('inf')
+    excess = (logits.masked_fill(~masked, -inf).amax(-1)
+              - logits.masked_fill(masked, -inf).amax(-1))
+    return float(excess.max())
+
+
+def test_mask_modes_of_the_block():
+    block = small_block()
+    assert block.mask_mode == 'exact'
+    assert 'mask_mode' in repr(block)
+    assert small_block(mask_mode='additive').mask_mode == 'additive'
+    # The reference's mask is the buffer of the state dict; the -inf one is
+    # not saved.
+    assert set(block.state_dict()) == set(small_block(
+        mask_mode='additive').state_dict())
+    assert 'attn_mask' in block.state_dict()
+    assert 'region_mask' not in block.state_dict()
+    assert set(block.attn_mask.unique().tolist()) == {0.0, -100.0}
+    with pytest.raises(ValueError, match="attention_mask must be 'additive' "
+                       "or 'exact', got 'soft'"):
+        block.set_mask_mode('soft')
+    assert block.mask_mode == 'exact'
+    unshifted = small_block(shift_size=0)
+    assert unshifted.attn_mask is None
+    assert 'mask_mode' not in repr(unshifted)
+
+
+@pytest.mark.parametrize('backend', ['explicit', 'sdpa'])
+def test_mask_modes_agree_with_normal_weights(monkeypatch, backend):
+    monkeypatch.setattr(sunet_module._WindowAttention, 'backend', backend)
+    net = randomise(small_model())
+    x = torch.randn(2, 1, 32, 32)
+    exact = run(net, x)
+    assert net.attention_mask == 'exact'
+    additive = run(net.set_attention_mask('additive'), x)
+    torch.testing.assert_close(additive, exact, rtol=1e-6, atol=1e-6)
+    # Both are the reference formula.
+    with torch.inference_mode():
+        torch.testing.assert_close(additive, reference_forward(net, x),
+                                   rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('chunk', [2 ** 20, 1])
+@pytest.mark.parametrize('backend', ['explicit', 'sdpa'])
+def test_additive_mask_is_the_reference_with_large_logits(monkeypatch,
+                                                          backend, chunk):
+    monkeypatch.setattr(sunet_module._WindowAttention, 'backend', backend)
+    monkeypatch.setattr(sunet_module, '_CPU_CHUNK_ELEMENTS', chunk)
+    block = scale_query_key(small_block(), 3)
+    x = torch.randn(2, 256, 16, generator=torch.Generator().manual_seed(5))
+    # Some masked pairs have logits more than 100 above the largest
+    # unmasked one of their row: the -100 does not mask them.
+    assert masked_excess(block, x) > 100
+    with torch.inference_mode():
+        # softmax(s q k^T + bias + mask) with the -100 of the reference
+        expected = reference_block(block, x, mask_value=-100.0)
+        true_mask = reference_block(block, x, mask_value=float('-inf'))
+        block.set_mask_mode('additive')
+        additive = block(x)
+        block.set_mask_mode('exact')
+        exact = block(x)
+    # The fused kernel sums in another order: logits of about 300 carry
+    # float32 rounding errors of about 2e-5.
+    tol = 1e-6 if backend == 'explicit' else 1e-5
+    torch.testing.assert_close(additive, expected, rtol=tol, atol=tol)
+    torch.testing.assert_close(exact, true_mask, rtol=tol, atol=tol)
+    assert float((additive - exact).abs().max()) > 1e-2
+
+
+def test_additive_mask_gradients_are_the_reference_ones():
+    # The CPU path floors the logits at 80 below their row maximum (no
+    # denormal weights): the gradients are those of the plain formula.
+    block = scale_query_key(small_block(mask_mode='additive'), 3)
+    x = torch.randn(2, 256, 16, generator=torch.Generator().manual_seed(5))
+    params = [block.attn.qkv.weight, block.attn.relative_position_bias_table]
+    out = block(x)
+    grads = torch.autograd.grad(out.square().sum(), params)
+    expected = reference_block(block, x)
+    expected_grads = torch.autograd.grad(expected.square().sum(), params)
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-4,
+                                   atol=1e-4)
+
+
+@pytest.mark.parametrize('floor_logits', [False, True])
+def test_attention_masks_in_both_formulations(floor_logits):
+    # Logits of a few hundred (in float64, free of rounding errors): the
+    # -100 leaves some masked pairs their weight, and the floor at 80 below
+    # the row maximum is reached.
+    gen = torch.Generator().manual_seed(6)
+    q, k, v = (torch.randn(2, 4, 3, 16, 6, generator=gen,
+                           dtype=torch.float64) * 2 for _ in range(3))
+    bias = torch.randn(3, 16, 16, generator=gen, dtype=torch.float64)
+    masked = torch.rand(4, 1, 16, 16, generator=gen) < 0.3
+    masked[..., torch.arange(16), torch.arange(16)] = False
+    logits = (q * 8) @ k.transpose(-2, -1) + bias
+    assert float(logits.amax(-1).sub(logits.amin(-1)).max()) > 200
+    outputs = []
+    for value in (-100.0, float('-inf')):
+        mask = torch.where(masked, value, 0.0).to(torch.float64)
+        expected = torch.softmax(logits + mask, dim=-1) @ v
+        outputs.append(expected)
+        for use_sdpa in (False, True):
+            if value == float('-inf') and floor_logits and not use_sdpa:
+                continue        # flooring is for finite masks only
+            out = sunet_module._attention(q, k, v, bias, 8.0, mask=mask,
+                                          use_sdpa=use_sdpa,
+                                          floor_logits=floor_logits)
+            torch.testing.assert_close(out, expected, rtol=1e-10,
+                                       atol=1e-10)
+    assert float((outputs[0] - outputs[1]).abs().max()) > 1e-2
+
+
+def test_attention_mask_of_the_model():
+    net = small_model()
+    assert net.attention_mask == 'exact'
+    assert net.config['attention_mask'] == 'exact'
+    # Recorded even when left to its default.
+    assert net.arch_kwargs() == {**SMALL, 'attention_mask': 'exact'}
+    blocks = [m for m in net.modules()
+              if isinstance(m, sunet_module._SwinBlock)]
+    assert {b.mask_mode for b in blocks} == {'exact'}
+    assert net.set_attention_mask('additive') is net
+    assert {b.mask_mode for b in blocks} == {'additive'}
+    assert net.config['attention_mask'] == 'additive'
+    assert net.arch_kwargs() == {**SMALL, 'attention_mask': 'additive'}
+    built = small_model(attention_mask='additive')
+    assert built.attention_mask == 'additive'
+    assert {m.mask_mode for m in built.modules()
+            if isinstance(m, sunet_module._SwinBlock)} == {'additive'}
+    # The state dict does not depend on the mode.
+    assert list(built.state_dict()) == list(small_model().state_dict())
+    with pytest.raises(ValueError, match="attention_mask must be"):
+        net.set_attention_mask('-100')
+    assert net.attention_mask == 'additive'
+
+
+def test_large_logit_network_modes_differ():
+    # The outputs of the blocks are damped by the following layers: scale
+    # more than in the test of one block.
+    net = scale_query_key(randomise(small_model()), 16)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.inference_mode():
+        expected = reference_forward(net, x)
+    additive = run(net.set_attention_mask('additive'), x)
+    exact = run(net.set_attention_mask('exact'), x)
+    torch.testing.assert_close(additive, expected, rtol=1e-4, atol=1e-5)
+    assert float((additive - exact).abs().max()) > 1e-2
+
+
 def test_drop_path_only_in_training():
     net = randomise(small_model(drop_path_rate=0.5))
     x = torch.randn(4, 1, 32, 32)
@@ -459,6 +664,9 @@ def test_gradient_path_equals_inference_path():
     (dict(qk_scale=0), 'qk_scale must be None or positive'),
     (dict(drop_path_rate=1.0), r'drop_path_rate must be in \[0, 1\)'),
     (dict(final_upsample='Dual up-sample'), "final_upsample must be"),
+    (dict(attention_mask=-100), "attention_mask must be 'additive' or "
+     "'exact', got -100"),
+    (dict(attention_mask='Exact'), "attention_mask must be"),
 ])
 def test_bad_configuration_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -535,7 +743,9 @@ def test_round_trip_other_layouts(tmp_path, trained, layout):
             if not k.endswith(('relative_position_index', 'attn_mask'))}}
     path = tmp_path / 'checkpoint.pt'
     torch.save(checkpoint, path)
-    assert torch.equal(run(load_small(path), x), expected)
+    loaded = load_small(path)
+    assert loaded.attention_mask == 'additive'
+    assert torch.equal(run(loaded, x), expected)
     # An already loaded dict works the same.
     assert torch.equal(run(load_small(checkpoint), x), expected)
 
@@ -543,7 +753,11 @@ def test_round_trip_other_layouts(tmp_path, trained, layout):
 def test_load_into_default_model(full_model, full_state):
     loaded = load_sunet_checkpoint({'state_dict': full_state})
     assert isinstance(loaded, SUNet)
-    assert loaded.config == full_model.config
+    # The published configuration, with the reference's mask.
+    assert full_model.attention_mask == 'exact'
+    assert loaded.attention_mask == 'additive'
+    assert loaded.config == {**full_model.config,
+                             'attention_mask': 'additive'}
     table = 'swin_unet.layers.3.blocks.15.attn.relative_position_bias_table'
     assert torch.equal(loaded.state_dict()[table], full_state[table])
 
@@ -633,8 +847,11 @@ def test_buffer_mismatch():
     state = dict(small_model().state_dict())
     key = 'swin_unet.layers.0.blocks.1.attn_mask'
     state[key] = torch.zeros_like(state[key])
+    model = small_model()
     with pytest.raises(ValueError, match=f'buffer {key} must equal'):
-        load_small(state)
+        load_sunet_checkpoint(state, model=model)
+    # A failed load leaves the mode alone.
+    assert model.attention_mask == 'exact'
 
 
 def test_bad_arguments(trained):
@@ -645,3 +862,126 @@ def test_bad_arguments(trained):
         load_sunet_checkpoint({}, model=torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="entries 'epoch'"):
         load_small({'epoch': 3, 'weights': trained[0].state_dict()})
+
+
+# ---------------------------------------------------------------------------
+# The attention mask of loaded and saved models
+
+@pytest.fixture(scope='module')
+def large_logits():
+    """
+    A small SUNet whose masked logits get far above their row maximum, an
+    input, and the outputs of the reference formula (additive -100) and of
+    a true mask.
+    """
+    net = scale_query_key(randomise(small_model(seed=7), seed=8), 16)
+    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(9))
+    with torch.inference_mode():
+        additive = reference_forward(net, x)
+        exact = reference_forward(net, x, mask_value=float('-inf'))
+    assert float((additive - exact).abs().max()) > 1e-2
+    return net, x, additive, exact
+
+
+def test_released_checkpoint_gives_the_reference_outputs(tmp_path,
+                                                         large_logits):
+    net, x, additive, exact = large_logits
+    path = tmp_path / 'SUNet_model_bestSSIM_ep-400_bs-16_ps-1.pth'
+    torch.save({'epoch': 400, 'state_dict': {
+        'module.' + k: v for k, v in net.state_dict().items()}}, path)
+    loaded = load_small(path)
+    assert loaded.attention_mask == 'additive'
+    assert loaded.arch_kwargs()['attention_mask'] == 'additive'
+    assert {m.mask_mode for m in loaded.modules()
+            if isinstance(m, sunet_module._SwinBlock)} == {'additive'}
+    torch.testing.assert_close(run(loaded, x), additive, rtol=1e-4,
+                               atol=1e-5)
+    # A model built with an explicit mode keeps it.
+    for model in (small_model(attention_mask='exact'),
+                  small_model().set_attention_mask('exact')):
+        kept = load_sunet_checkpoint(path, model=model)
+        assert kept.attention_mask == 'exact'
+        torch.testing.assert_close(run(kept, x), exact, rtol=1e-4,
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize('how', ['default', 'constructor', 'set',
+                                 'reference checkpoint'])
+def test_mode_survives_save_and_load(tmp_path, large_logits, how):
+    from astrodeconv.denoisers import load_denoiser, save_denoiser
+
+    net, x, additive, exact = large_logits
+    state = net.state_dict()
+    if how == 'default':
+        model, mode = small_model(), 'exact'
+        model.load_state_dict(state)
+    elif how == 'constructor':
+        model, mode = small_model(attention_mask='additive'), 'additive'
+        model.load_state_dict(state)
+    elif how == 'set':
+        model, mode = small_model(), 'additive'
+        model.load_state_dict(state)
+        model.set_attention_mask('additive')
+    else:
+        model, mode = load_small({'state_dict': state}), 'additive'
+    path = tmp_path / 'sunet.pt'
+    save_denoiser(model, path)
+    raw = torch.load(path, weights_only=True)
+    assert raw['arch_kwargs'] == {**SMALL, 'attention_mask': mode}
+    loaded = load_denoiser(path)
+    assert isinstance(loaded, SUNet)
+    assert loaded.attention_mask == mode
+    expected = additive if mode == 'additive' else exact
+    torch.testing.assert_close(run(loaded, x), expected, rtol=1e-4,
+                               atol=1e-5)
+    # Saved again, still the same mode.
+    again = tmp_path / 'again.pt'
+    save_denoiser(loaded, again)
+    assert load_denoiser(again).attention_mask == mode
+
+
+def test_load_denoiser_of_other_files(tmp_path, large_logits):
+    from astrodeconv.denoisers import load_denoiser
+
+    net, x, additive, exact = large_logits
+    # A bare reference file described by the caller: the reference's mask,
+    # unless the caller chose another one.
+    bare = tmp_path / 'reference.pth'
+    torch.save({'state_dict': net.state_dict()}, bare)
+    loaded = load_denoiser(bare, architecture='SUNet', arch_kwargs=SMALL)
+    assert loaded.attention_mask == 'additive'
+    torch.testing.assert_close(run(loaded, x), additive, rtol=1e-4,
+                               atol=1e-5)
+    chosen = load_denoiser(bare, architecture='SUNet',
+                           arch_kwargs={**SMALL, 'attention_mask': 'exact'})
+    assert chosen.attention_mask == 'exact'
+    # A file of astrodeconv written before the mode existed: the forward
+    # pass of that time (a true mask).
+    old = tmp_path / 'old.pt'
+    torch.save({'architecture': 'SUNet', 'arch_kwargs': dict(SMALL),
+                'num_params': 0, 'state_dict': net.state_dict(),
+                'metadata': {}}, old)
+    loaded = load_denoiser(old)
+    assert loaded.attention_mask == 'exact'
+    torch.testing.assert_close(run(loaded, x), exact, rtol=1e-4, atol=1e-5)
+    assert load_sunet_checkpoint(old, model=small_model()).attention_mask == (
+        'exact')
+    # A recorded mode that is not one.
+    bad = tmp_path / 'bad.pt'
+    torch.save({'architecture': 'SUNet',
+                'arch_kwargs': {**SMALL, 'attention_mask': 'soft'},
+                'state_dict': net.state_dict()}, bad)
+    with pytest.raises(ValueError, match="attention_mask='soft'"):
+        load_sunet_checkpoint(bad, model=small_model())
+
+
+def test_training_checkpoints_without_the_mode_still_match():
+    # The trainer compares the arch_kwargs of latest.pt with the model's,
+    # defaults filled in: a file written before the mode existed matches a
+    # new model with the default mode.
+    from astrodeconv.training._checkpointing import full_kwargs
+
+    assert full_kwargs(SUNet, dict(SMALL)) == full_kwargs(
+        SUNet, small_model().arch_kwargs())
+    assert full_kwargs(SUNet, dict(SMALL)) != full_kwargs(
+        SUNet, small_model(attention_mask='additive').arch_kwargs())
