@@ -6,7 +6,9 @@ Space-based "truth" galaxies simulated with GalSim.
 seen with an HST-like PSF on a fine pixel grid, as targets for training
 deconvolution networks (the role played by the CANDELS F606W cut-outs in
 the published SUNet / Learnlet work). GalSim is imported only when the
-function is called.
+function is called. Less regular stamps (clumpy disks, irregular systems,
+mergers, galaxies with neighbours, crowded and empty crops) are drawn
+with ``morphology=`` (see *Morphologies* below).
 
 Units follow `astrodeconv.datasets.demo`: pixel values are in nJy per pixel,
 so that ``m_AB = 31.4 - 2.5 log10(F / nJy)``.
@@ -81,10 +83,50 @@ in a fixed order (the clump parameters are always drawn for 8 clumps, so
 forcing ``n_clumps`` changes nothing else), and the HST-like noise comes
 from a `galsim.BaseDeviate` seeded from the same generator. Any subset of a
 set can therefore be regenerated with ``indices=``.
+
+Morphologies
+------------
+``morphology`` selects the kind of every stamp among `MORPHOLOGIES`
+(a mix is allowed):
+
+* ``'bulge_disk'`` (default): the galaxies described above;
+* ``'clumpy'``: clumpy disks, 5 to 30 knots of FWHM 0.05" to 0.4"
+  holding 20% to 60% of the disk flux;
+* ``'irregular'``: asymmetric systems, a sheared exponential body with
+  lopsided star-forming knots (40% to 80% of the flux), tidal-like
+  elongated components and a random shear;
+* ``'merger'``: two (sometimes three) galaxies of the three kinds above,
+  0.3 to 2 half-light radii apart, flux ratios 1 to 5;
+* ``'field'``: a central galaxy (of the three kinds) with 1 to 4
+  neighbour galaxies and 0 to 3 stars around it, many crossing the
+  stamp edges;
+* ``'crowded'``: 5 to 40 small faint galaxies of the three kinds and a
+  few stars (numbers for a 6.4" stamp, scaled with its area), no central
+  object;
+* ``'sky'``: a sky-dominated crop, empty or with 0 to 3 very faint small
+  objects.
+
+The selection applies to the central system of ``'clumpy'``,
+``'irregular'``, ``'merger'`` (the whole merger) and ``'field'`` (the
+central galaxy alone, drawn before its neighbours, so ``flux_stamp``,
+``flux_radius_80`` and ``fwhm`` describe it) stamps, with the magnitude of
+the system drawn in ``mag_range``. It is **not** applied to ``'crowded'``
+and ``'sky'`` stamps (their single attempt is kept; their measurements
+describe the whole stamp). The populations and the rendering are described
+in ``astrodeconv.datasets.scenes``.
+
+A mix (a dict of probabilities, or a sequence of names drawn uniformly)
+picks the kind of stamp ``i`` with ``numpy.random.default_rng([s, i,
+tag])``, a generator of its own, so the kind depends only on ``(s, i)``,
+and a stamp of a given kind is the same in a mix as in a set of that kind
+alone. The attempts of ``'bulge_disk'`` stamps use the generators above
+(the default output is unchanged); those of the other kinds use
+``default_rng([s, i, a, tag_kind])``, one stream per kind.
 """
 
 import concurrent.futures
 import multiprocessing
+import numbers
 
 import numpy as np
 from astropy import units as u
@@ -95,7 +137,7 @@ from ..utils._optional_deps import import_optional
 from .cutouts import SELECTION
 from ..utils._validation import check_positive_int, check_real
 
-__all__ = ['simulate_galaxies']
+__all__ = ['simulate_galaxies', 'MORPHOLOGIES']
 
 __doctest_requires__ = {('simulate_galaxies',): ['galsim']}
 
@@ -129,6 +171,16 @@ _CLUMP_FWHM = (0.05, 0.15)     # arcsec
 _CLUMP_MAX_RADIUS = 3.0        # disk scale lengths
 _MAX_OFFSET = 1.4              # pixels, along each axis
 _HLR_TO_SCALE = 1.6783469900166605   # exponential r_half / r_scale
+#: Kinds of stamps (the ``morphology`` of `simulate_galaxies`).
+MORPHOLOGIES = ('bulge_disk', 'clumpy', 'irregular', 'merger', 'field',
+                'crowded', 'sky')
+#: Kinds with a central system, to which the selection applies.
+_CENTRAL = ('bulge_disk', 'clumpy', 'irregular', 'merger', 'field')
+#: Last entry of the seed of the generator that picks the kind of a stamp
+#: in a mix, and of the generators of the attempts of each kind other than
+#: 'bulge_disk' (non-zero: numpy ignores trailing zeros of a seed).
+_KIND_TAG = 0x6B696E64
+_STREAM_TAGS = {kind: 0x6D6F7200 + i for i, kind in enumerate(MORPHOLOGIES)}
 #: Attempts per galaxy before giving up.
 _MAX_ATTEMPTS = 200
 #: Galaxies per task when running in parallel.
@@ -165,6 +217,12 @@ _COLUMNS = (
      'flux'),
     ('fwhm', float, u.pix, 'isophotal Gaussian-core FWHM (selection)'),
     ('fwhm_half_max', float, u.pix, '2 sqrt(area above half peak / pi)'),
+    ('morphology', str, None, 'kind of stamp (see MORPHOLOGIES)'),
+    ('n_objects', int, None, 'number of galaxies in the stamp'),
+    ('n_stars', int, None, 'number of stars in the stamp'),
+    ('flux_ratio', float, None, 'merger: flux of the primary / flux of '
+     'the first companion'),
+    ('flux_image', float, u.nJy, 'noiseless flux of the whole image'),
 )
 
 
@@ -319,7 +377,7 @@ class _Simulator:
     """Draws galaxies by index; one instance per process."""
 
     def __init__(self, *, stamp_size, pixel_scale, seed, mag_range,
-                 hst_noise, n_clumps, select):
+                 hst_noise, n_clumps, select, morphology=(1.0,)):
         galsim = import_optional('galsim', purpose='to simulate galaxies')
         self.galsim = galsim
         self.stamp_size = stamp_size
@@ -329,6 +387,9 @@ class _Simulator:
         self.hst_noise = hst_noise
         self.n_clumps = n_clumps
         self.select = select
+        # probabilities of the kinds, in the order of MORPHOLOGIES
+        self.morphology = tuple(morphology) + (0.0,) * (
+            len(MORPHOLOGIES) - len(morphology))
         self.gsparams = galsim.GSParams(folding_threshold=1e-2,
                                         maxk_threshold=2e-3)
         self.psf = galsim.Airy(lam=_AIRY['lam'], diam=_AIRY['diam'],
@@ -336,8 +397,36 @@ class _Simulator:
                                scale_unit=galsim.arcsec,
                                gsparams=self.gsparams)
         self.threshold = _DETECTION_SB * pixel_scale ** 2
+        # the other kinds draw most objects on sub-images: no 128-pixel
+        # floor on the FFT size (the size GalSim recommends is kept)
+        self.gsparams_small = galsim.GSParams(
+            folding_threshold=1e-2, maxk_threshold=2e-3,
+            minimum_fft_size=32)
+        self.psf_small = self.psf.withGSParams(self.gsparams_small)
+        self._templates = None
+
+    def _measure(self, clean, row):
+        """Store the measurements of ``clean``; True if it is selected."""
+        flux_stamp = float(clean.sum())
+        row['flux_stamp'] = flux_stamp
+        row['mag_stamp'] = (_ZERO_POINT - 2.5 * np.log10(flux_stamp)
+                            if flux_stamp > 0 else np.inf)
+        row['flux_radius_80'] = _flux_radius(clean, 0.8)
+        row['fwhm'] = _isophotal_fwhm(clean, self.threshold)
+        row['fwhm_half_max'] = _half_max_fwhm(clean)
+        return (row['mag_stamp'] < _MAG_LIMIT
+                and row['flux_radius_80'] > _MIN_FLUX_RADIUS
+                and row['fwhm'] > _MIN_FWHM)
+
+    def _add_noise(self, image, noise_seed):
+        if self.hst_noise > 0:
+            galsim = self.galsim
+            noise = galsim.GaussianNoise(galsim.BaseDeviate(noise_seed),
+                                         sigma=self.hst_noise)
+            image.addNoise(noise)
 
     def _attempt(self, index, attempt):
+        """One attempt of a 'bulge_disk' galaxy (the original population)."""
         galsim = self.galsim
         rng = np.random.default_rng([self.seed, index, attempt])
         p = _draw_parameters(rng, self.mag_range)
@@ -348,39 +437,115 @@ class _Simulator:
         final = galsim.Convolve([galaxy, self.psf], gsparams=self.gsparams)
         size = self.stamp_size
         image = final.drawImage(nx=size, ny=size, scale=self.pixel_scale)
-        clean = image.array.astype(float)
-        flux_stamp = float(clean.sum())
         row = dict(p, **fluxes)
-        row['flux_stamp'] = flux_stamp
-        row['mag_stamp'] = (_ZERO_POINT - 2.5 * np.log10(flux_stamp)
-                            if flux_stamp > 0 else np.inf)
-        row['flux_radius_80'] = _flux_radius(clean, 0.8)
-        row['fwhm'] = _isophotal_fwhm(clean, self.threshold)
-        row['fwhm_half_max'] = _half_max_fwhm(clean)
-        passed = (row['mag_stamp'] < _MAG_LIMIT
-                  and row['flux_radius_80'] > _MIN_FLUX_RADIUS
-                  and row['fwhm'] > _MIN_FWHM)
+        passed = self._measure(image.array.astype(float), row)
+        row.update(morphology='bulge_disk', n_objects=1, n_stars=0,
+                   flux_ratio=np.nan, flux_image=row['flux_stamp'])
         if self.select and not passed:
             return None, row
-        if self.hst_noise > 0:
-            noise = galsim.GaussianNoise(galsim.BaseDeviate(p['noise_seed']),
-                                         sigma=self.hst_noise)
-            image.addNoise(noise)
+        self._add_noise(image, p['noise_seed'])
         return image.array.astype(np.float32), row
+
+    @property
+    def templates(self):
+        """Images of knots and stars (`scenes._Templates`), made once."""
+        if self._templates is None:
+            from .scenes import _Templates
+
+            self._templates = _Templates(self.galsim, self.psf,
+                                         self.pixel_scale)
+        return self._templates
+
+    def _add_object(self, image, parts, dx, dy):
+        """
+        Add `scenes._Parts` centred ``(dx, dy)`` arcsec from the stamp centre.
+
+        The smooth profile is drawn on a sub-image of the size GalSim
+        recommends, cut by the stamp edges; the knots from templates.
+        """
+        galsim = self.galsim
+        if parts.profile is not None:
+            final = galsim.Convolve([parts.profile, self.psf_small],
+                                    gsparams=self.gsparams_small)
+            scale = self.pixel_scale
+            centre = image.true_center + galsim.PositionD(dx / scale,
+                                                          dy / scale)
+            half = final.getGoodImageSize(scale) // 2 + 1
+            x, y = int(round(centre.x)), int(round(centre.y))
+            bounds = galsim.BoundsI(x - half, x + half, y - half, y + half)
+            bounds = bounds & image.bounds
+            if bounds.isDefined():
+                final.drawImage(image=image[bounds], add_to_image=True,
+                                center=centre)
+        self.templates.add(image.array, parts.knots, dx, dy)
+
+    def _attempt_kind(self, index, attempt, kind):
+        """One attempt of a stamp of any other ``kind``."""
+        from . import scenes
+
+        galsim = self.galsim
+        rng = np.random.default_rng([self.seed, index, attempt,
+                                     _STREAM_TAGS[kind]])
+        noise_seed = int(rng.integers(1, 2 ** 31 - 1))
+        size = self.stamp_size
+        if kind in _CENTRAL:
+            parts, row = scenes._central(self, rng, kind)
+            final = galsim.Convolve([parts.profile, self.psf_small],
+                                    gsparams=self.gsparams_small)
+            image = final.drawImage(nx=size, ny=size, scale=self.pixel_scale)
+            self.templates.add(image.array, parts.knots)
+            passed = self._measure(image.array.astype(float), row)
+            if self.select and not passed:
+                return None, row
+            objects = (scenes._field_objects(self, rng, row)
+                       if kind == 'field' else [])
+            n_objects = row['n_objects']
+        else:
+            image = galsim.ImageF(size, size, scale=self.pixel_scale)
+            objects = scenes._scene_objects(self, rng, kind)
+            flux = float(sum(obj[0].flux for obj in objects))
+            row = dict(scenes._NO_CENTRAL, flux=flux, mag=(
+                _ZERO_POINT - 2.5 * np.log10(flux) if flux > 0 else np.inf))
+            n_objects = 0
+        for parts, dx, dy, _ in objects:
+            self._add_object(image, parts, dx, dy)
+        n_stars = sum(obj[3] for obj in objects)
+        clean = image.array.astype(float)
+        if kind not in _CENTRAL:
+            self._measure(clean, row)
+        row.update(morphology=kind, n_stars=n_stars,
+                   n_objects=n_objects + len(objects) - n_stars,
+                   flux_image=float(clean.sum()))
+        self._add_noise(image, noise_seed)
+        return image.array.astype(np.float32), row
+
+    def kind(self, index):
+        """The kind of stamp ``index`` (drawn from the mix if there is one)."""
+        weights = np.asarray(self.morphology)
+        if np.count_nonzero(weights) == 1:
+            return MORPHOLOGIES[int(np.flatnonzero(weights)[0])]
+        u = np.random.default_rng([self.seed, index, _KIND_TAG]).uniform()
+        k = np.searchsorted(np.cumsum(weights), u, side='right')
+        # (a rounding error could put u above the last cumulative sum)
+        return MORPHOLOGIES[min(int(k), int(np.flatnonzero(weights)[-1]))]
 
     def galaxy(self, index):
         """Image and catalogue row of galaxy ``index``; attempts count."""
+        kind = self.kind(index)
         for attempt in range(_MAX_ATTEMPTS):
-            image, row = self._attempt(index, attempt)
+            if kind == 'bulge_disk':
+                image, row = self._attempt(index, attempt)
+            else:
+                image, row = self._attempt_kind(index, attempt, kind)
             if image is not None:
                 row.update(index=index, seed=self.seed, attempt=attempt)
                 return image, row, attempt + 1
-        msg = (f'galaxy {index} failed the selection (MAG < '
-               f'{_MAG_LIMIT:g}, FLUX_RADIUS_80 > {_MIN_FLUX_RADIUS:g} px, '
-               f'FWHM > {_MIN_FWHM:g} px) in {_MAX_ATTEMPTS} '
-               f'attempts with stamp_size={self.stamp_size} and '
-               f'pixel_scale={self.pixel_scale}; use a larger stamp, a finer '
-               'pixel scale or select=False')
+        msg = (f'galaxy {index} (morphology {kind!r}) failed the selection '
+               f'(MAG < {_MAG_LIMIT:g}, FLUX_RADIUS_80 > '
+               f'{_MIN_FLUX_RADIUS:g} px, FWHM > {_MIN_FWHM:g} px) in '
+               f'{_MAX_ATTEMPTS} attempts with stamp_size={self.stamp_size} '
+               f'and pixel_scale={self.pixel_scale}; use a larger stamp, a '
+               'finer pixel scale or select=False')
         raise RuntimeError(msg)
 
     def run(self, indices):
@@ -426,6 +591,50 @@ def _check_range(value, name, *, minimum=None):
     return lo, hi
 
 
+def _check_morphology(value):
+    """
+    Probabilities of the kinds, in the order of `MORPHOLOGIES`.
+
+    ``value`` is one name, a dict name -> probability (weights >= 0,
+    normalised) or a non-empty sequence of names (drawn uniformly, a name
+    given twice counts twice).
+    """
+    valid = ', '.join(repr(name) for name in MORPHOLOGIES)
+
+    def check_name(name):
+        if not isinstance(name, str) or name not in MORPHOLOGIES:
+            msg = (f'morphology must name kinds among {valid}, got '
+                   f'{name!r}')
+            raise ValueError(msg)
+        return MORPHOLOGIES.index(name)
+
+    weights = np.zeros(len(MORPHOLOGIES))
+    if isinstance(value, str):
+        weights[check_name(value)] = 1.0
+    elif isinstance(value, dict):
+        for name, weight in value.items():
+            k = check_name(name)
+            if (isinstance(weight, (bool, np.bool_))
+                    or not isinstance(weight, numbers.Real)
+                    or not np.isfinite(weight) or weight < 0):
+                msg = (f'morphology probabilities must be finite numbers '
+                       f'>= 0, got {weight!r} for {name!r}')
+                raise ValueError(msg)
+            weights[k] += float(weight)
+    elif isinstance(value, (list, tuple)) and len(value) > 0:
+        for name in value:
+            weights[check_name(name)] += 1.0
+    else:
+        msg = (f'morphology must be one of {valid}, a dict of these names '
+               f'to probabilities or a non-empty sequence of them, got '
+               f'{value!r}')
+        raise ValueError(msg)
+    if not weights.sum() > 0:
+        msg = f'morphology probabilities must not all be 0, got {value!r}'
+        raise ValueError(msg)
+    return tuple(float(w) for w in weights / weights.sum())
+
+
 def _make_table(rows, attempts):
     table = Table()
     for name, dtype, unit, description in _COLUMNS:
@@ -442,16 +651,18 @@ def _make_table(rows, attempts):
 def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
                       mag_range=(20.0, 25.5), hst_noise=_DEFAULT_HST_NOISE,
                       n_clumps=None, select=True, indices=None, n_jobs=1,
-                      progress_bar=False):
+                      progress_bar=False, morphology='bulge_disk'):
     """
     Simulate space-based galaxy images (the training targets).
 
-    Bulge + inclined disk galaxies with star-forming clumps, convolved with
-    an HST-like Airy PSF, integrated over the pixels and with white
-    Gaussian noise, selected with the published cuts (MAG < 26,
-    FLUX_RADIUS_80 > 10 px, FWHM > 10 px). The population, the selection
-    and the seeding are described in the module docstring of
-    ``astrodeconv.datasets.simulate``. Requires GalSim.
+    Bulge + inclined disk galaxies with star-forming clumps (by default;
+    clumpy, irregular, merging, crowded and other stamps with
+    ``morphology``), convolved with an HST-like Airy PSF, integrated over
+    the pixels and with white Gaussian noise, selected with the published
+    cuts (MAG < 26, FLUX_RADIUS_80 > 10 px, FWHM > 10 px). The
+    population, the morphologies, the selection and the seeding are
+    described in the module docstring of ``astrodeconv.datasets.simulate``.
+    Requires GalSim.
 
     Parameters
     ----------
@@ -472,8 +683,9 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
         a peak signal-to-noise ratio of about 18 (median over the selected
         population scaled to magnitude 25) to a galaxy of magnitude 25.
     n_clumps : int, optional
-        Force the number of clumps of every galaxy (0 to 8); by default it
-        is drawn uniformly in 0..8. The other parameters do not change.
+        Force the number of clumps of every bulge + disk galaxy (0 to 8),
+        including those inside the stamps of other kinds; by default it is
+        drawn uniformly in 0..8. The other parameters do not change.
     select : bool, optional
         Apply the selection cuts (redrawing the galaxies that fail). With
         False, attempt 0 of every galaxy is kept.
@@ -489,6 +701,15 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
         OpenMP thread (faster than GalSim's default on small stamps).
     progress_bar : bool, optional
         Show a `tqdm` progress bar.
+    morphology : str, dict or sequence of str, optional
+        Kind of the stamps, one of ``astrodeconv.datasets.MORPHOLOGIES``:
+        ``'bulge_disk'`` (the default, unchanged), ``'clumpy'``,
+        ``'irregular'``, ``'merger'``, ``'field'`` (a galaxy with
+        neighbours and stars), ``'crowded'`` and ``'sky'`` (these two
+        without a central galaxy and without selection). A dict
+        ``{name: probability}`` (non-negative weights, normalised) or a
+        sequence of names (drawn uniformly) mixes kinds; the kind of each
+        stamp depends only on ``(seed, index)``.
 
     Returns
     -------
@@ -499,8 +720,18 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
         One row per galaxy with every parameter (magnitudes, fluxes in
         nJy, radii in arcsec, angles in deg, offsets and measured sizes in
         pixels, ``n_clumps``, ``clump_flux``, ``index``, ``seed``,
-        ``attempt``). ``catalogue.meta`` holds the number of ``attempts``
-        and the ``acceptance`` rate of the selection.
+        ``attempt``), the ``morphology`` of the stamp, its numbers of
+        galaxies (``n_objects``) and stars (``n_stars``), the merger
+        ``flux_ratio`` and the noiseless flux of the whole image
+        (``flux_image``). In stamps of other kinds than ``'bulge_disk'``
+        the galaxy parameters are those of the central galaxy (of the
+        primary one for a merger, with the magnitude and flux of the whole
+        system), NaN where they do not apply (e.g. the bulge of an
+        irregular galaxy). ``'crowded'`` and ``'sky'`` stamps have NaN
+        galaxy parameters (and ``n_clumps`` 0), the total ``flux`` and
+        ``mag`` of their objects and measurements of the whole stamp.
+        ``catalogue.meta`` holds the number of ``attempts`` and the
+        ``acceptance`` rate of the selection.
 
     Examples
     --------
@@ -512,6 +743,14 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
     True
     >>> again, _ = simulate_galaxies(1, stamp_size=64, seed=3, indices=[1])
     >>> bool((again[0] == images[1]).all())
+    True
+
+    A mix of kinds:
+
+    >>> images, cat = simulate_galaxies(
+    ...     4, stamp_size=64, seed=3,
+    ...     morphology={'clumpy': 0.5, 'merger': 0.25, 'sky': 0.25})
+    >>> set(cat['morphology']) <= {'clumpy', 'merger', 'sky'}
     True
     """
     stamp_size = check_positive_int(stamp_size, 'stamp_size', minimum=8)
@@ -530,6 +769,7 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
             msg = f'n_clumps must be <= {_MAX_CLUMPS}, got {n_clumps}'
             raise ValueError(msg)
     n_jobs = check_positive_int(n_jobs, 'n_jobs')
+    morphology = _check_morphology(morphology)
     if indices is None:
         n = check_positive_int(n, 'n', minimum=0)
         indices = np.arange(n)
@@ -543,7 +783,8 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
             raise ValueError(msg)
     config = {'stamp_size': stamp_size, 'pixel_scale': pixel_scale,
               'seed': seed, 'mag_range': mag_range, 'hst_noise': hst_noise,
-              'n_clumps': n_clumps, 'select': bool(select)}
+              'n_clumps': n_clumps, 'select': bool(select),
+              'morphology': morphology}
     from tqdm.auto import tqdm
 
     images, rows, attempts = [], [], 0

@@ -54,6 +54,34 @@ def test_shapes_types_and_catalogue(sims):
     assert cat.meta['attempts'] == int(np.sum(cat['attempt'] + 1))
 
 
+# Recorded before the ``morphology`` keyword existed (GalSim 2.8.5, numpy
+# 2.4): ``simulate_galaxies(4, stamp_size=64, seed=11)``. The default must
+# not change; the tolerance only allows for another FFT build's rounding.
+REFERENCE_ATTEMPTS = [0, 0, 0, 2]
+REFERENCE_MAGS = [22.734979082255624, 23.309699932466188,
+                  25.34687477959996, 24.73686962876223]
+REFERENCE_CENTRE = [20.007173538208008, 4.768265247344971,
+                    1.3569400310516357, 2.537930488586426]
+REFERENCE_SUMS = [2754.6540967039764, 1618.6710967635736,
+                  281.16119842027547, 458.3176527826581]
+
+
+def test_default_output_is_unchanged():
+    images, cat = simulate_galaxies(4, stamp_size=SIZE, seed=11)
+    assert list(cat['attempt']) == REFERENCE_ATTEMPTS
+    np.testing.assert_allclose(cat['mag'], REFERENCE_MAGS, rtol=1e-12)
+    np.testing.assert_allclose(images[:, 32, 32], REFERENCE_CENTRE,
+                               rtol=1e-6)
+    np.testing.assert_allclose(images.sum(axis=(1, 2), dtype=float),
+                               REFERENCE_SUMS, rtol=1e-6)
+    explicit, cat2 = simulate_galaxies(4, stamp_size=SIZE, seed=11,
+                                       morphology='bulge_disk')
+    np.testing.assert_array_equal(explicit, images)
+    assert list(cat2['morphology']) == ['bulge_disk'] * 4
+    assert (cat2['n_objects'] == 1).all() and (cat2['n_stars'] == 0).all()
+    np.testing.assert_array_equal(cat2['flux_image'], cat2['flux_stamp'])
+
+
 def test_reproducible(sims):
     again, cat = simulate_galaxies(N, stamp_size=SIZE, seed=11)
     np.testing.assert_array_equal(again, sims[0])
@@ -139,12 +167,21 @@ def test_select_false_keeps_first_attempt():
 
 
 def test_parallel_gives_the_same_result():
+    # a mix, so that one pool of processes checks every kind of drawing
+    mix = {'bulge_disk': 2, 'irregular': 1, 'field': 1, 'crowded': 1}
     serial, cat1 = simulate_galaxies(20, stamp_size=32, seed=4,
-                                     select=False)
+                                     select=False, morphology=mix)
     parallel, cat2 = simulate_galaxies(20, stamp_size=32, seed=4,
-                                       select=False, n_jobs=2)
+                                       select=False, n_jobs=2,
+                                       morphology=mix)
+    assert set(cat1['morphology']) == set(mix)
     np.testing.assert_array_equal(serial, parallel)
     np.testing.assert_array_equal(cat1['mag'], cat2['mag'])
+    np.testing.assert_array_equal(cat1['morphology'], cat2['morphology'])
+    # the bulge + disk stamps of the mix are the default ones
+    default, _ = simulate_galaxies(20, stamp_size=32, seed=4, select=False)
+    same = cat1['morphology'] == 'bulge_disk'
+    np.testing.assert_array_equal(parallel[same], default[same])
 
 
 @pytest.mark.parametrize(('kwargs', 'error', 'match'), [
