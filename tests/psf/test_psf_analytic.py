@@ -6,7 +6,8 @@ from astropy import units as u
 from scipy.special import erf
 
 from astrodeconv.psf import (make_airy_psf, make_gaussian_psf,
-                             make_moffat_psf, measure_fwhm, psf_center,
+                             make_kolmogorov_psf, make_moffat_psf,
+                             measure_fwhm, odd_stamp_size, psf_center,
                              psf_centroid, validate_psf)
 from astrodeconv.utils._optional_deps import HAS_GALSIM
 
@@ -252,3 +253,213 @@ def test_odd_stamp_size_and_constants():
         PSF_STAMP_SIZE_IN_FWHM['moffat'] * 3.0),) * 2
     np.testing.assert_array_equal(make_moffat_psf(3.0),
                                   make_moffat_psf(3.0, DEFAULT_MOFFAT_BETA))
+
+
+# -- Kolmogorov and elliptical PSFs -------------------------------------------
+
+needs_galsim = pytest.mark.skipif(not HAS_GALSIM, reason='galsim is required')
+
+
+def moffat_25(fwhm, shape=None, **kwargs):
+    return make_moffat_psf(fwhm, 2.5, shape, **kwargs)
+
+
+#: The profiles that take an ellipticity (Kolmogorov only with GalSim).
+SHEARABLE = {
+    'gaussian': make_gaussian_psf,
+    'moffat': moffat_25,
+    'kolmogorov': pytest.param(make_kolmogorov_psf, marks=needs_galsim),
+}
+
+
+def second_moment_shear(psf):
+    """Shear ``g`` and angle (deg) from the unweighted second moments."""
+    cy, cx = psf_centroid(psf)
+    yy, xx = np.indices(psf.shape)
+    dy, dx = yy - cy, xx - cx
+    qxx, qyy, qxy = ((psf * a * b).sum() for a, b in
+                     ((dx, dx), (dy, dy), (dx, dy)))
+    chi = np.hypot(qxx - qyy, 2 * qxy) / (qxx + qyy)
+    angle = np.degrees(0.5 * np.arctan2(2 * qxy, qxx - qyy)) % 180
+    return chi / (1 + np.sqrt(1 - chi**2)), angle
+
+
+def angle_difference(a, b):
+    """|a - b| for position angles (modulo 180 degrees)."""
+    d = (a - b) % 180
+    return min(d, 180 - d)
+
+
+@needs_galsim
+@pytest.mark.parametrize('shape', [(33, 33), (41, 41), (20, 20), (16, 23)])
+def test_kolmogorov_centred_and_normalised(shape):
+    psf = make_kolmogorov_psf(3.0, shape)
+    assert psf.shape == shape
+    assert psf.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(psf >= 0)
+    assert np.unravel_index(np.argmax(psf), shape) == psf_center(shape)
+    # symmetric about the centre pixel
+    cy, cx = psf_center(shape)
+    n_y, n_x = min(cy, shape[0] - cy - 1), min(cx, shape[1] - cx - 1)
+    core = psf[cy - n_y:cy + n_y + 1, cx - n_x:cx + n_x + 1]
+    np.testing.assert_allclose(core, core[::-1, ::-1],
+                               atol=1e-9 * psf.max())
+    if shape[0] % 2 and shape[1] % 2:
+        assert psf_centroid(psf) == pytest.approx(psf_center(shape),
+                                                  abs=1e-9)
+    validate_psf(psf)
+
+
+@needs_galsim
+@pytest.mark.parametrize('fwhm', [2.0, 4.0, 9.0])
+def test_kolmogorov_fwhm_and_wings(fwhm):
+    psf = make_kolmogorov_psf(fwhm)
+    assert psf.shape == (odd_stamp_size(8 * fwhm),) * 2
+    # pixel integration widens the narrowest profiles a little
+    assert measure_fwhm(psf, method='contour') == pytest.approx(
+        fwhm, rel=0.03 if fwhm < 3 else 0.015)
+    # heavier wings than the default Moffat of the same FWHM
+    size = psf.shape[0]
+    moffat = make_moffat_psf(fwhm, shape=size)
+    yy, xx = np.indices(psf.shape) - size // 2
+    outer = np.hypot(yy, xx) > 1.5 * fwhm
+    assert psf[outer].sum() > 1.5 * moffat[outer].sum()
+
+
+@needs_galsim
+def test_kolmogorov_against_galsim_and_units():
+    import galsim
+
+    ref = galsim.Kolmogorov(fwhm=3.0).drawImage(nx=25, ny=25, scale=1.0,
+                                                dtype=float).array
+    np.testing.assert_allclose(make_kolmogorov_psf(3.0, 25),
+                               ref / ref.sum(), atol=1e-12)
+    np.testing.assert_allclose(
+        make_kolmogorov_psf(0.6 * u.arcsec, pixel_scale=0.2 * u.arcsec),
+        make_kolmogorov_psf(3.0))
+    coarse = make_kolmogorov_psf(3.0, 31)
+    fine = make_kolmogorov_psf(3.0, 123, oversampling=4)
+    ratio = (measure_fwhm(fine, method='contour')
+             / measure_fwhm(coarse, method='contour'))
+    assert ratio == pytest.approx(4.0, rel=0.02)
+
+
+@pytest.mark.parametrize('maker', SHEARABLE.values(), ids=SHEARABLE.keys())
+@pytest.mark.parametrize(('ellipticity', 'angle'),
+                         [(0.05, 10.0), (0.15, 120.0), (0.3, -15.0)])
+def test_elliptical_psf(maker, ellipticity, angle):
+    fwhm = 8.0
+    psf = maker(fwhm, 61, ellipticity=ellipticity, angle=angle)
+    assert psf.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.unravel_index(np.argmax(psf), psf.shape) == (30, 30)
+    assert psf_centroid(psf) == pytest.approx((30.0, 30.0), abs=1e-9)
+    np.testing.assert_allclose(psf, psf[::-1, ::-1], atol=1e-9 * psf.max())
+    # the FWHM is the geometric mean of the axes
+    assert measure_fwhm(psf, method='contour') == pytest.approx(fwhm,
+                                                                rel=0.01)
+    if HAS_GALSIM:
+        import galsim
+
+        moments = galsim.hsm.FindAdaptiveMom(galsim.Image(psf, scale=1.0))
+        shape = moments.observed_shape
+        assert shape.g == pytest.approx(ellipticity, rel=0.01)
+        assert angle_difference(shape.beta.deg, angle) < 0.1
+    if maker is make_gaussian_psf:
+        # unweighted moments (diluted by the pixel, variance 1 / 12)
+        g, measured_angle = second_moment_shear(psf)
+        assert g == pytest.approx(ellipticity, rel=0.01)
+        assert angle_difference(measured_angle, angle) < 0.1
+
+
+def test_elliptical_gaussian_exact_when_aligned():
+    # an ellipse along the x axis is separable: erf integrals per axis
+    from astrodeconv.psf.analytic import _gaussian_pixels
+
+    fwhm, e = 3.0, 0.25
+    q = (1 - e) / (1 + e)
+    sigma = fwhm / (2 * np.sqrt(2 * np.log(2)))
+    along_y = _gaussian_pixels((25, 1), (12, 0), sigma * np.sqrt(q))
+    along_x = _gaussian_pixels((1, 25), (0, 12), sigma / np.sqrt(q))
+    expected = along_y * along_x
+    expected /= expected.sum()
+    psf = make_gaussian_psf(fwhm, 25, ellipticity=e)
+    np.testing.assert_allclose(psf, expected, atol=1e-9 * expected.max())
+    # 90 degrees (or a Quantity) turns it onto the y axis
+    np.testing.assert_allclose(
+        make_gaussian_psf(fwhm, 25, ellipticity=e, angle=90 * u.deg),
+        expected.T, atol=1e-9 * expected.max())
+    np.testing.assert_allclose(
+        make_gaussian_psf(fwhm, 25, ellipticity=e, angle=np.pi / 2 * u.rad),
+        make_gaussian_psf(fwhm, 25, ellipticity=e, angle=90))
+
+
+@pytest.mark.skipif(not HAS_GALSIM, reason='galsim is required')
+def test_elliptical_against_galsim():
+    import galsim
+
+    e, angle = 0.2, 30.0
+    for ours, profile in ((make_gaussian_psf(1.3, 15, ellipticity=e,
+                                             angle=angle),
+                           galsim.Gaussian(fwhm=1.3)),
+                          (make_moffat_psf(2.0, 2.5, 25, ellipticity=e,
+                                           angle=angle),
+                           galsim.Moffat(beta=2.5, fwhm=2.0))):
+        image = profile.shear(g=e, beta=angle * galsim.degrees).drawImage(
+            nx=ours.shape[1], ny=ours.shape[0], scale=1.0, dtype=float)
+        ref = image.array / image.array.sum()
+        np.testing.assert_allclose(ours, ref, atol=3e-4 * ref.max())
+
+
+def test_elliptical_small_and_even_stamps():
+    # narrow profiles (many quadrature points) and even stamps (no mirror)
+    for maker in (make_gaussian_psf, moffat_25):
+        psf = maker(1.0, 9, ellipticity=1e-12, angle=40)
+        np.testing.assert_allclose(psf, maker(1.0, 9), atol=1e-7 * psf.max())
+        even = maker(4.0, (20, 24), ellipticity=0.1, angle=30)
+        assert np.unravel_index(np.argmax(even), even.shape) == (10, 12)
+        # symmetric about the centre pixel (10, 12)
+        np.testing.assert_allclose(even[1:, 1:], even[1:, 1:][::-1, ::-1],
+                                   atol=1e-12)
+
+
+def test_ellipticity_defaults_and_stamp():
+    for maker in (make_gaussian_psf, make_moffat_psf):
+        np.testing.assert_array_equal(maker(3.0, ellipticity=0.0, angle=45),
+                                      maker(3.0))
+    q = (1 - 0.2) / (1 + 0.2)
+    assert make_gaussian_psf(3.0, ellipticity=0.2).shape == (
+        odd_stamp_size(5 * 3.0 / np.sqrt(q)),) * 2
+    assert make_moffat_psf(3.0, ellipticity=0.2).shape == (
+        odd_stamp_size(6 * 3.0 / np.sqrt(q)),) * 2
+
+
+ELLIPTICITY_ERRORS = [
+    ({'ellipticity': -0.1}, ValueError, 'ellipticity must be >= 0'),
+    ({'ellipticity': 1.0}, ValueError,
+     r'ellipticity must be in the range \[0, 1\).*got 1.0'),
+    ({'ellipticity': '0.1'}, TypeError, 'ellipticity must be a real number'),
+    ({'angle': '30'}, TypeError, 'angle must be a real number'),
+    ({'angle': np.inf}, ValueError, 'angle must be finite'),
+    ({'angle': 30 * u.m}, u.UnitsError, 'angle must be a number of degrees'),
+    ({'angle': [1, 2] * u.deg}, ValueError, 'angle must be a scalar'),
+]
+
+
+@pytest.mark.parametrize(('kwargs', 'error', 'match'), ELLIPTICITY_ERRORS)
+@pytest.mark.parametrize('maker', SHEARABLE.values(), ids=SHEARABLE.keys())
+def test_ellipticity_errors(maker, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        maker(3.0, **kwargs)
+
+
+@needs_galsim
+@pytest.mark.parametrize(('kwargs', 'error', 'match'), [
+    ({'fwhm': 0}, ValueError, 'fwhm must be > 0'),
+    ({'fwhm': 1 * u.arcsec}, ValueError, 'pixel_scale must be given'),
+    ({'fwhm': 3, 'shape': (5, 5, 5)}, ValueError, 'shape must be an integer'),
+    ({'fwhm': 3, 'oversampling': 0}, ValueError,
+     'oversampling must be an int'),
+])
+def test_kolmogorov_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make_kolmogorov_psf(**kwargs)
