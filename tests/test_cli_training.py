@@ -119,8 +119,62 @@ def _check_against_independent_scores(path, group, weights, scores):
     assert [b['n'] for b in bins] == expected.tolist()
 
 
+def test_simulate_broad_recipe_with_overrides(tmp_path, capsys):
+    from astrodeconv.datasets import TrainingSetFile, read_training_set
+
+    path = tmp_path / 'broad.h5'
+    status = main(['simulate', '-n', '10', '--seed', '3', '--stamp-size',
+                   '64', '--recipe', 'broad', '--upsample', '1', '2',
+                   '--morphology', 'clumpy=1', 'sky=1', '--peak-snr', '5',
+                   '50', '-o', str(path)])
+    assert status == 0
+    with TrainingSetFile(path) as handle:
+        assert handle.groups == ('upsample_1', 'upsample_2')
+        command = handle.attrs('upsample_1')['command']
+    assert "psf_model='mixed'" in command
+    assert "peak_snr=(5.0, 50.0)" in command
+    data = read_training_set(path, 'upsample_2')
+    kinds = set(str(k) for k in data.catalogue['morphology'])
+    assert kinds <= {'clumpy', 'sky'}
+    # the per-image noise follows the peak S/N rule of the flag
+    from astrodeconv.datasets.degrade import _observe
+
+    clean = _observe(data.truth.astype(float), data.psf.astype(float), 2)
+    snr = clean.max(axis=(1, 2)) / data.sigma
+    assert np.all((snr > 5 * 0.999) & (snr < 50 * 1.001))
+    assert '2 grid(s)' in capsys.readouterr().out
+
+
+def test_train_denoise_task_records_it(dataset, tmp_path, capsys):
+    import torch
+
+    run = tmp_path / 'gauss'
+    status = main(['train', str(dataset), '--task', 'denoise',
+                   '--sigma-input', '--base-width', '2', '--n-levels', '2',
+                   '--epochs', '1', '--batch-size', '4', '--crop', '32',
+                   '--warmup-epochs', '0', '--sigma-range', '0.01', '0.2',
+                   '--no-progress', '-o', str(run)])
+    assert status == 0
+    checkpoint = torch.load(run / 'best.pt', weights_only=True)
+    assert checkpoint['metadata']['task'] == 'gaussian-denoising'
+    assert checkpoint['arch_kwargs']['sigma_input'] is True
+    from astrodeconv.deconvolution import PnPDeconvolver
+
+    # the checkpoint plugs into the plug-and-play deconvolver
+    pnp = PnPDeconvolver(run / 'best.pt', n_iter=2, device='cpu')
+    assert pnp.weights_info['task'] == 'gaussian-denoising'
+
+
 @pytest.mark.parametrize('argv, status, message', [
     (['simulate', '-n', '3', '-o', 'x.h5'], 1, '-n must be at least 10'),
+    (['simulate', '-n', '20', '--morphology', 'clumpy=x', '-o', 'x.h5'], 1,
+     'KIND=PROBABILITY'),
+    (['simulate', '-n', '20', '--noise', '0.1', '1', '--peak-snr', '1',
+      '9', '-o', 'x.h5'], 2, 'not allowed with'),
+    (['simulate', '-n', '20', '--jobs', '0', '-o', 'x.h5'], 1,
+     '--jobs must be at least 1'),
+    (['train', 'x.h5', '--sigma-range', '0.1', '0.2', '-o', 'run'], 2,
+     '--sigma-range needs --task denoise'),
     (['simulate', '-n', '20', '--psf-fwhm', '1.0', '0.5', '-o', 'x.h5'], 1,
      '--psf-fwhm must be two numbers'),
     (['train', 'missing.h5', '-o', 'run'], 1, 'does not exist'),

@@ -44,7 +44,7 @@ def parse_quantity(text, option):
 
 def describe_params(method, params):
     """One-line text of the parameters a deconvolver used."""
-    if method == 'learned':
+    if method in ('learned', 'pnp', 'default'):
         return (f"lam={float(params['lam']):.4g}, "
                 f"sigma={float(params['sigma']):.4g}")
     if method == 'tikhonov':

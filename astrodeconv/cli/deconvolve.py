@@ -10,18 +10,21 @@ from ._common import UsageError, describe_params, parse_quantity
 
 __all__ = []
 
-_METHODS = ('learned', 'tikhonov', 'richardson-lucy', 'wiener')
+_METHODS = ('default', 'learned', 'pnp', 'tikhonov', 'richardson-lucy',
+            'wiener')
 _LAM_RULES = ('auto', 'sure', 'gcv')
 _PSF_MODELS = ('gaussian', 'moffat')
 _BOUNDARIES = ('periodic', 'reflect', 'apodize')
 
 #: Which methods each method option applies to.
-_METHOD_OPTIONS = {'lam': ('--lam', ('tikhonov', 'learned')),
-                   'weights': ('--weights', ('learned',)),
-                   'debias': ('--debias/--no-debias', ('learned',)),
-                   'noise_samples': ('--noise-samples', ('learned',)),
+_METHOD_OPTIONS = {'lam': ('--lam', ('tikhonov', 'learned', 'pnp', 'default')),
+                   'weights': ('--weights', ('learned', 'pnp', 'default')),
+                   'debias': ('--debias/--no-debias', ('learned', 'pnp',
+                                                       'default')),
+                   'noise_samples': ('--noise-samples', ('learned', 'pnp',
+                                                         'default')),
                    'balance': ('--balance', ('wiener',)),
-                   'n_iter': ('--n-iter', ('richardson-lucy',)),
+                   'n_iter': ('--n-iter', ('richardson-lucy', 'pnp')),
                    'boundary': ('--boundary', ('tikhonov', 'wiener',
                                                'learned'))}
 
@@ -61,22 +64,28 @@ def add_parser(commands):
     method = dec.add_argument_group('method')
     method.add_argument('--method', choices=_METHODS, default='tikhonov',
                         help='deconvolution method (default: tikhonov; '
-                        'learned = Tikhonov followed by a trained network)')
+                        'learned = Tikhonov followed by a trained network; '
+                        'pnp = plug-and-play: exact data steps alternated '
+                        'with a learned Gaussian denoiser, for any PSF; '
+                        'default = the learned method that generalises '
+                        'best, see astrodeconv.deconvolution.DEFAULT_METHOD)')
     method.add_argument('--lam', metavar='LAM',
                         help="tikhonov: regularisation weight, or 'auto'/"
                         "'sure' (Stein's unbiased risk estimate) or 'gcv' "
                         '(default: 9e-3)')
     method.add_argument('--weights', metavar='NAME|PATH',
-                        help="learned: registry name or checkpoint path of "
-                        "the denoiser (default: 'default', the model "
-                        'shipped with astrodeconv)')
+                        help="learned, pnp: registry name or checkpoint "
+                        "path of the denoiser (default: learned: 'default', "
+                        'the model shipped with astrodeconv; pnp: the '
+                        'shipped Gaussian denoiser)')
     method.add_argument('--debias', action=argparse.BooleanOptionalAction,
                         default=None,
-                        help='learned: debias the network output (restore '
+                        help='learned, pnp: debias the network output '
+                        '(restore '
                         'the flux of its significant structures); default: '
                         'that of LearnedDeconvolver')
     method.add_argument('--noise-samples', type=int, metavar='N',
-                        help='learned: estimate the uncertainty from N '
+                        help='learned, pnp: estimate the uncertainty from N '
                         're-noised deconvolutions (default: 0, no '
                         'uncertainty)')
     method.add_argument('--balance', metavar='NSR',
@@ -84,7 +93,7 @@ def add_parser(commands):
                         '(default: auto)')
     method.add_argument('--n-iter', type=int, metavar='N',
                         help='richardson-lucy: number of iterations '
-                        '(default: 30)')
+                        '(default: 30); pnp: network passes (default: 8)')
     method.add_argument('--upsample', type=int, default=1, metavar='K',
                         help='super-resolution factor: the output pixels are '
                         'K times smaller (default: 1)')

@@ -9,7 +9,7 @@ a configured deconvolver without a chain of ``if`` statements.
 
 import inspect
 
-__all__ = ['make_deconvolver']
+__all__ = ['make_deconvolver', 'default_method', 'DEFAULT_METHOD']
 
 #: The method names accepted by `make_deconvolver`, with the class each
 #: one builds (``'richardson_lucy'`` is also accepted).
@@ -20,6 +20,26 @@ DECONVOLUTION_METHODS = {
     'learned': 'LearnedDeconvolver',
     'pnp': 'PnPDeconvolver',
 }
+
+
+#: The learned method used when none is named (``make_deconvolver(
+#: 'default')``, ``astrodeconv deconvolve --method default``): the method
+#: and weights that won the generalisation benchmark
+#: (``benchmarks/bench_generalization.py``, see the benchmarks page).
+DEFAULT_METHOD = {'method': 'learned', 'weights': 'unet16-sim-v1'}
+
+
+def default_method():
+    """
+    The default learned method as ``'method:weights'``.
+
+    Examples
+    --------
+    >>> from astrodeconv.deconvolution import default_method
+    >>> default_method().split(':')[0] in ('learned', 'pnp')
+    True
+    """
+    return f"{DEFAULT_METHOD['method']}:{DEFAULT_METHOD['weights']}"
 
 
 def _deconvolver_class(method):
@@ -44,11 +64,13 @@ def make_deconvolver(method, **options):
 
     Parameters
     ----------
-    method : {'tikhonov', 'wiener', 'richardson-lucy', 'learned', 'pnp'}
-        The method (``'richardson_lucy'`` is accepted too):
+    method : str
+        ``'tikhonov'``, ``'wiener'``, ``'richardson-lucy'`` (or
+        ``'richardson_lucy'``), ``'learned'``, ``'pnp'`` or ``'default'``:
         `TikhonovDeconvolver`, `WienerDeconvolver`,
-        `RichardsonLucyDeconvolver`, `LearnedDeconvolver` or
-        `PnPDeconvolver`.
+        `RichardsonLucyDeconvolver`, `LearnedDeconvolver`,
+        `PnPDeconvolver`, or the learned method and weights of
+        `DEFAULT_METHOD` (the winner of the generalisation benchmark).
     **options
         Keyword arguments of the class, e.g. ``upsample=4``,
         ``lam='auto'`` (Tikhonov and learned), ``balance`` (Wiener),
@@ -92,6 +114,11 @@ def make_deconvolver(method, **options):
     """
     if isinstance(method, str):
         method = method.replace('_', '-')
+    if method == 'default':
+        method = DEFAULT_METHOD['method']
+        if options.get('weights') is None and options.get(
+                'denoiser') is None:
+            options = dict(options, weights=DEFAULT_METHOD['weights'])
     if not isinstance(method, str) or method not in DECONVOLUTION_METHODS:
         valid = ', '.join(repr(m) for m in DECONVOLUTION_METHODS)
         msg = f'Invalid method {method!r}. Valid methods are: {valid}'

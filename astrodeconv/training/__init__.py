@@ -17,6 +17,7 @@ from ..utils._lazy import lazy_module_attributes
 _SUBMODULES = {
     'DenoisingDataset': 'dataset',
     'PairDataset': 'dataset',
+    'RECIPES': 'recipe',
     'Trainer': 'trainer',
     'TrainingHistory': 'trainer',
     'make_tikhonov_inputs': 'recipe',

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ..deconvolution.tikhonov import REFERENCE_LAM
+from ..psf.analytic import DEFAULT_MOFFAT_BETA
 from ..utils._files import atomic_path, check_output_path
 from ..utils._validation import check_positive_int, check_real
 from ..utils.exceptions import AstrodeconvWarning
@@ -98,6 +99,11 @@ def make_tikhonov_inputs(ground, *, lam=REFERENCE_LAM,
     return out
 
 
+def _tuple(value):
+    """Lists (from JSON or the command line) as tuples (ranges)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _regime_seed(seed, k):
     """The seed of the PSF and noise draws of regime ``k``."""
     return int(np.random.SeedSequence([seed, 0x67726F, k]).generate_state(
@@ -122,11 +128,37 @@ def _as_factors(upsample, stamp_size):
     return tuple(out)
 
 
+#: The recipes of the training sets: the options of `make_training_set`.
+#: ``'classic'`` is the set of the first shipped model (bulge + disk +
+#: knots galaxies, Moffat seeing of 0.5-1"); ``'broad'`` spans what users
+#: have: every PSF family (Gaussian, Moffat with beta 2-5, Kolmogorov),
+#: mild PSF ellipticity, seeing 0.5-1.2", peak S/N 1-300, the same grid
+#: and x2/x4 coarser ones, and irregular, clumpy, merging galaxies,
+#: galaxies with neighbours and stars, crowded and sky-dominated crops.
+RECIPES = {
+    'classic': {'morphology': 'bulge_disk', 'upsample': (1, 4),
+                'psf_fwhm': (0.5, 1.0), 'psf_model': 'moffat',
+                'moffat_beta': DEFAULT_MOFFAT_BETA, 'psf_ellipticity': 0.0,
+                'noise': (0.05, 1.0), 'peak_snr': None},
+    'broad': {'morphology': {'bulge_disk': 0.25, 'clumpy': 0.2,
+                             'irregular': 0.15, 'merger': 0.1,
+                             'field': 0.1, 'crowded': 0.1, 'sky': 0.1},
+              'upsample': (1, 2, 4), 'psf_fwhm': (0.5, 1.2),
+              'psf_model': 'mixed', 'moffat_beta': (2.0, 5.0),
+              'psf_ellipticity': (0.0, 0.1), 'noise': 'seed',
+              'peak_snr': (1.0, 300.0)},
+}
+#: The broad recipe (the generalisation benchmark's "in distribution").
+BROAD_RECIPE = RECIPES['broad']
+
+
 def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
                       upsample=(1, 4), psf_fwhm=(0.5, 1.0),
                       psf_model='moffat', noise=(0.05, 1.0),
                       lam=REFERENCE_LAM, overwrite=False, progress_bar=True,
-                      n_jobs=1):
+                      n_jobs=1, morphology='bulge_disk',
+                      moffat_beta=DEFAULT_MOFFAT_BETA, psf_ellipticity=0.0,
+                      peak_snr=None):
     """
     Simulate, degrade, deconvolve and write a whole training set.
 
@@ -169,8 +201,9 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
         Ratios of the observed to the truth pixel size, one group each.
     psf_fwhm : float or tuple of 2 float, optional
         Seeing FWHM (arcsec), fixed or a uniform range.
-    psf_model : {'moffat', 'gaussian'}, optional
-        Seeing profile.
+    psf_model : str or sequence of str, optional
+        Seeing profile: ``'moffat'``, ``'gaussian'``, ``'kolmogorov'``,
+        ``'mixed'`` (each image draws its family) or a sequence of names.
     noise : 'seed', float or tuple of 2 float, optional
         Noise rule of `~astrodeconv.datasets.degrade_to_ground`; the
         default draws each noise level log-uniformly between 0.05 and 1
@@ -184,6 +217,16 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
     n_jobs : int, optional
         Processes for the simulation (see
         `~astrodeconv.datasets.simulate_galaxies`).
+    morphology : str, sequence or dict, optional
+        Kinds of truth stamps (`~astrodeconv.datasets.simulate_galaxies`).
+    moffat_beta, psf_ellipticity, peak_snr : optional
+        Options of the seeing and of the noise
+        (`~astrodeconv.datasets.degrade_to_ground`); ``peak_snr``, when
+        given, sets every image's noise from its own peak S/N instead of
+        ``noise``.
+
+    See `RECIPES` for the options of the shipped training sets
+    (``make_training_set(path, n, **RECIPES['broad'])``).
 
     Returns
     -------
@@ -215,12 +258,15 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
     command = (f'make_training_set({path!r}, {n}, seed={seed}, '
                f'stamp_size={stamp_size}, pixel_scale={pixel_scale!r}, '
                f'upsample={factors!r}, psf_fwhm={psf_fwhm!r}, '
-               f'psf_model={psf_model!r}, noise={noise!r}, lam={lam!r})')
+               f'psf_model={psf_model!r}, noise={noise!r}, lam={lam!r}, '
+               f'morphology={morphology!r}, moffat_beta={moffat_beta!r}, '
+               f'psf_ellipticity={psf_ellipticity!r}, '
+               f'peak_snr={peak_snr!r})')
 
     start = time.perf_counter()
     truth, catalogue = simulate_galaxies(
         n, stamp_size=stamp_size, pixel_scale=pixel_scale, seed=seed,
-        progress_bar=progress_bar, n_jobs=n_jobs)
+        progress_bar=progress_bar, n_jobs=n_jobs, morphology=morphology)
     sim_seconds = time.perf_counter() - start
     codes = np.zeros(n, dtype=np.uint8)
     for code, part in enumerate(split_indices(n, seed=seed)):
@@ -234,7 +280,9 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
                 truth, psf_fwhm=tuple(psf_fwhm) if isinstance(
                     psf_fwhm, list) else psf_fwhm,
                 psf_model=psf_model, pixel_scale=pixel_scale, upsample=k,
-                noise=noise, seed=regime_seed)
+                noise=noise, seed=regime_seed, moffat_beta=_tuple(
+                    moffat_beta), psf_ellipticity=_tuple(psf_ellipticity),
+                peak_snr=_tuple(peak_snr))
             tikhonov = make_tikhonov_inputs(
                 ground, lam=lam, progress_bar=progress_bar,
                 description=f'Tikhonov (upsample={k})')

@@ -64,3 +64,16 @@ def test_learned_accepts_weights_for_denoiser():
 def test_errors(method, options, error, match):
     with pytest.raises(error, match=match):
         make_deconvolver(method, **options)
+
+
+def test_default_method_is_the_registered_winner():
+    from astrodeconv.deconvolution import (DEFAULT_METHOD, PnPDeconvolver,
+                                           default_method)
+
+    method, weights = DEFAULT_METHOD['method'], DEFAULT_METHOD['weights']
+    assert default_method() == f'{method}:{weights}'
+    deconvolver = make_deconvolver('default', upsample=2)
+    cls = PnPDeconvolver if method == 'pnp' else LearnedDeconvolver
+    assert type(deconvolver) is cls
+    assert deconvolver.denoiser_name == weights
+    assert deconvolver.upsample == 2

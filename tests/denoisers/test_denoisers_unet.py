@@ -69,3 +69,20 @@ class TestSigmaTensor:
     def test_bad_sigma(self, sigma, exc, match):
         with pytest.raises(exc, match=match):
             as_sigma_tensor(sigma, 2)
+
+
+def test_sigma_input_channel():
+    net = UNet64(base_width=4, n_levels=3, sigma_input=True)
+    assert net.requires_sigma and net.arch_kwargs()['sigma_input'] is True
+    assert net.down[0][0].in_channels == 2
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        out = net(x, torch.tensor([0.1, 0.2]))
+        # bias-free: scaling the image and the noise level scales the output
+        scaled = net(3 * x, torch.tensor([0.3, 0.6]))
+        other = net(x, torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(scaled, 3 * out, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(other, out)
+    with pytest.raises(ValueError, match='sigma must be given'):
+        net(x)
+    assert not UNet64(base_width=4, n_levels=3).requires_sigma

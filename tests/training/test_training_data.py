@@ -204,3 +204,49 @@ def test_pair_dataset_errors(recipe, torch_dataset, tmp_path):
         PairDataset(path, 'val')
     with pytest.raises(FileNotFoundError):
         PairDataset(tmp_path / 'nothing.h5')
+
+
+def test_denoising_dataset_noise_and_determinism(recipe, torch_dataset):
+    import torch
+
+    from astrodeconv.training import DenoisingDataset
+
+    data = DenoisingDataset(recipe, 'train', crop=32,
+                            sigma_range=(0.01, 0.1), seed=4)
+    truth = TrainingSetFile(recipe).read('upsample_1', 'truth')
+    noisy, clean, sigma = data[0]
+    assert noisy.shape == clean.shape == (1, 32, 32)
+    assert 0.01 <= float(sigma) <= 0.1
+    # the clean crop is part of the truth image divided by its peak, and
+    # the noise has the drawn level (about: a 32 x 32 sample)
+    assert float(clean.max()) <= 1.0 + 1e-6
+    residual = (noisy - clean).numpy()
+    assert np.std(residual) == pytest.approx(float(sigma), rel=0.1)
+    again = data[0]
+    assert torch.equal(again[0], noisy)
+    data.set_epoch(1)
+    assert not torch.equal(data[0][0], noisy)
+    # validation items: centred crops, the same at every epoch
+    val = DenoisingDataset(recipe, 'val', crop=32)
+    first = val[0][0].clone()
+    val.set_epoch(3)
+    assert torch.equal(val[0][0], first)
+    row = int(np.flatnonzero(TrainingSetFile(recipe).read(
+        'upsample_1', 'split') == 1)[0])
+    image = truth[row] / truth[row].max()
+    np.testing.assert_allclose(val[0][1][0].numpy(),
+                               image[16:48, 16:48], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'sigma_range': (0.2, 0.1)}, 'low <= high'),
+    ({'sigma_range': (0.0, 0.1)}, r'sigma_range\[0\]'),
+    ({'sigma_range': 0.1}, 'sigma_range must be a'),
+    ({'crop': 1000}, 'crop must not exceed'),
+    ({'group': 'upsample_9'}, 'group must be one of'),
+])
+def test_denoising_dataset_errors(recipe, torch_dataset, kwargs, match):
+    from astrodeconv.training import DenoisingDataset
+
+    with pytest.raises(ValueError, match=match):
+        DenoisingDataset(recipe, 'train', **kwargs)
