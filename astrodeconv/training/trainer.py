@@ -678,11 +678,16 @@ class Trainer:
                 nn.utils.clip_grad_norm_(params, self.grad_clip)
             self._scaler.step(self.optimizer)
             self._scaler.update()
-            return
-        loss.backward()
-        if self.grad_clip is not None:
-            nn.utils.clip_grad_norm_(params, self.grad_clip)
-        self.optimizer.step()
+        else:
+            loss.backward()
+            if self.grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, self.grad_clip)
+            self.optimizer.step()
+        # derived constants of the weights (the Learnlet's normalisation
+        # of its filters) follow every step
+        update = getattr(self.model, 'update_normalisation', None)
+        if callable(update):
+            update()
 
     # -- validation -------------------------------------------------------
     def _validate(self):

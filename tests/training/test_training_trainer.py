@@ -487,3 +487,23 @@ def test_ddp_smoke_two_processes(tmp_path):
     assert (tmp_path / 'ranks_identical.txt').read_text() == 'True'
     # the lines are logged by rank 0 only
     assert out.stdout.count('epoch 2/2') == 1
+
+
+def test_learnlet_normalisation_follows_every_step(tmp_path):
+    from astrodeconv.denoisers import Learnlet
+
+    torch.manual_seed(0)
+    net = Learnlet(n_scales=2, n_filters=4)
+    before = [s.normalisation.clone() for s in net.scales]
+    trainer = make_trainer(net, tmp_path, epochs=1,
+                           train=SyntheticPairs(8, size=16, seed=1),
+                           val=SyntheticPairs(4, size=16, seed=2))
+    with trainer:
+        trainer.fit()
+    after = [s.normalisation.clone() for s in net.scales]
+    # the filters moved, and the stored weights are those of the new
+    # filters (what update_normalisation computes from them)
+    assert any(not torch.allclose(a, b) for a, b in zip(after, before))
+    net.update_normalisation()
+    for stored, scale in zip(after, net.scales):
+        torch.testing.assert_close(stored, scale.normalisation)
