@@ -962,7 +962,7 @@ class SUNet(Denoiser):
         """
         Change the mask mode of the shifted windows.
 
-        The weights and the state dict are unchanged; `config` and
+        The weights and the state dict are unchanged; ``config`` and
         `arch_kwargs` record the new mode.
 
         Parameters
