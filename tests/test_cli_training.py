@@ -149,11 +149,14 @@ def test_train_denoise_task_records_it(dataset, tmp_path, capsys):
     import torch
 
     run = tmp_path / 'gauss'
+    threads = torch.get_num_threads()
     status = main(['train', str(dataset), '--task', 'denoise',
                    '--sigma-input', '--base-width', '2', '--n-levels', '2',
                    '--epochs', '1', '--batch-size', '4', '--crop', '32',
                    '--warmup-epochs', '0', '--sigma-range', '0.01', '0.2',
-                   '--no-progress', '-o', str(run)])
+                   '--threads', '1', '--no-progress', '-o', str(run)])
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(threads)
     assert status == 0
     checkpoint = torch.load(run / 'best.pt', weights_only=True)
     assert checkpoint['metadata']['task'] == 'gaussian-denoising'
@@ -175,6 +178,8 @@ def test_train_denoise_task_records_it(dataset, tmp_path, capsys):
      '--jobs must be at least 1'),
     (['train', 'x.h5', '--sigma-range', '0.1', '0.2', '-o', 'run'], 2,
      '--sigma-range needs --task denoise'),
+    (['train', 'x.h5', '--threads', '0', '-o', 'run'], 2,
+     '--threads must be at least 1'),
     (['simulate', '-n', '20', '--psf-fwhm', '1.0', '0.5', '-o', 'x.h5'], 1,
      '--psf-fwhm must be two numbers'),
     (['train', 'missing.h5', '-o', 'run'], 1, 'does not exist'),

@@ -58,6 +58,11 @@ def add_parser(commands):
     train.add_argument('--device', default='auto')
     train.add_argument('--workers', type=int, default=0,
                        help='data-loading processes (default 0)')
+    train.add_argument('--threads', type=int, default=None, metavar='N',
+                       help='CPU threads of PyTorch (default: its own '
+                       'choice, all cores); give 1 when several runs share '
+                       'the cores, as oversubscribed threads slow training '
+                       'several-fold')
     train.add_argument('--resume', action='store_true',
                        help='continue from OUT_DIR/latest.pt')
     train.add_argument('--overwrite', action='store_true',
@@ -96,14 +101,14 @@ def _build_model(args):
 #: Integer options and their smallest value.
 _MINIMUM = {'epochs': 1, 'batch_size': 1, 'base_width': 1, 'n_levels': 1,
             'n_filters': 1, 'crop': 0, 'warmup_epochs': 0, 'workers': 0,
-            'seed': 0}
+            'seed': 0, 'threads': 1}
 
 
 def _check_arguments(args):
     """Refuse values the parser's types let through (exit status 2)."""
     for name, minimum in _MINIMUM.items():
         value = getattr(args, name)
-        if value < minimum:
+        if value is not None and value < minimum:
             option = '--' + name.replace('_', '-')
             msg = f'{option} must be at least {minimum}, got {value}'
             raise UsageError(msg)
@@ -159,6 +164,8 @@ def run(args, out):
         msg = '--resume and --overwrite must not be given together'
         raise UsageError(msg)
     _check_output_dir(Path(args.output_dir), args)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     crop = args.crop or None
     if args.task == 'denoise':
         options = {} if args.sigma_range is None else {
