@@ -32,6 +32,9 @@ hallucination rate. Writes a JSON file and a Markdown table::
     python benchmarks/bench_generalization.py [--n-images 64]
         [--rows in_distribution,kolmogorov] [-o results/...json]
 
+Also times the plug-and-play method against one pass of its network
+(goal: at most 10 passes per image and 10 times the time of one pass).
+
 Goal: the default method at most 0.7 times the best-lam Tikhonov median
 NMSE and below the best Richardson-Lucy on every row, with a higher median
 SSIM, total flux within 2 %, and no row where a shipped model is worse
@@ -175,11 +178,13 @@ def shipped_models():
     return learned, gaussian
 
 
-def run_methods(truth, observed, psf, k, device):
+def run_methods(truth, observed, psf, k, device, only=None):
     learned, gaussian = shipped_models()
     outputs, timings = {}, {}
 
     def timed(key, func):
+        if only is not None and key not in only:
+            return
         start = time.perf_counter()
         outputs[key] = func()
         timings[key] = time.perf_counter() - start
@@ -269,6 +274,46 @@ def markdown(report):
     return '\n'.join(lines)
 
 
+def pnp_speed(device, n_images=32, size=128, repeats=3):
+    """
+    Time of the plug-and-play method against one pass of its network.
+
+    On ``n_images`` stamps of ``size**2`` (same grid): the best of
+    ``repeats`` runs of `PnPDeconvolver` (with and without its final
+    debiasing) and of one forward pass of its denoiser on the same batch.
+    """
+    import torch
+
+    from astrodeconv.utils._torch import to_tensor
+
+    truth, observed, psf = _stamps(n_images, 'bulge_disk',
+                                   _base_observation(), 1, SEED - 1)
+    pnp = PnPDeconvolver(device=device, batch_size=n_images)
+    plain = PnPDeconvolver(device=device, batch_size=n_images, debias=False)
+    x = to_tensor(observed.astype(np.float32) / observed.max(),
+                  pnp.device)
+    sigma = torch.full((n_images,), 0.01, device=pnp.device)
+    one_pass, total, no_debias = [], [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with torch.inference_mode():
+            pnp.network(x, sigma)
+        one_pass.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        pnp(observed, psf=psf)
+        total.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        plain(observed, psf=psf)
+        no_debias.append(time.perf_counter() - start)
+    return {'n_images': n_images, 'image_size': size,
+            'n_iter': pnp.n_iter, 'denoiser': pnp.denoiser_name,
+            'one_pass_s': min(one_pass), 'pnp_s': min(total),
+            'ratio': min(total) / min(one_pass),
+            'pnp_no_debias_s': min(no_debias),
+            'ratio_no_debias': min(no_debias) / min(one_pass),
+            'ms_per_image': 1e3 * min(total) / n_images}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument('--n-images', type=int, default=64,
@@ -277,10 +322,26 @@ def main(argv=None):
     parser.add_argument('--rows', default=None,
                         help='comma-separated subset of the rows')
     parser.add_argument('--device', default='auto')
+    parser.add_argument('--methods', default=None,
+                        help='comma-separated subset of the methods, e.g. '
+                        "'learned:NAME' (default: all)")
+    parser.add_argument('--merge', default=None, metavar='JSON',
+                        help='add the results to those of an earlier run '
+                        '(same seed and sizes) and write them together')
     parser.add_argument('-o', '--output', default=str(
         Path(__file__).parent / 'results' / 'bench_generalization.json'))
     args = parser.parse_args(argv)
     names = list(row_specs()) if args.rows is None else args.rows.split(',')
+    only = None if args.methods is None else set(args.methods.split(','))
+    earlier = None
+    if args.merge is not None:
+        import json
+
+        earlier = json.loads(Path(args.merge).read_text())
+        if earlier['seed'] != args.seed or (
+                earlier['n_images'] != args.n_images):
+            parser.error('--merge needs a run with the same --seed and '
+                         '--n-images')
     default = default_method()
     report = {'benchmark': 'bench_generalization',
               'astrodeconv_version': __version__, 'seed': args.seed,
@@ -289,13 +350,20 @@ def main(argv=None):
               'recipe': {k: (list(v) if isinstance(v, tuple) else v)
                          for k, v in BROAD_RECIPE.items()},
               'default': default, 'rows': {}}
-    for i, name in enumerate(names):
+    order = list(row_specs())
+    for name in names:
         label, _, _, k = row_specs()[name]
+        # a row's seed depends on the row, not on which rows are run
         truth, observed, psf = make_row(name, args.n_images,
-                                        args.seed + 100 * i)
-        outputs, timings = run_methods(truth, observed, psf, k, args.device)
+                                        args.seed + 100 * order.index(name))
+        outputs, timings = run_methods(truth, observed, psf, k, args.device,
+                                       only)
         summary = {key: score(images, truth)
                    for key, images in outputs.items()}
+        if earlier is not None and name in earlier['rows']:
+            old = earlier['rows'][name]
+            summary = dict(old['summary'], **summary)
+            timings = dict(old['timings_s'], **timings)
         report['rows'][name] = {
             'label': label, 'upsample': k, 'n_images': len(truth),
             'image_size': int(truth.shape[-1]), 'summary': summary,
@@ -305,6 +373,12 @@ def main(argv=None):
             flush=True)
     report['all_goals_met'] = all(r['goals']['met']
                                   for r in report['rows'].values())
+    if earlier is not None and only is not None and not any(
+            m.startswith('pnp:') for m in only):
+        report['pnp_speed'] = earlier.get('pnp_speed')
+    else:
+        report['pnp_speed'] = pnp_speed(args.device)
+    print('plug-and-play speed:', report['pnp_speed'], flush=True)
     table = markdown(report)
     write_report(args.output, report, table=table, overwrite=True)
     print(table)

@@ -26,7 +26,7 @@ DECONVOLUTION_METHODS = {
 #: 'default')``, ``astrodeconv deconvolve --method default``): the method
 #: and weights that won the generalisation benchmark
 #: (``benchmarks/bench_generalization.py``, see the benchmarks page).
-DEFAULT_METHOD = {'method': 'learned', 'weights': 'unet16-sim-v1'}
+DEFAULT_METHOD = {'method': 'learned', 'weights': 'unet16-sim-v2'}
 
 
 def default_method():
