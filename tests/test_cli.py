@@ -197,7 +197,7 @@ def test_demo(tmp_path, capsys):
         assert png_path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     image = read_image(fits_path)
     assert image.shape == (128, 128)
-    assert image.meta['DCNVWGT'] == 'unet16-sim-v1'
+    assert image.meta['DCNVWGT'] == 'unet16-sim-v2'
     assert image.uncertainty is not None
     assert np.all(image.uncertainty.array > 0)
 
