@@ -44,6 +44,10 @@ _NOT_RUN = {
     'deconvolve galaxy.fits --method learned --weights run/best.pt':
         'needs the model of the full-size training',
     'torchrun': 'distributed training on several processes or GPUs',
+    'train train_v2.h5': 'trains the shipped models of the broad recipe '
+                         '(15 to 20 minutes each on two CPU cores)',
+    'train my_instrument.h5': 'fine-tunes on the full-size training set '
+                              'of the previous command',
 }
 
 _PROMPT = '$ '

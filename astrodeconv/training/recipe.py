@@ -19,7 +19,7 @@ from ..utils._files import atomic_path, check_output_path
 from ..utils._validation import check_positive_int, check_real
 from ..utils.exceptions import AstrodeconvWarning
 
-__all__ = ['make_tikhonov_inputs', 'make_training_set']
+__all__ = ['make_tikhonov_inputs', 'make_training_set', 'RECIPES']
 
 __doctest_requires__ = {('make_training_set',): ['h5py', 'galsim']}
 

@@ -72,7 +72,8 @@ def test_load_by_name_from_weights_dir(registry, saved, monkeypatch):
     net = load_denoiser('unet-test')
     assert net.weights_info == {'name': 'unet-test',
                                 'architecture': 'UNet64', 'sha256': sha,
-                                'normalization': 'inference'}
+                                'normalization': 'inference',
+                                'task': 'tikhonov'}
     assert 'unet-test' in list(list_weights()['name'])
 
 
