@@ -89,6 +89,32 @@ def _up_aligned(x):
 _UPSAMPLERS = {'bicubic': _up_bicubic, 'aligned': _up_aligned}
 
 
+@functools.lru_cache(maxsize=32)
+def _upsampling_matrix(size, upsampling, dtype, device):
+    """
+    The pyramid's ``Up`` along one axis of length ``size``, as a matrix.
+
+    Both upsamplers are separable (the same 1-D weights along each axis,
+    with the indices clamped to the edge), so for one ``(h, w)`` image
+    ``Up(x) = U_h.T @ x @ U_w`` with ``U_n`` of shape ``(n, 2n)``. The
+    matrix is ``Up`` applied to the rows of the identity, computed in
+    float64, cast to ``dtype`` and cached.
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        eye = torch.eye(size, dtype=torch.float64).view(size, 1, 1, size)
+        mat = _UPSAMPLERS[upsampling](eye)[:, 0, 0]
+        return mat.to(dtype=dtype, device=device)
+
+
+def _up_separable(x, upsampling):
+    """``Up(x)`` of a ``(B, 1, H, W)`` batch as two matrix products."""
+    n_batch, _, height, width = x.shape
+    rows = _upsampling_matrix(height, upsampling, x.dtype, x.device)
+    cols = _upsampling_matrix(width, upsampling, x.dtype, x.device)
+    y = torch.matmul(x.reshape(n_batch, height, width), cols)
+    return torch.matmul(rows.t(), y).unsqueeze(1)
+
+
 def _decompose(x, kernel, n_scales, up):
     """
     Split ``x`` into ``n_scales`` detail bands and a coarse band.
@@ -227,9 +253,18 @@ def _covariance_matrix(table, kernel_size):
 # The network
 # ---------------------------------------------------------------------------
 
-#: Rows (pixels) of one block of the CPU inference path: only one block's
-#: ``n_filters`` analysis responses (2 MB with 256 filters) exist at once.
-_BLOCK_ROWS = 2048
+#: Pixels per thread of one block of the CPU inference path: only one
+#: block's ``n_filters`` analysis responses (1 MB per thread with 256
+#: filters) exist at once.
+_BLOCK_PIXELS = 1024
+
+#: Pixels per thread of a group of images whose synthesis taps (25 per
+#: pixel) are kept together before they are gathered into the output.
+_GROUP_PIXELS = 65536
+
+#: Up is computed as matrix products for bands of at most this many
+#: pixels a side (the cost grows as the cube of the size).
+_MATRIX_UP_SIZE = 256
 
 
 class _LearnletScale(nn.Module):
@@ -386,10 +421,14 @@ class Learnlet(Denoiser):
     (``n T(u / n) = T_{n t}(u)`` for soft thresholding), so the network
     works on the raw detail bands and the ``sigma = 0`` reconstruction is
     exact to float rounding. Without gradients on a CPU (e.g. under
-    `torch.inference_mode`), each scale is computed block by block as
-    matrix products with preallocated buffers, and ``S_j A_j`` of the
-    linear term is one combined small matrix; the result is the same as
-    that of the convolution path used for training (to float rounding).
+    `torch.inference_mode`), ``Up`` is two matrix products and each scale
+    is computed block by block as matrix products with preallocated
+    buffers: the thresholds are folded into the filters
+    (``clamp(u, -t, t) = t clamp(u / t, -1, 1)``), ``S_j A_j`` of the
+    linear term is one combined small matrix, and the synthesis taps of
+    every pixel are gathered into the output once per group of images.
+    The result is the same as that of the convolution path used for
+    training (to float rounding).
 
     Examples
     --------
@@ -509,13 +548,30 @@ class Learnlet(Denoiser):
             raise ValueError(msg)
         sigma = as_sigma_tensor(sigma, x.shape[0], device=x.device,
                                 dtype=x.dtype)
-        details, image = _decompose(x, self.lowpass[None, None],
-                                    self.n_scales, self._up)
-        fast = not torch.is_grad_enabled() and x.device.type == 'cpu'
-        scale_forward = self._scale_blocks if fast else self._scale_convs
+        kernel = self.lowpass[None, None]
+        if torch.is_grad_enabled() or x.device.type != 'cpu':
+            details, image = _decompose(x, kernel, self.n_scales, self._up)
+            for j in reversed(range(self.n_scales)):
+                image = self._up(image) + self._scale_convs(j, details[j],
+                                                            sigma)
+            return image
+        # the CPU inference path
+        details = []
+        image = x
+        for _ in range(self.n_scales):
+            low = _down(image, kernel)
+            details.append(image - self._up_fast(low))
+            image = low
         for j in reversed(range(self.n_scales)):
-            image = self._up(image) + scale_forward(j, details[j], sigma)
+            image = self._scale_blocks(j, details[j], sigma,
+                                       self._up_fast(image))
         return image
+
+    def _up_fast(self, x):
+        """``Up`` without autograd: matrix products for small bands."""
+        if max(x.shape[-2:]) <= _MATRIX_UP_SIZE:
+            return _up_separable(x, self.upsampling)
+        return self._up(x)
 
     def _thresholds(self, j, sigma):
         """
@@ -576,54 +632,115 @@ class Learnlet(Denoiser):
                        padding=self.synthesis_kernel_size // 2)
         return out if kept is None else out + kept
 
-    def _scale_blocks(self, j, high, sigma):
+    def _scale_blocks(self, j, high, sigma, out):
         """
-        One scale's contribution, by blocks of pixels (no autograd, CPU).
+        Add one scale's contribution to ``out`` (no autograd, CPU).
 
-        With ``P_h`` the ``k x k`` patches of the band (``(B, HW, k*k)``),
-        ``W`` the unit analysis filters as a ``(k*k, n_filters)`` matrix
-        and ``Sm`` the synthesis weights as ``(n_filters, ks*ks)``, the
-        per-pixel synthesis taps are ``Z = P_lin (W Sm) - clamp(P_h W) Sm``
-        and the output gathers tap ``t`` of the pixel at offset ``t``. The
-        large ``(pixels, n_filters)`` responses exist one block at a time.
+        With ``P`` the ``k x k`` patches of the band as a ``(k*k, pixels)``
+        matrix, ``W`` the unit analysis filters as ``(n_filters, k*k)`` and
+        ``S`` the synthesis weights as ``(ks*ks, n_filters)``, the
+        per-pixel synthesis taps are ``Z = (S W) P_lin - S clamp(W P_h)``
+        and the output gathers tap ``(u, v)`` of the pixel at offset
+        ``(u - ks//2, v - ks//2)``. The thresholds are folded into ``W``
+        and ``S`` (per image and filter) so that the clamp is to
+        ``[-1, 1]``. The taps live on the band padded by ``ks//2`` zeros
+        on each side (the patches of the padding columns are zero), so
+        that those of a group of images are gathered by ``ks*ks`` shifted
+        sums; the ``(n_filters, pixels)`` responses exist one block of
+        `_BLOCK_PIXELS` at a time. ``out`` is a fresh tensor, updated in
+        place and returned.
         """
         scale = self.scales[j]
         nf = self.n_filters
         ka, ks = self.analysis_kernel_size, self.synthesis_kernel_size
+        kk, n_taps, pad = ka * ka, ks * ks, ks // 2
         n_batch, _, height, width = high.shape
-        n_pix = height * width
+        rows, cols = height + 2 * pad, width + 2 * pad
+        n_pix = height * cols     # the taps computed per image
         thr, thr_w = self._thresholds(j, sigma)
         lin, kept = self._linear_parts(high, thr_w)
-        w_mat = scale.unit_filters().reshape(nf, ka * ka).t().contiguous()
-        s_mat = scale.synthesis.reshape(nf, ks * ks)
-
-        def patches(band):
-            cols = F.unfold(band, ka, padding=ka // 2)
-            return cols.transpose(1, 2).contiguous()
-
-        if lin is None:
-            taps = high.new_zeros(n_batch, n_pix, ks * ks)
+        if kept is not None:
+            out += kept
+        w_mat = scale.unit_filters().reshape(nf, kk)
+        s_mat = scale.synthesis.reshape(nf, n_taps).t()
+        # clamp(W p, -t, t) S = clamp((W / t) p, -1, 1) (t S), used when
+        # the rescaled responses cannot overflow (|W p| <= ka max|p|)
+        inv = torch.where(thr > 0, 1 / thr, 0)
+        lo, hi = torch.aminmax(high)
+        bound = max(-float(lo), float(hi)) * ka * float(inv.max())
+        folded = bound < torch.finfo(high.dtype).max / 4
+        if folded:
+            w_b = w_mat * inv[:, :, None]
+            s_b = s_mat * -thr[:, None, :]
         else:
-            taps = torch.matmul(patches(lin), w_mat @ s_mat)
-        cols = patches(high)
-        rows = min(n_pix, _BLOCK_ROWS)
-        group = max(1, _BLOCK_ROWS // n_pix)
-        resp = high.new_empty(group * rows * nf)
-        tap_buf = high.new_empty(group * rows * ks * ks)
-        upper = thr[:, None, :]
-        lower = -upper
-        for b in range(0, n_batch, group):
-            for r in range(0, n_pix, rows):
-                block = cols[b:b + group, r:r + rows]
-                n, m = block.shape[:2]
-                a = resp[:n * m * nf].view(n, m, nf)
-                torch.matmul(block, w_mat, out=a)
-                a.clamp_(lower[b:b + n], upper[b:b + n])
-                z = tap_buf[:n * m * ks * ks].view(n, m, ks * ks)
-                torch.matmul(a, s_mat, out=z)
-                taps[b:b + n, r:r + m] -= z
-        taps = taps.view(n_batch, height, width, ks * ks).permute(0, 3, 1, 2)
-        gather = torch.eye(ks * ks, dtype=high.dtype, device=high.device)
-        out = F.conv2d(taps, gather.view(1, ks * ks, ks, ks),
-                       padding=ks // 2)
-        return out if kept is None else out + kept
+            w_b = w_mat.expand(n_batch, nf, kk)
+            s_b = -s_mat.expand(n_batch, n_taps, nf)
+            upper = thr[:, :, None]
+            lower = -upper
+        if lin is None:
+            band = high
+        else:
+            band = torch.cat([high, lin], dim=1)
+            ws_mat = (s_mat @ w_mat).expand(n_batch, n_taps, kk)
+        n_band = band.shape[1]
+        band = F.pad(band, (ka // 2,) * 4)
+        # blocks of `per_block` whole images or of part of one image
+        n_threads = torch.get_num_threads()
+        block_pixels = _BLOCK_PIXELS * n_threads
+        if n_pix <= block_pixels:
+            per_block, n_blocks = block_pixels // n_pix, 1
+        else:
+            per_block, n_blocks = 1, -(-n_pix // block_pixels)
+        block = -(-n_pix // n_blocks)
+        group_pixels = _GROUP_PIXELS * n_threads
+        group = per_block * max(1, group_pixels // (n_pix * per_block))
+        group = min(group, n_batch)
+        per_block = min(per_block, group)
+        resp = high.new_empty(per_block * nf * block)
+        # the blocks write every tap but those of the padding rows and the
+        # copies every patch but those of the padding columns: zero these
+        taps = high.new_empty(group, n_taps, rows, cols)
+        taps[:, :, :pad] = 0
+        taps[:, :, pad + height:] = 0
+        taps_flat = taps.view(group, n_taps, rows * cols)[..., pad * cols:]
+        patches = high.new_empty(group, n_band, ka, ka, height, cols)
+        patches[..., :pad] = 0
+        patches[..., pad + width:] = 0
+        patches_flat = patches.view(group, n_band * kk, n_pix)
+        for g0 in range(0, n_batch, group):
+            n_group = min(group, n_batch - g0)
+            for dy in range(ka):
+                for dx in range(ka):
+                    patches[:n_group, :, dy, dx, :, pad:pad + width] = band[
+                        g0:g0 + n_group, :, dy:dy + height, dx:dx + width]
+            for i in range(0, n_group, per_block):
+                n = min(per_block, n_group - i)
+                w_i, s_i = w_b[g0 + i:g0 + i + n], s_b[g0 + i:g0 + i + n]
+                p_high = patches_flat[i:i + n, :kk]
+                p_lin = patches_flat[i:i + n, kk:]
+                z_i = taps_flat[i:i + n]
+                if not folded:
+                    lower_i = lower[g0 + i:g0 + i + n]
+                    upper_i = upper[g0 + i:g0 + i + n]
+                if lin is not None:
+                    ws_i = ws_mat[:n]
+                for p in range(0, n_pix, block):
+                    m = min(block, n_pix - p)
+                    a = resp[:n * nf * m].view(n, nf, m)
+                    z = z_i[..., p:p + m]
+                    torch.bmm(w_i, p_high[..., p:p + m], out=a)
+                    if folded:
+                        a.clamp_(-1.0, 1.0)
+                    else:
+                        a.clamp_(lower_i, upper_i)
+                    if lin is None:
+                        torch.bmm(s_i, a, out=z)
+                    else:
+                        torch.bmm(ws_i, p_lin[..., p:p + m], out=z)
+                        z.baddbmm_(s_i, a)
+            acc = out[g0:g0 + n_group, 0]
+            for u in range(ks):
+                for v in range(ks):
+                    acc += taps[:n_group, u * ks + v, u:u + height,
+                                v:v + width]
+        return out

@@ -1,14 +1,17 @@
 """Tests of the Learnlet denoiser."""
 
+import contextlib
+
 import pytest
 import torch
 from torch.nn import functional as F
 
+from astrodeconv.denoisers import learnlet
 from astrodeconv.denoisers.base import count_parameters
-from astrodeconv.denoisers.learnlet import (Learnlet, _decompose,
-                                            _detail_statistics,
+from astrodeconv.denoisers.learnlet import (_UPSAMPLERS, Learnlet,
+                                            _decompose, _detail_statistics,
                                             _lowpass_kernel, _recompose,
-                                            _up_aligned)
+                                            _up_aligned, _up_separable)
 
 UPSAMPLINGS = ['bicubic', 'aligned']
 CONFIGS = [
@@ -35,6 +38,33 @@ def trained_like(net, seed=0):
                     float(torch.rand((), generator=gen)) * 4)
     net.update_normalisation()
     return net
+
+
+def formula_weights(net):
+    """Weights given by a formula (no random numbers), like training."""
+    with torch.no_grad():
+        for j, scale in enumerate(net.scales):
+            k = torch.arange(scale.analysis.numel(), dtype=torch.float64)
+            scale.analysis.copy_(
+                torch.sin(0.37 * k + 1.3 * j + 0.2).view_as(scale.analysis))
+            k = torch.arange(scale.synthesis.numel(), dtype=torch.float64)
+            scale.synthesis.copy_(
+                (0.05 * torch.cos(0.11 * k + j)).view_as(scale.synthesis))
+            scale.alpha.fill_(1.0 + 0.5 * j)
+            if scale.alpha_identity is not None:
+                scale.alpha_identity.fill_(2.5 - 0.25 * j)
+    net.update_normalisation()
+    return net
+
+
+def formula_input(n_batch, height, width):
+    """A smooth pattern plus a deterministic pseudo-noise."""
+    b, i, j = torch.meshgrid(
+        *(torch.arange(n, dtype=torch.float64)
+          for n in (n_batch, height, width)), indexing='ij')
+    x = (torch.sin(0.3 * i + b) * torch.cos(0.2 * j)
+         + 0.5 * torch.sin(12.9898 * i + 78.233 * j + 3.1 * b))
+    return x.float()[:, None]
 
 
 def smooth_galaxy(size=64):
@@ -113,6 +143,19 @@ def test_aligned_upsampling_is_tf_legacy_bicubic():
     padded = torch.cat([x[..., :1], x, x[..., -1:], x[..., -1:]], dim=-1)
     odd = sum(w[i] * padded[..., i:i + 5] for i in range(4))
     torch.testing.assert_close(up[..., ::2, 1::2], odd)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('upsampling', UPSAMPLINGS)
+def test_separable_upsampling(upsampling, dtype):
+    # the matrix form of Up used without gradients on the CPU
+    atol = 1e-6 if dtype == torch.float32 else 1e-12
+    for shape in [(3, 1, 5, 8), (2, 1, 16, 16), (1, 1, 1, 1)]:
+        x = torch.randn(shape, dtype=dtype)
+        up = _up_separable(x, upsampling)
+        assert up.dtype == dtype
+        torch.testing.assert_close(up, _UPSAMPLERS[upsampling](x), rtol=0,
+                                   atol=atol)
 
 
 @pytest.mark.parametrize('upsampling, expected', [
@@ -217,6 +260,90 @@ def test_inference_path_matches_training_path(kwargs):
     slow = net(x, sigma).detach()
     scale = float(slow.abs().max())
     torch.testing.assert_close(fast, slow, rtol=0, atol=2e-6 * scale)
+
+
+@pytest.mark.parametrize('kwargs', [
+    {}, {'upsampling': 'bicubic'}, {'exact_reconstruction': False},
+    {'skip_connection': False},
+    {'analysis_kernel_size': 5, 'synthesis_kernel_size': 3},
+    {'analysis_kernel_size': 1, 'synthesis_kernel_size': 7}])
+def test_inference_path_blocks_and_groups(monkeypatch, kwargs):
+    # small blocks and groups: partial blocks, several images per block
+    # and per group, a smaller last group, Up by convolution and matrices
+    monkeypatch.setattr(learnlet, '_BLOCK_PIXELS', 300)
+    monkeypatch.setattr(learnlet, '_GROUP_PIXELS', 1000)
+    monkeypatch.setattr(learnlet, '_MATRIX_UP_SIZE', 8)
+    torch.manual_seed(10)
+    net = trained_like(Learnlet(n_scales=3, n_filters=8, **kwargs))
+    x = torch.randn(5, 1, 32, 48)
+    sigma = torch.tensor([0.0, 0.05, 0.2, 0.5, 2.0])
+    with torch.inference_mode():
+        fast = net(x, sigma)
+    slow = net(x, sigma).detach()
+    scale = float(slow.abs().max())
+    torch.testing.assert_close(fast, slow, rtol=0, atol=2e-6 * scale)
+    if net.exact_reconstruction:
+        torch.testing.assert_close(fast[:1], x[:1], rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize('amplitude, sigma', [
+    (1e30, 1e-10),    # the thresholds cannot be folded into the filters
+    (1.0, 1e-38),     # subnormal thresholds
+    (1.0, 1e-30),     # folded, with responses near 1e30
+])
+def test_inference_path_extreme_thresholds(amplitude, sigma):
+    torch.manual_seed(11)
+    net = trained_like(Learnlet(n_scales=2, n_filters=8))
+    x = torch.randn(2, 1, 16, 16) * amplitude
+    with torch.inference_mode():
+        fast = net(x, sigma)
+    slow = net(x, sigma).detach()
+    assert torch.all(torch.isfinite(fast))
+    scale = float(slow.abs().max())
+    torch.testing.assert_close(fast, slow, rtol=0, atol=2e-6 * scale)
+
+
+#: Outputs of the original implementation (before the CPU inference path
+#: was rewritten, identical in both paths to float rounding) for
+#: `formula_weights`, ``formula_input(2, 32, 64)`` and sigma = [0.3, 0.8]:
+#: ``out[:, 0, ::9, ::17]`` and the sums of ``out`` and of ``|out|``.
+REFERENCE_OUTPUTS = [
+    ({}, [
+        0.35597, -0.155785, 0.200928, -0.172089, 0.105719, -0.194931,
+        0.145596, -0.079969, -0.369062, 0.377958, -0.271793, 0.208895,
+        0.541204, -0.448147, 0.375928, -0.438958, 0.547627, -0.580174,
+        0.503535, -0.43278, -0.247179, 0.327689, -0.297242, 0.244989,
+        0.069024, -0.148854, 0.118184, -0.207297, 0.336621, -0.29252,
+        0.282021, -0.346468], -23.488114, 772.80619),
+    ({'n_scales': 2, 'n_filters': 6, 'analysis_kernel_size': 5,
+      'synthesis_kernel_size': 3, 'upsampling': 'bicubic',
+      'exact_reconstruction': False}, [
+        0.291199, -0.208314, 0.205977, -0.189605, 0.552898, -0.564231,
+        0.55254, -0.501306, -0.719211, 0.730411, -0.706275, 0.637073,
+        0.666969, -0.763109, 0.707378, -0.613474, 0.861546, -0.85633,
+        0.836598, -0.757407, -0.081073, 0.091332, -0.089046, 0.080624,
+        -0.326848, 0.249043, -0.243485, 0.220609, 0.585227, -0.469027,
+        0.45731, -0.413737], 14.763726, 1350.3110),
+]
+
+
+@pytest.mark.parametrize('kwargs, pixels, total, total_abs',
+                         REFERENCE_OUTPUTS)
+@pytest.mark.parametrize('mode', ['inference', 'no_grad', 'grad', 'train'])
+def test_reference_outputs(kwargs, pixels, total, total_abs, mode):
+    net = formula_weights(Learnlet(**kwargs))
+    net.train(mode == 'train')
+    x = formula_input(2, 32, 64)
+    sigma = torch.tensor([0.3, 0.8])
+    context = {'inference': torch.inference_mode,
+               'no_grad': torch.no_grad}.get(mode, contextlib.nullcontext)
+    with context():
+        out = net(x, sigma).detach()
+    torch.testing.assert_close(out[:, 0, ::9, ::17].flatten(),
+                               torch.tensor(pixels), rtol=1e-5, atol=2e-6)
+    assert float(out.double().sum()) == pytest.approx(total, rel=1e-5)
+    assert float(out.double().abs().sum()) == pytest.approx(total_abs,
+                                                            rel=1e-5)
 
 
 def test_thresholds_grow_with_sigma():
