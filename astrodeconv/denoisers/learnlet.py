@@ -253,10 +253,15 @@ def _covariance_matrix(table, kernel_size):
 # The network
 # ---------------------------------------------------------------------------
 
-#: Pixels per thread of one block of the CPU inference path: only one
-#: block's ``n_filters`` analysis responses (1 MB per thread with 256
-#: filters) exist at once.
+#: Pixels of one block of the CPU inference path on one thread: only one
+#: block's ``n_filters`` analysis responses (1 MB with 256 filters) exist
+#: at once.
 _BLOCK_PIXELS = 1024
+
+#: Pixels per thread of one block with several threads: larger blocks
+#: (2 MB of responses per thread) mean fewer synchronisations, which
+#: matters more than the cache when the cores are shared.
+_THREAD_BLOCK_PIXELS = 2048
 
 #: Pixels per thread of a group of images whose synthesis taps (25 per
 #: pixel) are kept together before they are gathered into the output.
@@ -646,9 +651,8 @@ class Learnlet(Denoiser):
         ``[-1, 1]``. The taps live on the band padded by ``ks//2`` zeros
         on each side (the patches of the padding columns are zero), so
         that those of a group of images are gathered by ``ks*ks`` shifted
-        sums; the ``(n_filters, pixels)`` responses exist one block of
-        `_BLOCK_PIXELS` at a time. ``out`` is a fresh tensor, updated in
-        place and returned.
+        sums; the ``(n_filters, pixels)`` responses exist one block at a
+        time. ``out`` is a fresh tensor, updated in place and returned.
         """
         scale = self.scales[j]
         nf = self.n_filters
@@ -686,7 +690,10 @@ class Learnlet(Denoiser):
         band = F.pad(band, (ka // 2,) * 4)
         # blocks of `per_block` whole images or of part of one image
         n_threads = torch.get_num_threads()
-        block_pixels = _BLOCK_PIXELS * n_threads
+        if n_threads == 1:
+            block_pixels = _BLOCK_PIXELS
+        else:
+            block_pixels = _THREAD_BLOCK_PIXELS * n_threads
         if n_pix <= block_pixels:
             per_block, n_blocks = block_pixels // n_pix, 1
         else:

@@ -267,18 +267,25 @@ def test_inference_path_matches_training_path(kwargs):
     {'skip_connection': False},
     {'analysis_kernel_size': 5, 'synthesis_kernel_size': 3},
     {'analysis_kernel_size': 1, 'synthesis_kernel_size': 7}])
-def test_inference_path_blocks_and_groups(monkeypatch, kwargs):
+@pytest.mark.parametrize('n_threads', [1, 2])
+def test_inference_path_blocks_and_groups(monkeypatch, kwargs, n_threads):
     # small blocks and groups: partial blocks, several images per block
     # and per group, a smaller last group, Up by convolution and matrices
     monkeypatch.setattr(learnlet, '_BLOCK_PIXELS', 300)
+    monkeypatch.setattr(learnlet, '_THREAD_BLOCK_PIXELS', 300)
     monkeypatch.setattr(learnlet, '_GROUP_PIXELS', 1000)
     monkeypatch.setattr(learnlet, '_MATRIX_UP_SIZE', 8)
     torch.manual_seed(10)
     net = trained_like(Learnlet(n_scales=3, n_filters=8, **kwargs))
     x = torch.randn(5, 1, 32, 48)
     sigma = torch.tensor([0.0, 0.05, 0.2, 0.5, 2.0])
-    with torch.inference_mode():
-        fast = net(x, sigma)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        with torch.inference_mode():
+            fast = net(x, sigma)
+    finally:
+        torch.set_num_threads(threads)
     slow = net(x, sigma).detach()
     scale = float(slow.abs().max())
     torch.testing.assert_close(fast, slow, rtol=0, atol=2e-6 * scale)
