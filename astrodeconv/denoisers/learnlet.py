@@ -258,10 +258,12 @@ def _covariance_matrix(table, kernel_size):
 #: at once.
 _BLOCK_PIXELS = 1024
 
-#: Pixels per thread of one block with several threads: larger blocks
-#: (2 MB of responses per thread) mean fewer synchronisations, which
-#: matters more than the cache when the cores are shared.
-_THREAD_BLOCK_PIXELS = 2048
+#: Pixels per thread of one block with several threads, and the most
+#: pixels of a block: every matrix product and clamp synchronises the
+#: threads, which costs more than the cache misses of larger blocks
+#: (8 MB of responses per thread with 256 filters, at most 32 MB).
+_THREAD_BLOCK_PIXELS = 8192
+_MAX_BLOCK_PIXELS = 32768
 
 #: Pixels per thread of a group of images whose synthesis taps (25 per
 #: pixel) are kept together before they are gathered into the output.
@@ -693,7 +695,8 @@ class Learnlet(Denoiser):
         if n_threads == 1:
             block_pixels = _BLOCK_PIXELS
         else:
-            block_pixels = _THREAD_BLOCK_PIXELS * n_threads
+            block_pixels = min(_THREAD_BLOCK_PIXELS * n_threads,
+                               _MAX_BLOCK_PIXELS)
         if n_pix <= block_pixels:
             per_block, n_blocks = block_pixels // n_pix, 1
         else:
