@@ -304,13 +304,17 @@ class LearnedDeconvolver(DeconvolverBase):
         # the Tikhonov image is not needed after the network (memory)
         image = self._denoise(tik.pop('image'), sigma / self.upsample ** 2)
         if self.debias:
-            # _debias does not warn: an image without significant
-            # structure keeps the network output, silently
-            options = dict(_DEBIAS_DEFAULTS, upsample=self.upsample,
-                           dtype='float32' if wide else 'float64')
-            options.update(self.debias_kwargs)
-            image = _debias(image, data, psf, sigma=sigma, **options).image
+            image = self._debias_output(image, data, psf, sigma, wide)
         return image, tik
+
+    def _debias_output(self, image, data, psf, sigma, wide):
+        """The debiasing step with ``debias_kwargs`` over its defaults."""
+        # _debias does not warn: an image without significant structure
+        # keeps the network output, silently
+        options = dict(_DEBIAS_DEFAULTS, upsample=self.upsample,
+                       dtype='float32' if wide else 'float64')
+        options.update(self.debias_kwargs)
+        return _debias(image, data, psf, sigma=sigma, **options).image
 
     def _deconvolve_stack(self, data, psf, error, mask, diagnostics=True,
                           want_psf=True):

@@ -17,8 +17,6 @@ import numpy as np
 from ..operators import ForwardModel
 from ..utils._validation import check_positive_int, check_real
 from ..utils.exceptions import AstrodeconvWarning
-from .debias import _DEFAULTS as _DEBIAS_DEFAULTS
-from .debias import _debias
 from .learned import AUTO_TILE_LIMIT, LearnedDeconvolver
 from .tikhonov import REFERENCE_LAM
 
@@ -199,10 +197,7 @@ class PnPDeconvolver(LearnedDeconvolver):
                 np.float32), level / scale) * scale[:, None, None]
         image = x.astype(np.float32) if wide else x
         if self.debias:
-            options = dict(_DEBIAS_DEFAULTS, upsample=k,
-                           dtype='float32' if wide else 'float64')
-            options.update(self.debias_kwargs)
-            image = _debias(image, data, psf, sigma=sigma, **options).image
+            image = self._debias_output(image, data, psf, sigma, wide)
         return image, tik
 
     def _provenance(self, params, index):

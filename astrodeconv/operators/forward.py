@@ -15,7 +15,6 @@ from astropy.nddata import NDData
 from scipy import fft as sp_fft
 from scipy.signal import fftconvolve
 
-from ..psf.core import psf_center
 from ..utils._repr import make_repr
 from ..utils._validation import check_choice, check_positive_int
 from . import fourier as F
@@ -444,10 +443,7 @@ class ForwardModel:
         """Full-spectrum transfer function of the PSF, then the block sum."""
         k = self.upsample
         fy, fx = self.fine_shape
-        cy, cx = psf_center(self.psf.shape[-2:])
-        big = np.zeros((self.n_psf, fy, fx))
-        big[:, :self.psf.shape[-2], :self.psf.shape[-1]] = self.psf
-        big = np.roll(big, (-cy, -cx), axis=(-2, -1))
+        big = F.psf_on_origin(self.psf, self.fine_shape)
         box = np.zeros((fy, fx))
         box[:k, :k] = 1.0
         # the block sum adds fine pixels k i ... k i + k - 1: a correlation

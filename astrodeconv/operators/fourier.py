@@ -108,14 +108,21 @@ def psf_to_otf(psf, shape):
     The PSF (2D, or a 3D stack) is zero-padded to ``shape`` and rolled so
     that its centre pixel ``(ny // 2, nx // 2)`` lands on the origin.
     """
+    return rfft2(psf_on_origin(psf, shape))
+
+
+def psf_on_origin(psf, shape):
+    """
+    A centred PSF (2D or a stack) zero-padded to ``shape`` and rolled so
+    that its centre pixel lands on the origin: ``(N, *shape)``.
+    """
     psf = np.asarray(psf, dtype=float)
     stack = psf.reshape((-1,) + psf.shape[-2:])
     py, px = stack.shape[-2:]
     big = np.zeros((stack.shape[0],) + tuple(shape), dtype=float)
     big[:, :py, :px] = stack
     cy, cx = psf_center((py, px))
-    big = np.roll(big, (-cy, -cx), axis=_AXES)
-    return rfft2(big)
+    return np.roll(big, (-cy, -cx), axis=_AXES)
 
 
 def laplacian_otf_squared(shape):

@@ -24,6 +24,23 @@ __doctest_requires__ = {
 _NORMALIZATIONS = ('inference', 'target', 'sky')
 
 
+def _check_index(i, n):
+    """``i`` as a non-negative index into ``n`` items (IndexError if out)."""
+    if not -n <= i < n:
+        msg = f'index must be in [0, {n}), got {i}'
+        raise IndexError(msg)
+    return int(i) % n
+
+
+def _crop_origin(shape, crop, rng):
+    """Corner of a ``crop`` window: drawn with ``rng``, or centred."""
+    ny, nx = shape
+    if rng is None:
+        return (ny - crop) // 2, (nx - crop) // 2
+    return (int(rng.integers(0, ny - crop + 1)),
+            int(rng.integers(0, nx - crop + 1)))
+
+
 class PairDataset(torch.utils.data.Dataset):
     """
     Training pairs streamed from a training-set file.
@@ -185,10 +202,7 @@ class PairDataset(torch.utils.data.Dataset):
                 self.file.read(group, 'sigma', row))
 
     def __getitem__(self, i):
-        if not -len(self) <= i < len(self):
-            msg = f'index must be in [0, {len(self)}), got {i}'
-            raise IndexError(msg)
-        i = int(i) % len(self)
+        i = _check_index(i, len(self))
         group, row = self.locate(i)
         tikhonov, truth, sigma = self._load(group, row)
         x, y, params = normalize_pair(np.asarray(tikhonov, dtype=float),
@@ -196,18 +210,13 @@ class PairDataset(torch.utils.data.Dataset):
                                       mode=self.normalization)
         k = self._upsample[group]
         sigma = float(sigma) / k ** 2 / float(params.scale.squeeze())
-        ny, nx = x.shape
         c = self.crop
+        rng = None
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             x, y = augment_pair(x, y, rng)
-            if c is not None:
-                y0 = int(rng.integers(0, ny - c + 1))
-                x0 = int(rng.integers(0, nx - c + 1))
-                x = x[y0:y0 + c, x0:x0 + c]
-                y = y[y0:y0 + c, x0:x0 + c]
-        elif c is not None:
-            y0, x0 = (ny - c) // 2, (nx - c) // 2
+        if c is not None:
+            y0, x0 = _crop_origin(x.shape, c, rng)
             x = x[y0:y0 + c, x0:x0 + c]
             y = y[y0:y0 + c, x0:x0 + c]
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -338,10 +347,7 @@ class DenoisingDataset(torch.utils.data.Dataset):
         self.epoch = check_positive_int(epoch, 'epoch', minimum=0)
 
     def __getitem__(self, i):
-        if not -len(self) <= i < len(self):
-            msg = f'index must be in [0, {len(self)}), got {i}'
-            raise IndexError(msg)
-        i = int(i) % len(self)
+        i = _check_index(i, len(self))
         truth = np.asarray(
             self._memory[i] if self._memory is not None else
             self.file.read(self.group, 'truth', int(self._rows[i])),
@@ -351,19 +357,16 @@ class DenoisingDataset(torch.utils.data.Dataset):
             peak = float(np.abs(truth).max()) or 1.0
         clean = truth / peak
         c = self.crop
-        ny, nx = clean.shape
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             clean = augment_pair(clean, clean, rng)[0]
-            if c is not None:
-                y0 = int(rng.integers(0, ny - c + 1))
-                x0 = int(rng.integers(0, nx - c + 1))
-                clean = clean[y0:y0 + c, x0:x0 + c]
         else:
             rng = np.random.default_rng([self.seed, i])
-            if c is not None:
-                y0, x0 = (ny - c) // 2, (nx - c) // 2
-                clean = clean[y0:y0 + c, x0:x0 + c]
+        if c is not None:
+            # training crops are drawn, validation crops centred
+            y0, x0 = _crop_origin(clean.shape, c,
+                                  rng if self.augment else None)
+            clean = clean[y0:y0 + c, x0:x0 + c]
         low, high = self.sigma_range
         sigma = float(np.exp(rng.uniform(np.log(low), np.log(high))))
         noisy = clean + sigma * rng.standard_normal(clean.shape)
