@@ -335,8 +335,15 @@ def _draw_parameters(rng, mag_range):
     return p
 
 
-def _galaxy_profile(galsim, p, gsparams, pixel_scale):
-    """The GalSim profile (before the PSF) of a parameter set."""
+def galaxy_components(galsim, p, gsparams):
+    """
+    The parts of a parameter set's galaxy (before the PSF).
+
+    Returns the Sersic bulge (sheared, in place), the smooth disk and the
+    clumps (both still to be rotated by ``rotation`` together), the
+    rotation and the fluxes. `_galaxy_profile` assembles them; the
+    multi-band simulations give each part its own spectrum.
+    """
     flux = 10 ** ((_ZERO_POINT - p['mag']) / 2.5)
     n_clumps = p['n_clumps']
     flux_bulge = p['bt'] * flux
@@ -345,7 +352,7 @@ def _galaxy_profile(galsim, p, gsparams, pixel_scale):
     clump_flux = float(fractions.sum() * flux_disk)
     # GalSim angles run counter-clockwise from +x; with north up and east
     # left a position angle (east of north) is 90 deg further.
-    rot = (90.0 + p['pa']) * galsim.degrees
+    rotation = (90.0 + p['pa']) * galsim.degrees
     bulge = galsim.Sersic(n=p['sersic_n'], half_light_radius=p[
         'r_half_bulge'], flux=flux_bulge, gsparams=gsparams)
     bulge = bulge.shear(q=p['q_bulge'], beta=(90.0 + p['pa_bulge'])
@@ -356,21 +363,29 @@ def _galaxy_profile(galsim, p, gsparams, pixel_scale):
         flux=flux_disk - clump_flux, gsparams=gsparams)
     # the disk plane is projected along y (the InclinedExponential is
     # elongated along x) before the rotation shared by disk and clumps
-    parts = [disk]
+    knots = []
     radii = p['clump_radii'][:n_clumps]
     phi = p['clump_phi'][:n_clumps]
     for r, angle, frac, fwhm in zip(radii, phi, fractions,
                                     p['clump_fwhm'][:n_clumps]):
         knot = galsim.Gaussian(fwhm=fwhm, flux=frac * flux_disk,
                                gsparams=gsparams)
-        parts.append(knot.shift(r * np.cos(angle),
+        knots.append(knot.shift(r * np.cos(angle),
                                 r * np.sin(angle) * p['q_disk']))
-    disk_part = galsim.Add(parts).rotate(rot)
+    fluxes = {'flux': flux, 'flux_bulge': flux_bulge,
+              'flux_disk': flux_disk, 'clump_flux': clump_flux}
+    return bulge, disk, knots, rotation, fluxes
+
+
+def _galaxy_profile(galsim, p, gsparams, pixel_scale):
+    """The GalSim profile (before the PSF) of a parameter set."""
+    bulge, disk, knots, rotation, fluxes = galaxy_components(galsim, p,
+                                                             gsparams)
+    disk_part = galsim.Add([disk] + knots).rotate(rotation)
     galaxy = galsim.Add([bulge, disk_part])
     galaxy = galaxy.shift(p['x_offset'] * pixel_scale,
                           p['y_offset'] * pixel_scale)
-    return galaxy, {'flux': flux, 'flux_bulge': flux_bulge,
-                    'flux_disk': flux_disk, 'clump_flux': clump_flux}
+    return galaxy, fluxes
 
 
 class _Simulator:

@@ -1,0 +1,440 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Array-only kernels of the joint multi-band deconvolution.
+
+Shapes: ``N`` objects, ``B`` narrow bands observed on a coarse grid
+``(ny, nx)``, and one broad band (e.g. Euclid VIS) observed on the fine
+grid ``(fy, fx) = (k ny, k nx)`` on which the unknowns live. Every
+convolution is done in Fourier space on one padded fine grid: with
+``pad = p`` coarse pixels the images are zero outside the observed area, so
+the convolutions are linear (not circular) once ``p k`` is at least half
+the PSF size.
+
+The loss of band ``b`` is that of the seed (Akhaury et al. 2025)::
+
+    L_b(x_b) = 1/2 ||W_b^(1/2) (H_b x_b - y_b)||^2
+               + lam_b ||W_V^(1/2) (H_V sum_c w_c x_c - y_V)||^2
+
+with ``W`` the inverse variances, ``w`` the SED weights and ``H_b`` the
+forward model of `astrodeconv.operators.ForwardModel`. The gradient step of
+every band uses that band's Lipschitz constant; momentum is FISTA's with
+the adaptive restart of O'Donoghue & Candes (2015), per object.
+
+Two array back ends share the code: numpy (scipy.fft) and torch (for GPUs);
+`_Ops` hides the few operations that differ.
+"""
+
+import numpy as np
+from scipy import fft as sp_fft
+
+from ..operators import ForwardModel
+from ..operators import fourier as F
+
+__all__ = []
+
+
+class _NumpyOps:
+    """numpy back end (scipy.fft with a fixed number of threads)."""
+
+    name = 'numpy'
+
+    def __init__(self, workers=None):
+        self.workers = F.fft_workers() if workers is None else workers
+
+    def asarray(self, array):
+        array = np.asarray(array)
+        return array if np.iscomplexobj(array) else array.astype(
+            float, copy=False)
+
+    def to_numpy(self, array):
+        return np.asarray(array)
+
+    def rfft2(self, x):
+        return sp_fft.rfft2(x, workers=self.workers)
+
+    def irfft2(self, spec, shape):
+        return sp_fft.irfft2(spec, s=shape, workers=self.workers,
+                             overwrite_x=True)
+
+    def conj(self, spec):
+        return np.conj(spec)
+
+    def pad(self, x, width):
+        if width == 0:
+            return x
+        ny, nx = x.shape[-2:]
+        out = np.zeros(x.shape[:-2] + (ny + 2 * width, nx + 2 * width))
+        out[..., width:width + ny, width:width + nx] = x
+        return out
+
+    def repeat(self, x, k):
+        return x.repeat(k, axis=-2).repeat(k, axis=-1)
+
+    def clamp_min(self, x, value):
+        return np.maximum(x, value)
+
+    def sqrt(self, x):
+        return np.sqrt(x)
+
+    def where(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def copy(self, x):
+        return x.copy()
+
+    def amax(self, x, axes):
+        return x.max(axis=axes)
+
+
+class _TorchOps:
+    """torch back end (float64 on the CPU, float32 on a GPU)."""
+
+    name = 'torch'
+
+    def __init__(self, device):
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.dtype = torch.float64 if device.type == 'cpu' else torch.float32
+
+    def asarray(self, array):
+        if isinstance(array, self.torch.Tensor):
+            return array.to(self.device)
+        array = np.asarray(array)
+        if np.iscomplexobj(array):
+            cdtype = (self.torch.complex128 if self.dtype
+                      == self.torch.float64 else self.torch.complex64)
+            return self.torch.as_tensor(array, dtype=cdtype,
+                                        device=self.device)
+        return self.torch.as_tensor(array, dtype=self.dtype,
+                                    device=self.device)
+
+    def to_numpy(self, array):
+        return array.detach().cpu().numpy().astype(float)
+
+    def rfft2(self, x):
+        return self.torch.fft.rfft2(x)
+
+    def irfft2(self, spec, shape):
+        return self.torch.fft.irfft2(spec, s=shape)
+
+    def conj(self, spec):
+        return self.torch.conj(spec).resolve_conj()
+
+    def pad(self, x, width):
+        if width == 0:
+            return x
+        return self.torch.nn.functional.pad(x, (width,) * 4)
+
+    def repeat(self, x, k):
+        return x.repeat_interleave(k, dim=-2).repeat_interleave(k, dim=-1)
+
+    def clamp_min(self, x, value):
+        return self.torch.clamp_min(x, value)
+
+    def sqrt(self, x):
+        return self.torch.sqrt(x)
+
+    def where(self, cond, a, b):
+        return self.torch.where(cond, a, b)
+
+    def copy(self, x):
+        return x.clone()
+
+    def amax(self, x, axes):
+        return self.torch.amax(x, dim=axes)
+
+
+#: Problems with fewer padded pixels than this run their FFTs on one thread
+#: (on 128 x 128 grids, threads cost more than they save).
+SMALL_PROBLEM = 2 ** 18
+
+
+def make_ops(device=None, size=None):
+    """
+    numpy operations for ``device=None``, else torch on ``device``.
+
+    ``size``: number of pixels transformed at a time, which sets the number
+    of FFT threads of the numpy back end.
+    """
+    if device is not None:
+        return _TorchOps(device)
+    small = size is not None and size < SMALL_PROBLEM
+    return _NumpyOps(workers=1 if small else None)
+
+
+def _crop(x, width):
+    if width == 0:
+        return x
+    return x[..., width:-width, width:-width]
+
+
+def _block_sum(x, k):
+    if k == 1:
+        return x
+    ny, nx = x.shape[-2] // k, x.shape[-1] // k
+    return x.reshape(tuple(x.shape[:-2]) + (ny, k, nx, k)).sum(-1).sum(-2)
+
+
+class JointOperators:
+    """
+    The per-band forward operators ``H_b`` and the broad-band ``H_V``.
+
+    Parameters
+    ----------
+    band_psfs : ndarray
+        ``(B, py, px)`` (the same PSFs for every object) or
+        ``(N, B, py, px)``: the narrow-band PSFs on the fine grid.
+    broad_psf : ndarray
+        ``(py, px)`` or ``(N, py, px)``: the broad-band PSF on the fine grid.
+    shape : tuple of int
+        The coarse grid ``(ny, nx)``.
+    upsample : int
+        The grid ratio ``k``.
+    pad : int
+        Zero padding in coarse pixels (0: periodic boundaries).
+    ops : object
+        The array back end (`make_ops`).
+    """
+
+    def __init__(self, band_psfs, broad_psf, shape, upsample, pad, ops):
+        self.shape = tuple(shape)
+        self.k = int(upsample)
+        self.pad = int(pad)
+        self.ops = ops
+        k, p = self.k, self.pad
+        self.fine_shape = (shape[0] * k, shape[1] * k)
+        band_psfs = np.asarray(band_psfs, dtype=float)
+        n_bands = band_psfs.shape[-3]
+        flat = band_psfs.reshape((-1,) + band_psfs.shape[-2:])
+        band_model = ForwardModel(flat, self.shape, upsample=k,
+                                  pad_width=p)
+        broad_psf = np.asarray(broad_psf, dtype=float)
+        broad_model = ForwardModel(broad_psf, self.fine_shape, upsample=1,
+                                   pad_width=p * k)
+        self.grid_shape = band_model.grid_fine_shape
+        otf = band_model.transfer()
+        self.band_otf = ops.asarray(otf.reshape(
+            band_psfs.shape[:-2] + otf.shape[-2:]))
+        self.band_otf_conj = ops.conj(self.band_otf)
+        otf_v = broad_model.transfer()
+        if broad_psf.ndim == 2:
+            otf_v = otf_v[0]
+        self.broad_otf = ops.asarray(otf_v)
+        self.broad_otf_conj = ops.conj(self.broad_otf)
+        # ||H^T H|| of every band (largest over objects) and of H_V
+        lips = np.array([band_model.select(slice(i, i + 1)).lipschitz()
+                         for i in range(flat.shape[0])])
+        self.band_lipschitz = lips.reshape(band_psfs.shape[:-2])
+        self.broad_lipschitz = broad_model.lipschitz()
+        self.n_bands = n_bands
+
+    def predict(self, x, sed):
+        """
+        ``H_b x_b`` for every band and ``H_V sum_b w_b x_b``, sharing the
+        spectra of ``x`` when the SED weights are scalars.
+        """
+        ops, k, p = self.ops, self.k, self.pad
+        if sed.shape[-1] != 1:
+            return self.band_forward(x), self.broad_forward((sed * x).sum(1))
+        spec = ops.rfft2(ops.pad(x, p * k))
+        bands = ops.irfft2(spec * self.band_otf, self.grid_shape)
+        bands = _crop(_block_sum(bands, k), p)
+        combined = (spec * sed).sum(1) * self.broad_otf
+        broad = _crop(ops.irfft2(combined, self.grid_shape), p * k)
+        return bands, broad
+
+    def gradient(self, band_weighted, broad_weighted, coefficient):
+        """
+        ``H_b^T band_weighted_b + coefficient_b H_V^T broad_weighted``.
+
+        ``coefficient`` is ``(N, B, 1, 1)`` or ``(N, B, fy, fx)``: a
+        per-pixel coefficient multiplies after the adjoint.
+        """
+        ops, k, p = self.ops, self.k, self.pad
+        fine = ops.repeat(ops.pad(band_weighted, p), k)
+        spec = ops.rfft2(fine) * self.band_otf_conj
+        broad_spec = ops.rfft2(ops.pad(broad_weighted, p * k)) \
+            * self.broad_otf_conj
+        if coefficient.shape[-1] == 1:
+            spec = spec + coefficient * broad_spec[:, None]
+            return _crop(ops.irfft2(spec, self.grid_shape), p * k)
+        grad = _crop(ops.irfft2(spec, self.grid_shape), p * k)
+        broad_grad = _crop(ops.irfft2(broad_spec, self.grid_shape), p * k)
+        return grad + coefficient * broad_grad[:, None]
+
+    def _convolve(self, x, otf):
+        spec = self.ops.rfft2(x) * otf
+        return self.ops.irfft2(spec, self.grid_shape)
+
+    def band_forward(self, x):
+        """``(N, B, fy, fx)`` fine images to ``(N, B, ny, nx)``."""
+        k, p = self.k, self.pad
+        conv = self._convolve(self.ops.pad(x, p * k), self.band_otf)
+        return _crop(_block_sum(conv, k), p)
+
+    def band_adjoint(self, r):
+        """``(N, B, ny, nx)`` coarse residuals to fine images."""
+        k, p = self.k, self.pad
+        fine = self.ops.repeat(self.ops.pad(r, p), k)
+        return _crop(self._convolve(fine, self.band_otf_conj), p * k)
+
+    def broad_forward(self, s):
+        """``(N, fy, fx)`` fine images to the broad-band grid."""
+        width = self.pad * self.k
+        return _crop(self._convolve(self.ops.pad(s, width), self.broad_otf),
+                     width)
+
+    def broad_adjoint(self, r):
+        """Adjoint of `broad_forward`."""
+        width = self.pad * self.k
+        return _crop(self._convolve(self.ops.pad(r, width),
+                                    self.broad_otf_conj), width)
+
+
+class JointHistory:
+    """What happened at each iteration (per object)."""
+
+    def __init__(self):
+        self.data_chi2 = []        # (N, B) weighted data term, x 2
+        self.broad_chi2 = []       # (N,) weighted broad-band term
+        self.constraint_weight = []  # (N, B) lam_b
+        self.change = []           # (N,) relative change of x
+        self.restarts = []         # (N,) bool
+
+    def as_arrays(self):
+        """The history as arrays with the iteration on the last axis."""
+        return {name: np.moveaxis(np.array(values), 0, -1)
+                for name, values in vars(self).items() if values}
+
+
+def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
+                n_iter, constraint_fraction=0.3, constraint_weight=None,
+                accelerate=True, positivity=True, tol=0.0, stop_chi2=None,
+                progress=None):
+    """
+    Minimise the seed's per-band losses jointly.
+
+    Parameters
+    ----------
+    operators : JointOperators
+    y : array
+        ``(N, B, ny, nx)`` narrow-band data.
+    inv_var : array
+        Inverse variances broadcastable to ``y`` (0 for masked pixels).
+    broad : array
+        ``(N, fy, fx)`` broad-band data.
+    broad_inv_var : array
+        Inverse variance broadcastable to ``broad``.
+    sed : array
+        SED weights ``(N or 1, B, 1, 1)`` or per-pixel ``(N or 1, B, fy,
+        fx)``.
+    x0 : array
+        ``(N, B, fy, fx)`` starting point.
+    n_iter : int
+        Largest number of iterations.
+    constraint_fraction : float
+        The balancing rule: ``lam_b = k**2 * fraction * D_b / C`` with
+        ``D_b`` the band's data term and ``C`` the broad-band term, both
+        recomputed at every iteration.
+    constraint_weight : float, optional
+        A fixed ``lam`` for every band instead of the rule.
+    accelerate : bool
+        FISTA momentum with adaptive restart (else projected gradient).
+    positivity : bool
+        Project onto ``x >= 0``.
+    tol : float
+        Stop an object once the relative change of its images falls below
+        ``tol``.
+    stop_chi2 : array, optional
+        ``(N,)``: stop an object once its reduced broad-band chi-square
+        falls to this value.
+    progress : callable, optional
+        Called with the number of iterations done after each iteration.
+
+    Returns
+    -------
+    x : array
+        ``(N, B, fy, fx)`` solution.
+    n_done : ndarray
+        Iterations run per object.
+    history : JointHistory
+    """
+    ops = operators.ops
+    k = operators.k
+    n_obj = y.shape[0]
+    xp_sum = (lambda a, axes: a.sum(axes))
+    x = ops.copy(x0)
+    z = ops.copy(x0)
+    t = np.ones(n_obj)
+    band_lip = np.broadcast_to(operators.band_lipschitz,
+                               (n_obj, operators.n_bands))
+    inv_var_max = ops.to_numpy(ops.amax(inv_var * ops.asarray(
+        np.ones((1,) * y.ndim)), (-2, -1)))
+    inv_var_max = np.broadcast_to(inv_var_max, (n_obj, operators.n_bands))
+    broad_max = np.broadcast_to(ops.to_numpy(ops.amax(
+        broad_inv_var * ops.asarray(np.ones((1, 1, 1))), (-2, -1))),
+        (n_obj,))
+    sed_max = np.broadcast_to(ops.to_numpy(ops.amax(sed, (-2, -1))),
+                              (n_obj, operators.n_bands))
+    n_broad = float(np.prod(broad.shape[-2:]))
+    active = np.ones(n_obj, dtype=bool)
+    n_done = np.zeros(n_obj, dtype=int)
+    history = JointHistory()
+    for iteration in range(1, n_iter + 1):
+        predicted, broad_predicted = operators.predict(z, sed)
+        resid = predicted - y
+        weighted = resid * inv_var
+        data = ops.to_numpy(xp_sum(weighted * resid, (-2, -1)))  # (N, B)
+        broad_resid = broad_predicted - broad
+        broad_weighted = broad_resid * broad_inv_var
+        chi2 = ops.to_numpy(xp_sum(broad_weighted * broad_resid, (-2, -1)))
+        if constraint_weight is None:
+            lam = (k ** 2 * constraint_fraction * 0.5 * data
+                   / np.maximum(chi2, np.finfo(float).tiny)[:, None])
+        else:
+            lam = np.full(data.shape, float(constraint_weight))
+        coefficient = 2 * ops.asarray(lam[:, :, None, None]) * sed
+        grad = operators.gradient(weighted, broad_weighted, coefficient)
+        lipschitz = (band_lip * inv_var_max
+                     + 2 * lam * sed_max ** 2 * operators.broad_lipschitz
+                     * broad_max[:, None])
+        step = ops.asarray(1.0 / np.maximum(lipschitz, np.finfo(float).tiny)
+                           [:, :, None, None])
+        x_new = z - step * grad
+        if positivity:
+            x_new = ops.clamp_min(x_new, 0.0)
+        delta = x_new - x
+        norm_new = ops.to_numpy(ops.sqrt(xp_sum(x_new * x_new,
+                                                (1, 2, 3))))
+        change = (ops.to_numpy(ops.sqrt(xp_sum(delta * delta, (1, 2, 3))))
+                  / np.maximum(norm_new, np.finfo(float).tiny))
+        restart = np.zeros(n_obj, dtype=bool)
+        if accelerate:
+            t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
+            restart = ops.to_numpy(xp_sum((z - x_new) * delta,
+                                          (1, 2, 3))) > 0
+            momentum = np.where(restart, 0.0, (t - 1) / t_new)
+            t = np.where(restart, 1.0, t_new)
+            z_new = x_new + ops.asarray(momentum[:, None, None, None]) * delta
+        else:
+            z_new = x_new
+        keep = ops.asarray(active[:, None, None, None].astype(float)) > 0
+        x = ops.where(keep, x_new, x)
+        z = ops.where(keep, z_new, z)
+        n_done[active] = iteration
+        history.data_chi2.append(data)
+        history.broad_chi2.append(chi2)
+        history.constraint_weight.append(lam)
+        history.change.append(change)
+        history.restarts.append(restart)
+        done = change < tol
+        if stop_chi2 is not None:
+            done |= chi2 / n_broad <= stop_chi2
+        active &= ~done
+        if progress is not None:
+            progress(iteration)
+        if not active.any():
+            break
+    return x, n_done, history
