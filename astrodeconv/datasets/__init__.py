@@ -14,17 +14,19 @@ PyTorch dataset of training pairs (``PairDataset``) are in
 ``import astrodeconv.datasets``.
 """
 
-from . import cutouts, degrade, demo, normalize, simulate, storage
+from . import cutouts, degrade, demo, multiband, normalize, simulate, storage
 from .cutouts import *  # noqa: F401,F403
 from .degrade import *  # noqa: F401,F403
 from .demo import *  # noqa: F401,F403
+from .multiband import *  # noqa: F401,F403
 from .normalize import *  # noqa: F401,F403
 from .simulate import *  # noqa: F401,F403
 from .storage import *  # noqa: F401,F403
 
 __all__ = (list(demo.__all__) + list(simulate.__all__)
            + list(degrade.__all__) + list(normalize.__all__)
-           + list(storage.__all__) + list(cutouts.__all__))
+           + list(storage.__all__) + list(cutouts.__all__)
+           + list(multiband.__all__))
 
 #: Names that moved to astrodeconv.training.
 _MOVED = {'PairDataset': 'astrodeconv.training.PairDataset',

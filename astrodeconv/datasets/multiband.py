@@ -36,12 +36,16 @@ from ..utils._validation import check_positive_int, check_real
 from ..utils._wcs import upsample_wcs
 
 __all__ = ['MultiBandSimulation', 'ReferenceSample', 'SPECTRAL_SLOPES',
-           'load_reference_sample', 'simulate_multiband']
+           'TRUTH_FWHM', 'load_reference_sample', 'simulate_multiband']
 
 #: Spectral slopes ``beta`` (``f_nu ~ lambda**beta``) drawn uniformly for
 #: the bulge, the smooth disk and the clumps of each simulated galaxy.
 SPECTRAL_SLOPES = {'bulge': (1.0, 2.5), 'disk': (-0.5, 0.8),
                    'clumps': (-1.5, -0.5)}
+
+#: FWHM in arcsec of the Gaussian that sets the resolution of the truth
+#: images (about that of HST/ACS).
+TRUTH_FWHM = 0.08
 
 _FLUX_UNIT = u.nJy
 
@@ -156,9 +160,9 @@ def _band_factors(bands, broad, betas, wave):
                      for band in bands]) / ref
 
 
-def _draw(galsim, profile, size, scale):
+def _draw(galsim, profile, size, scale, resolution):
     image = galsim.ImageD(size, size, scale=scale)
-    profile.drawImage(image=image, method='auto')
+    galsim.Convolve(profile, resolution).drawImage(image=image, method='auto')
     return image.array
 
 
@@ -243,6 +247,9 @@ def simulate_multiband(n, *, bands=('rubin_r', 'rubin_i', 'rubin_z'),
     wave = np.linspace(lo.to_value(u.nm) * 0.95, hi.to_value(u.nm) * 1.05,
                        400) * u.nm
     gsparams = galsim.GSParams(maximum_fft_size=8192)
+    # the truth has the resolution of HST images resampled to the fine
+    # grid (as the targets of the published sample)
+    resolution = galsim.Gaussian(fwhm=TRUTH_FWHM, gsparams=gsparams)
     truth = np.zeros((n, len(band_objs), fine, fine))
     broad_truth = np.zeros((n, fine, fine))
     parameters = []
@@ -252,15 +259,15 @@ def simulate_multiband(n, *, bands=('rubin_r', 'rubin_i', 'rubin_z'),
                   for part, limits in SPECTRAL_SLOPES.items()}
         p.update({f'beta_{part}': value for part, value in slopes.items()})
         parameters.append(p)
-        bulge, disk, knots, rotation, _ = galaxy_components(galsim, p,
-                                                             gsparams)
+        bulge, disk, knots, rotation, _ = galaxy_components(
+            galsim, p, gsparams)
         shift = (p['x_offset'] * fine_scale, p['y_offset'] * fine_scale)
         parts = {'bulge': bulge.shift(*shift),
                  'disk': disk.rotate(rotation).shift(*shift)}
         if knots:
             parts['clumps'] = galsim.Add(knots).rotate(rotation).shift(*shift)
         for part, profile in parts.items():
-            image = _draw(galsim, profile, fine, fine_scale)
+            image = _draw(galsim, profile, fine, fine_scale, resolution)
             factors = _band_factors(band_objs, broad_obj, slopes[part], wave)
             truth[i] += factors[:, None, None] * image
             broad_truth[i] += image

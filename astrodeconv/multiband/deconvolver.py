@@ -253,7 +253,7 @@ class MultiBandDeconvolver:
     ((32, 32), True)
     """
 
-    def __init__(self, *, n_iter=200, constraint_fraction=0.3,
+    def __init__(self, *, n_iter=200, constraint_fraction=0.6,
                  constraint_weight=None, accelerate=True, positivity=True,
                  discrepancy=1.0, tol=1e-4, noise='uncertainty',
                  upsample=None, boundary='zero', device='cpu',
