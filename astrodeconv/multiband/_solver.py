@@ -101,7 +101,7 @@ class _TorchOps:
     def asarray(self, array):
         if isinstance(array, self.torch.Tensor):
             return array.to(self.device)
-        array = np.asarray(array)
+        array = np.array(array)     # a writable copy (torch shares memory)
         if np.iscomplexobj(array):
             cdtype = (self.torch.complex128 if self.dtype
                       == self.torch.float64 else self.torch.complex64)
@@ -293,6 +293,12 @@ class JointOperators:
                                     self.broad_otf_conj), width)
 
 
+#: The broad-band chi-square of the returned images is computed (one more
+#: forward model) only once that of the gradient point is within this
+#: factor of the stopping threshold.
+STOP_GATE = 1.5
+
+
 class JointHistory:
     """What happened at each iteration (per object)."""
 
@@ -302,6 +308,7 @@ class JointHistory:
         self.constraint_weight = []  # (N, B) lam_b
         self.change = []           # (N,) relative change of x
         self.restarts = []         # (N,) bool
+        self.stop_chi2 = []        # (N,) broad chi2 of x when checked
 
     def as_arrays(self):
         """The history as arrays with the iteration on the last axis."""
@@ -429,9 +436,19 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
         history.constraint_weight.append(lam)
         history.change.append(change)
         history.restarts.append(restart)
+        history.stop_chi2.append(np.full(n_obj, np.nan))
         done = change < tol
         if stop_chi2 is not None:
-            done |= chi2 / n_broad <= stop_chi2
+            # the rule applies to the returned images x, not to the point z
+            # where the gradient was taken: check x once z is close
+            near = active & (chi2 / n_broad <= STOP_GATE * stop_chi2)
+            if near.any():
+                _, fitted = operators.predict(x, sed)
+                misfit = fitted - broad
+                chi2_x = ops.to_numpy(xp_sum(misfit * misfit * broad_inv_var,
+                                             (-2, -1)))
+                done |= near & (chi2_x / n_broad <= stop_chi2)
+                history.stop_chi2[-1] = np.where(near, chi2_x, np.nan)
         active &= ~done
         if progress is not None:
             progress(iteration)

@@ -57,10 +57,15 @@ from .bandset import BandSet
 
 __all__ = ['MultiBandDeconvolver', 'MultiBandResults']
 
-#: An uncertainty whose median differs from the noise measured in the
-#: pixels (`astrodeconv.wavelets.estimate_noise`) by more than this factor
-#: draws a warning.
-NOISE_MISMATCH = 1.5
+#: An uncertainty whose median exceeds the noise measured in the pixels
+#: (`astrodeconv.wavelets.estimate_noise`) by more than this factor draws a
+#: warning.
+NOISE_MISMATCH = 2.0
+
+#: A narrow band whose reduced chi-square exceeds this after a solve that
+#: never fitted the broad band (its uncertainty 1.5 times too small), or
+#: the square of this after any solve, draws a warning.
+MAX_BAND_CHI2 = 2.25
 
 #: Largest tolerated difference between the sum of the SED weights and 1:
 #: images in one flux unit give weights that sum to the fraction of the
@@ -524,16 +529,16 @@ class _Problem:
             given = np.atleast_1d(np.nanmedian(
                 np.where(item.mask, np.nan, error).reshape(
                     self.n_obj, -1), axis=1))
-            ratio = given / measured
-            worst = float(ratio[np.argmax(np.abs(np.log(ratio)))])
-            if abs(np.log(worst)) > np.log(NOISE_MISMATCH):
-                what = 'smaller' if worst < 1 else 'larger'
-                factor = 1 / worst if worst < 1 else worst
+            # the measured noise can only be too high (sources leak into
+            # the finest scale), so only a larger uncertainty is flagged
+            # here; a too small one shows in the residuals (_check_fit)
+            ratio = float(np.max(given / measured))
+            if ratio > NOISE_MISMATCH:
                 warnings.warn(
-                    f'the uncertainty of {name} is {factor:.3g} times '
-                    f'{what} than the noise measured in its pixels '
-                    '(starlet MAD); the stopping rule trusts the broad '
-                    "band's uncertainty: check the uncertainties or use "
+                    f'the uncertainty of {name} is {ratio:.3g} times larger '
+                    'than the noise measured in its pixels (starlet MAD): '
+                    'the iterations will stop too early and the result '
+                    "will be too smooth; check the uncertainties or use "
                     "noise='measure'", AstrodeconvWarning, stacklevel=4)
             self.noise_levels.append(given)
 
@@ -651,8 +656,57 @@ class _Problem:
         x = ops.to_numpy(x)
         hist = history.as_arrays()
         reasons = self._stop_reasons(hist, n_done, stop)
+        if config.noise == 'uncertainty':
+            self._check_fit(residual, inv_var, broad_residual,
+                            broad_inv_var, reasons)
         return self._results(x, -residual, -broad_residual, n_done, reasons,
                              weights, hist)
+
+    def _check_fit(self, residual, inv_var, broad_residual, broad_inv_var,
+                   reasons):
+        """
+        Warn when the residuals say the uncertainties are too small: the
+        objects that were never fitted to within the broad band's noise,
+        and the narrow bands that such objects do not fit either.
+        """
+        if self.config.discrepancy is None or \
+                self.config.constraint_weight == 0:
+            return
+        stuck = [i for i, reason in enumerate(reasons)
+                 if reason != 'discrepancy']
+        used = np.maximum((inv_var > 0).sum(axis=(-2, -1)), 1)
+        chi2 = (residual ** 2 * inv_var).sum(axis=(-2, -1)) / used
+        # a band still far from its data when the broad band is fitted
+        # may simply not be fitted yet; one that stays far from it after
+        # all the iterations, or very far, has too small an uncertainty
+        limit = np.full(len(reasons), MAX_BAND_CHI2 ** 2)
+        limit[stuck] = MAX_BAND_CHI2
+        for b in range(self.n_bands):
+            excess = chi2[:, b] / limit
+            worst = float(chi2[np.argmax(excess), b])
+            if excess.max() > 1:
+                warnings.warn(
+                    f'the residual of bands[{b}] is {np.sqrt(worst):.3g} '
+                    'times its uncertainty (reduced chi-square '
+                    f'{worst:.3g}): the uncertainty looks too small; check '
+                    "it or use noise='measure'", AstrodeconvWarning,
+                    stacklevel=5)
+        if not stuck:
+            return
+        used = np.maximum((broad_inv_var > 0).sum(axis=(-2, -1)), 1)
+        broad_chi2 = (broad_residual ** 2 * broad_inv_var).sum(
+            axis=(-2, -1)) / used
+        worst = float(broad_chi2[stuck].max())
+        if worst > self.config.discrepancy:
+            warnings.warn(
+                f'the broad band was not fitted to within its uncertainty '
+                f'in {self.config.n_iter} iterations (reduced chi-square '
+                f'{worst:.3g} > discrepancy={self.config.discrepancy:g}) '
+                f'for {len(stuck)} object(s): its uncertainty may be too '
+                'small, or the SED weights or PSFs may not describe the '
+                'data, and the result may over-fit the noise; check the '
+                "uncertainties or use noise='measure'",
+                AstrodeconvWarning, stacklevel=5)
 
     def _stop_reasons(self, hist, n_done, stop):
         config = self.config
@@ -660,8 +714,9 @@ class _Problem:
         n_broad = self.fine_shape[0] * self.fine_shape[1]
         for i, n in enumerate(n_done):
             last = n - 1
-            if stop is not None and hist['broad_chi2'][i, last] / n_broad \
-                    <= stop[i]:
+            checked = hist['stop_chi2'][i, last]
+            if stop is not None and np.isfinite(checked) and \
+                    checked / n_broad <= stop[i]:
                 reasons.append('discrepancy')
             elif hist['change'][i, last] < config.tol:
                 reasons.append('tol')
