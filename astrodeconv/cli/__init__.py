@@ -6,16 +6,18 @@ Commands::
 
     astrodeconv deconvolve IN.fits (--psf PSF.fits | --psf-fwhm 0.8arcsec)
                            [--method tikhonov] [--upsample 4] -o OUT.fits
+    astrodeconv multiband R.fits I.fits Z.fits --vis VIS.fits -o OUT.fits
+                          (--bands KEY ... | --sed-weights W ...) ...
     astrodeconv demo [-o DIR] [--overwrite]
     astrodeconv simulate -n N -o TRAIN.h5 [--upsample 1 4] ...
     astrodeconv train TRAIN.h5 -o RUN_DIR [--arch unet] [--epochs 30] ...
     astrodeconv evaluate TRAIN.h5 [--weights NAME|PATH] [-o REPORT.json]
     astrodeconv --version
 
-Each command is one module of this package (``deconvolve``, ``demo``,
-``simulate``, ``train``, ``evaluate``) with two functions:
-``add_parser(commands)`` registers its arguments and ``run(args, out)``
-calls the library and prints. The library imports happen inside ``run``,
+Each command is one module of this package (``deconvolve``,
+``multiband``, ``demo``, ``simulate``, ``train``, ``evaluate``) with two
+functions: ``add_parser(commands)`` registers its arguments and
+``run(args, out)`` calls the library and prints. The library imports happen inside ``run``,
 so that ``astrodeconv --help`` stays fast and the deconvolution commands
 never import torch, GalSim or h5py.
 
@@ -29,13 +31,13 @@ import warnings
 
 from astropy import units as u
 
-from . import deconvolve, demo, evaluate, simulate, train
+from . import deconvolve, demo, evaluate, multiband, simulate, train
 from ._common import PROG, ArgumentParser, UsageError, report
 
 __all__ = ['build_parser', 'main']
 
 #: The commands, in the order ``astrodeconv --help`` lists them.
-_COMMANDS = (deconvolve, demo, simulate, train, evaluate)
+_COMMANDS = (deconvolve, multiband, demo, simulate, train, evaluate)
 
 #: Failures reported as one ``astrodeconv: error:`` line with exit status 1
 #: (ArithmeticError covers the FloatingPointError of a diverging training).
