@@ -16,9 +16,14 @@ The loss of band ``b`` is that of the seed (Akhaury et al. 2025)::
                + lam_b ||W_V^(1/2) (H_V sum_c w_c x_c - y_V)||^2
 
 with ``W`` the inverse variances, ``w`` the SED weights and ``H_b`` the
-forward model of `astrodeconv.operators.ForwardModel`. The gradient step of
-every band uses that band's Lipschitz constant; momentum is FISTA's with
-the adaptive restart of O'Donoghue & Candes (2015), per object.
+forward model of `astrodeconv.operators.ForwardModel`. All bands are
+updated at once (a Jacobi step), each with its own step ``1 / L_b``; the
+broad-band term couples the bands (its Hessian has the blocks ``2 lam
+w_b w_c H_V^T H_V``), so ``L_b`` bounds the whole row of blocks of band
+``b``, ``2 lam_b w_b (sum_c w_c) ||H_V^T H_V||``, not the diagonal block
+alone (with the diagonal block alone the simultaneous steps overshoot and
+the iterations drift once the constraint dominates). Momentum is FISTA's,
+with the adaptive restart of O'Donoghue & Candes (2015), per object.
 
 Two array back ends share the code: numpy (scipy.fft) and torch (for GPUs);
 `_Ops` hides the few operations that differ.
@@ -171,10 +176,15 @@ def _crop(x, width):
 
 
 def _block_sum(x, k):
+    """Sum of ``k x k`` blocks, as ``k**2`` strided slices (fast)."""
     if k == 1:
         return x
-    ny, nx = x.shape[-2] // k, x.shape[-1] // k
-    return x.reshape(tuple(x.shape[:-2]) + (ny, k, nx, k)).sum(-1).sum(-2)
+    out = x[..., ::k, ::k]
+    for i in range(k):
+        for j in range(k):
+            if i or j:
+                out = out + x[..., i::k, j::k]
+    return out
 
 
 class JointOperators:
@@ -229,6 +239,18 @@ class JointOperators:
         self.band_lipschitz = lips.reshape(band_psfs.shape[:-2])
         self.broad_lipschitz = broad_model.lipschitz()
         self.n_bands = n_bands
+
+    def subset(self, index):
+        """The operators of some objects (``index`` into the batch)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        if self.band_otf.ndim == 4:
+            new.band_otf = self.band_otf[index]
+            new.band_otf_conj = self.band_otf_conj[index]
+        if self.broad_otf.ndim == 3:
+            new.broad_otf = self.broad_otf[index]
+            new.broad_otf_conj = self.broad_otf_conj[index]
+        return new
 
     def predict(self, x, sed):
         """
@@ -310,10 +332,58 @@ class JointHistory:
         self.restarts = []         # (N,) bool
         self.stop_chi2 = []        # (N,) broad chi2 of x when checked
 
+    def record(self, n_obj, index, *, data, chi2, lam, change, restart,
+               checked):
+        """Store one iteration of the objects ``index`` (NaN elsewhere)."""
+        def full(values, dtype=float):
+            shape = (n_obj,) + np.shape(values)[1:]
+            array = np.full(shape, np.nan if dtype is float else False,
+                            dtype=dtype)
+            array[index] = values
+            return array
+
+        self.data_chi2.append(full(data))
+        self.broad_chi2.append(full(chi2))
+        self.constraint_weight.append(full(lam))
+        self.change.append(full(change))
+        self.restarts.append(full(restart, bool))
+        self.stop_chi2.append(full(checked))
+
     def as_arrays(self):
         """The history as arrays with the iteration on the last axis."""
         return {name: np.moveaxis(np.array(values), 0, -1)
                 for name, values in vars(self).items() if values}
+
+
+class _Batch:
+    """The per-object arrays of the objects still iterating."""
+
+    def __init__(self, ops, arrays, n_obj):
+        self.ops = ops
+        self.n_obj = n_obj
+        self.arrays = arrays
+
+    def subset(self, keep):
+        index = np.flatnonzero(keep)
+        for name, array in self.arrays.items():
+            if array.shape[0] == self.n_obj:
+                if isinstance(array, np.ndarray):
+                    self.arrays[name] = array[index]
+                else:
+                    self.arrays[name] = array[self.ops.asarray(index).long()]
+        self.n_obj = len(index)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__['arrays'][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _per_object_max(ops, array, n_obj, shape):
+    """Largest value over the image axes, broadcast to ``shape``."""
+    values = ops.to_numpy(ops.amax(array, (-2, -1)))
+    return np.array(np.broadcast_to(values, shape))
 
 
 def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
@@ -323,17 +393,21 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
     """
     Minimise the seed's per-band losses jointly.
 
+    Objects that meet a stopping rule leave the computation (the arrays of
+    the others are compacted), so a batch costs what its objects cost one
+    at a time, less the per-call work.
+
     Parameters
     ----------
     operators : JointOperators
     y : array
         ``(N, B, ny, nx)`` narrow-band data.
     inv_var : array
-        Inverse variances broadcastable to ``y`` (0 for masked pixels).
+        ``(N, B, ny, nx)`` inverse variances (0 for masked pixels).
     broad : array
         ``(N, fy, fx)`` broad-band data.
     broad_inv_var : array
-        Inverse variance broadcastable to ``broad``.
+        ``(N, fy, fx)`` inverse variance.
     sed : array
         SED weights ``(N or 1, B, 1, 1)`` or per-pixel ``(N or 1, B, fy,
         fx)``.
@@ -355,103 +429,119 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
         Stop an object once the relative change of its images falls below
         ``tol``.
     stop_chi2 : array, optional
-        ``(N,)``: stop an object once its reduced broad-band chi-square
-        falls to this value.
+        ``(N,)``: stop an object once the chi-square of its broad band,
+        divided by the number of broad-band pixels, falls to this value.
     progress : callable, optional
         Called with the number of iterations done after each iteration.
 
     Returns
     -------
-    x : array
-        ``(N, B, fy, fx)`` solution.
+    x : ndarray
+        ``(N, B, fy, fx)`` solution (numpy).
     n_done : ndarray
         Iterations run per object.
     history : JointHistory
+        Per iteration, arrays over all ``N`` objects (NaN for the objects
+        that had stopped).
     """
     ops = operators.ops
     k = operators.k
-    n_obj = y.shape[0]
-    xp_sum = (lambda a, axes: a.sum(axes))
-    x = ops.copy(x0)
-    z = ops.copy(x0)
-    t = np.ones(n_obj)
-    band_lip = np.broadcast_to(operators.band_lipschitz,
-                               (n_obj, operators.n_bands))
-    inv_var_max = ops.to_numpy(ops.amax(inv_var * ops.asarray(
-        np.ones((1,) * y.ndim)), (-2, -1)))
-    inv_var_max = np.broadcast_to(inv_var_max, (n_obj, operators.n_bands))
-    broad_max = np.broadcast_to(ops.to_numpy(ops.amax(
-        broad_inv_var * ops.asarray(np.ones((1, 1, 1))), (-2, -1))),
-        (n_obj,))
-    sed_max = np.broadcast_to(ops.to_numpy(ops.amax(sed, (-2, -1))),
-                              (n_obj, operators.n_bands))
+    n_obj, n_bands = y.shape[:2]
+    tiny = np.finfo(float).tiny
     n_broad = float(np.prod(broad.shape[-2:]))
-    active = np.ones(n_obj, dtype=bool)
+    batch = _Batch(ops, {
+        'y': y, 'inv_var': inv_var, 'broad': broad,
+        'broad_inv_var': broad_inv_var, 'sed': sed,
+        'x': ops.copy(x0), 'z': ops.copy(x0), 't': np.ones(n_obj),
+        'band_lip': np.array(np.broadcast_to(operators.band_lipschitz,
+                                             (n_obj, n_bands))),
+        'inv_var_max': _per_object_max(ops, inv_var, n_obj,
+                                       (n_obj, n_bands)),
+        'broad_max': _per_object_max(ops, broad_inv_var, n_obj, (n_obj,)),
+        'sed_max': _per_object_max(ops, sed, n_obj, (n_obj, n_bands)),
+        'stop': (np.full(n_obj, np.inf) if stop_chi2 is None
+                 else np.asarray(stop_chi2, dtype=float)),
+        'index': np.arange(n_obj)}, n_obj)
+    out = np.zeros(tuple(x0.shape))
     n_done = np.zeros(n_obj, dtype=int)
     history = JointHistory()
     for iteration in range(1, n_iter + 1):
-        predicted, broad_predicted = operators.predict(z, sed)
-        resid = predicted - y
-        weighted = resid * inv_var
-        data = ops.to_numpy(xp_sum(weighted * resid, (-2, -1)))  # (N, B)
-        broad_resid = broad_predicted - broad
-        broad_weighted = broad_resid * broad_inv_var
-        chi2 = ops.to_numpy(xp_sum(broad_weighted * broad_resid, (-2, -1)))
+        b = batch
+        index = b.index
+        predicted, broad_predicted = operators.predict(b.z, b.sed)
+        resid = predicted - b.y
+        weighted = resid * b.inv_var
+        data = ops.to_numpy((weighted * resid).sum(-1).sum(-1))  # (n, B)
+        broad_resid = broad_predicted - b.broad
+        broad_weighted = broad_resid * b.broad_inv_var
+        chi2 = ops.to_numpy((broad_weighted * broad_resid).sum(-1).sum(-1))
         if constraint_weight is None:
             lam = (k ** 2 * constraint_fraction * 0.5 * data
-                   / np.maximum(chi2, np.finfo(float).tiny)[:, None])
+                   / np.maximum(chi2, tiny)[:, None])
+
         else:
             lam = np.full(data.shape, float(constraint_weight))
-        coefficient = 2 * ops.asarray(lam[:, :, None, None]) * sed
+        coefficient = 2 * ops.asarray(lam[:, :, None, None]) * b.sed
         grad = operators.gradient(weighted, broad_weighted, coefficient)
-        lipschitz = (band_lip * inv_var_max
-                     + 2 * lam * sed_max ** 2 * operators.broad_lipschitz
-                     * broad_max[:, None])
-        step = ops.asarray(1.0 / np.maximum(lipschitz, np.finfo(float).tiny)
-                           [:, :, None, None])
-        x_new = z - step * grad
+        lipschitz = (b.band_lip * b.inv_var_max
+                     + 2 * lam * b.sed_max * b.sed_max.sum(1, keepdims=True)
+                     * operators.broad_lipschitz
+                     * b.broad_max[:, None])
+        step = ops.asarray(1.0 / np.maximum(lipschitz, tiny)[:, :, None,
+                                                             None])
+        x_new = b.z - step * grad
         if positivity:
             x_new = ops.clamp_min(x_new, 0.0)
-        delta = x_new - x
-        norm_new = ops.to_numpy(ops.sqrt(xp_sum(x_new * x_new,
-                                                (1, 2, 3))))
-        change = (ops.to_numpy(ops.sqrt(xp_sum(delta * delta, (1, 2, 3))))
-                  / np.maximum(norm_new, np.finfo(float).tiny))
-        restart = np.zeros(n_obj, dtype=bool)
+        delta = x_new - b.x
+        norm_new = ops.to_numpy(ops.sqrt((x_new * x_new).sum(-1).sum(-1)
+                                         .sum(-1)))
+        change = (ops.to_numpy(ops.sqrt((delta * delta).sum(-1).sum(-1)
+                                        .sum(-1)))
+                  / np.maximum(norm_new, tiny))
+        restart = np.zeros(len(index), dtype=bool)
         if accelerate:
-            t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
-            restart = ops.to_numpy(xp_sum((z - x_new) * delta,
-                                          (1, 2, 3))) > 0
-            momentum = np.where(restart, 0.0, (t - 1) / t_new)
-            t = np.where(restart, 1.0, t_new)
+            t_new = (1 + np.sqrt(1 + 4 * b.t * b.t)) / 2
+            restart = ops.to_numpy(((b.z - x_new) * delta).sum(-1).sum(-1)
+                                   .sum(-1)) > 0
+            momentum = np.where(restart, 0.0, (b.t - 1) / t_new)
+            b.arrays['t'] = np.where(restart, 1.0, t_new)
             z_new = x_new + ops.asarray(momentum[:, None, None, None]) * delta
         else:
             z_new = x_new
-        keep = ops.asarray(active[:, None, None, None].astype(float)) > 0
-        x = ops.where(keep, x_new, x)
-        z = ops.where(keep, z_new, z)
-        n_done[active] = iteration
-        history.data_chi2.append(data)
-        history.broad_chi2.append(chi2)
-        history.constraint_weight.append(lam)
-        history.change.append(change)
-        history.restarts.append(restart)
-        history.stop_chi2.append(np.full(n_obj, np.nan))
+        b.arrays['x'], b.arrays['z'] = x_new, z_new
+        n_done[index] = iteration
+        checked = np.full(len(index), np.nan)
         done = change < tol
-        if stop_chi2 is not None:
-            # the rule applies to the returned images x, not to the point z
-            # where the gradient was taken: check x once z is close
-            near = active & (chi2 / n_broad <= STOP_GATE * stop_chi2)
-            if near.any():
-                _, fitted = operators.predict(x, sed)
-                misfit = fitted - broad
-                chi2_x = ops.to_numpy(xp_sum(misfit * misfit * broad_inv_var,
-                                             (-2, -1)))
-                done |= near & (chi2_x / n_broad <= stop_chi2)
-                history.stop_chi2[-1] = np.where(near, chi2_x, np.nan)
-        active &= ~done
+        near = np.isfinite(b.stop) & (chi2 / n_broad
+                                      <= STOP_GATE * b.stop)
+        if near.any():
+            # the rule applies to the returned images x, not to the point
+            # z where the gradient was taken: check x once z is close
+            rows = np.flatnonzero(near)
+            pick = ops.asarray(rows).long() if ops.name == 'torch' else rows
+            sed_rows = b.sed[pick] if b.sed.shape[0] == len(index) else b.sed
+            _, fitted = operators.subset(pick).predict(x_new[pick], sed_rows)
+            misfit = fitted - b.broad[pick]
+            chi2_x = ops.to_numpy((misfit * misfit * b.broad_inv_var[pick])
+                                  .sum(-1).sum(-1))
+            checked[rows] = chi2_x
+            done[rows] |= chi2_x / n_broad <= b.stop[rows]
+        history.record(n_obj, index, data=data, chi2=chi2, lam=lam,
+                       change=change, restart=restart, checked=checked)
         if progress is not None:
             progress(iteration)
-        if not active.any():
-            break
-    return x, n_done, history
+        if done.any() or iteration == n_iter:
+            finished = done if iteration < n_iter else np.ones_like(done)
+            out[index[finished]] = ops.to_numpy(x_new[
+                ops.asarray(np.flatnonzero(finished)).long()
+                if ops.name == 'torch' else np.flatnonzero(finished)])
+            if finished.all():
+                break
+            keep = ~finished
+            if ops.name == 'torch':
+                operators = operators.subset(
+                    ops.asarray(np.flatnonzero(keep)).long())
+            else:
+                operators = operators.subset(np.flatnonzero(keep))
+            batch.subset(keep)
+    return out, n_done, history

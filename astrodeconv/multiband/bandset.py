@@ -53,7 +53,7 @@ def _as_band(value, name):
     raise TypeError(msg)
 
 
-def _check_member(image, name):
+def _check_member(image, name, require_uncertainty=True, require_psf=True):
     if not isinstance(image, NDData):
         msg = (f'{name} must be an NDData or CCDData image, got '
                f'{type(image).__name__}; wrap arrays with '
@@ -70,10 +70,10 @@ def _check_member(image, name):
                f'{"no WCS" if wcs is None else type(wcs).__name__}; give '
                'MultiBandDeconvolver plain images and upsample= instead')
         raise ValueError(msg)
-    if image.psf is None:
+    if require_psf and image.psf is None:
         msg = f'{name} must carry a PSF (set {name}.psf), got None'
         raise ValueError(msg)
-    if image.uncertainty is None:
+    if require_uncertainty and image.uncertainty is None:
         msg = (f'{name} must carry an uncertainty (set {name}.uncertainty, '
                'e.g. StdDevUncertainty(noise_map)), got None')
         raise ValueError(msg)
@@ -120,6 +120,13 @@ class BandSet:
         used to compute SED weights (`sed_weights`).
     broad_band : `Band` or str, optional
         The band of the broad image (e.g. ``'euclid_vis'``).
+    require_uncertainty : bool, optional
+        Refuse members without an uncertainty (default). Set it to False
+        for images whose noise `MultiBandDeconvolver` is to measure
+        (``noise='measure'``).
+    require_psf : bool, optional
+        Refuse members without a PSF (default). Set it to False when the
+        PSFs are given to `MultiBandDeconvolver` separately.
 
     Raises
     ------
@@ -149,7 +156,8 @@ class BandSet:
     (2, (16, 16), (32, 32))
     """
 
-    def __init__(self, images, broad, *, bands=None, broad_band=None):
+    def __init__(self, images, broad, *, bands=None, broad_band=None,
+                 require_uncertainty=True, require_psf=True):
         if isinstance(images, NDData) or not isinstance(images,
                                                         (list, tuple)):
             msg = ('images must be a list of NDData images, one per narrow '
@@ -159,8 +167,9 @@ class BandSet:
             msg = 'images must hold at least one narrow band, got none'
             raise ValueError(msg)
         for i, image in enumerate(images):
-            _check_member(image, f'images[{i}]')
-        _check_member(broad, 'broad')
+            _check_member(image, f'images[{i}]', require_uncertainty,
+                          require_psf)
+        _check_member(broad, 'broad', require_uncertainty, require_psf)
         self.images = list(images)
         self.broad = broad
         if bands is not None:
@@ -307,7 +316,8 @@ class BandSet:
         return sed_weights(self.bands, self.broad_band, spectrum=spectrum)
 
     @classmethod
-    def read(cls, paths, broad, *, bands=None, broad_band=None):
+    def read(cls, paths, broad, *, bands=None, broad_band=None,
+             require_uncertainty=True):
         """
         Build a BandSet from FITS files.
 
@@ -323,7 +333,7 @@ class BandSet:
             One file per narrow band.
         broad : str or path-like
             The broad-band file.
-        bands, broad_band : optional
+        bands, broad_band, require_uncertainty : optional
             As for `BandSet`.
 
         Returns
@@ -338,4 +348,5 @@ class BandSet:
                    f'{type(paths).__name__}')
             raise TypeError(msg)
         return cls([read_image(path) for path in paths], read_image(broad),
-                   bands=bands, broad_band=broad_band)
+                   bands=bands, broad_band=broad_band,
+                   require_uncertainty=require_uncertainty)

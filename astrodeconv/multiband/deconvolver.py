@@ -469,11 +469,11 @@ class _Problem:
                 isinstance(b, NDData) and getattr(b.wcs, 'has_celestial',
                                                   False)
                 for b in list(bands) + [broad]) and not self.batch:
-            try:
-                self.bandset = BandSet(list(bands), broad)
-            except ValueError as exc:
-                if 'must carry' not in str(exc):
-                    raise
+            # the WCS checks; the PSFs and uncertainties are checked here,
+            # with messages that say how to give them
+            self.bandset = BandSet(list(bands), broad,
+                                   require_uncertainty=False,
+                                   require_psf=False)
         if self.bandset is not None:
             k = self.bandset.upsample
             if config.upsample is not None and config.upsample != k:
@@ -649,11 +649,10 @@ class _Problem:
         finally:
             if bar is not None:
                 bar.close()
-        predicted, broad_predicted = operators.predict(x, ops.asarray(
-            weights))
+        predicted, broad_predicted = operators.predict(
+            ops.asarray(x), ops.asarray(weights))
         residual = ops.to_numpy(predicted) - y
         broad_residual = ops.to_numpy(broad_predicted) - broad
-        x = ops.to_numpy(x)
         hist = history.as_arrays()
         reasons = self._stop_reasons(hist, n_done, stop)
         if config.noise == 'uncertainty':
