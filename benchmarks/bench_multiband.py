@@ -28,8 +28,9 @@ Measured in one run:
   Wall times are medians of ``--repeat`` runs, NMSE per band against the
   HST target, flux per band.
 * **A batch of simulated objects** (`simulate_multiband`, ``--n-objects``
-  galaxies): one batched call against one call per object, with the
-  median NMSE of each and of the flux-conserving upsampled input.
+  galaxies): one batched call (float64, and float32) against one call per
+  object, with the median NMSE of each and of the flux-conserving
+  upsampled input.
 
 Run::
 
@@ -193,9 +194,13 @@ def bench_batch(n_objects, repeat):
                   broad_psf=sim.broad_psf, errors=list(sim.errors),
                   broad_error=sim.broad_error)
     deconv = MultiBandDeconvolver()
+    single = MultiBandDeconvolver(dtype='float32')
 
     def batch():
         return deconv.deconvolve(bands, sim.broad_data, **kwargs)
+
+    def batch32():
+        return single.deconvolve(bands, sim.broad_data, **kwargs)
 
     def loop():
         return [deconv.deconvolve([band[i] for band in bands],
@@ -205,8 +210,10 @@ def bench_batch(n_objects, repeat):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         batch_time, batch_result = timed(batch, repeat)
+        batch32_time, batch32_result = timed(batch32, repeat)
         loop_time, loop_results = timed(loop, max(1, repeat // 2))
     x = np.stack(batch_result.images, axis=1)
+    x32 = np.stack(batch32_result.images, axis=1)
     x_loop = np.stack([np.stack(r.images) for r in loop_results])
     start = np.stack([np.kron(b, np.ones((sim.upsample, sim.upsample)))
                       / sim.upsample ** 2 for b in bands], axis=1)
@@ -220,6 +227,13 @@ def bench_batch(n_objects, repeat):
         'goal_batch_speedup': GOAL_BATCH_SPEEDUP,
         'batch_speedup_met': bool(loop_time / batch_time
                                   >= GOAL_BATCH_SPEEDUP),
+        'batch_float32_seconds': batch32_time,
+        'per_object_ms_batch_float32': 1e3 * batch32_time / n_objects,
+        'batch_float32_speedup': loop_time / batch32_time,
+        'batch_float32_speedup_met': bool(loop_time / batch32_time
+                                          >= GOAL_BATCH_SPEEDUP),
+        'max_difference_float32': float(np.abs(x32 - x).max()
+                                        / np.abs(x).max()),
         'max_difference_batch_vs_loop': float(np.abs(x - x_loop).max()
                                               / np.abs(x_loop).max()),
         'iterations_median': float(np.median(batch_result.iterations)),
@@ -251,7 +265,9 @@ def table(report):
     lines += ['', f"Batch of {batch['n_objects']} simulated objects: "
               f"{batch['per_object_ms_batch']:.1f} ms per object batched, "
               f"{batch['per_object_ms_loop']:.1f} ms one at a time "
-              f"({batch['batch_speedup']:.1f}x); median NMSE "
+              f"({batch['batch_speedup']:.1f}x), "
+              f"{batch['per_object_ms_batch_float32']:.1f} ms batched in "
+              f"float32 ({batch['batch_float32_speedup']:.1f}x); median NMSE "
               + ' / '.join(f'{v:.4f}' for v in batch['median_nmse'])
               + ' (upsampled input '
               + ' / '.join(f'{v:.4f}' for v in

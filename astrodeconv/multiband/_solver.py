@@ -92,16 +92,18 @@ class _NumpyOps:
 
 
 class _TorchOps:
-    """torch back end (float64 on the CPU, float32 on a GPU)."""
+    """torch back end (by default float64 on the CPU, float32 on a GPU)."""
 
     name = 'torch'
 
-    def __init__(self, device):
+    def __init__(self, device, dtype=None):
         import torch
 
         self.torch = torch
         self.device = device
-        self.dtype = torch.float64 if device.type == 'cpu' else torch.float32
+        if dtype is None:
+            dtype = 'float64' if device.type == 'cpu' else 'float32'
+        self.dtype = getattr(torch, dtype)
 
     def asarray(self, array):
         if isinstance(array, self.torch.Tensor):
@@ -156,15 +158,16 @@ class _TorchOps:
 SMALL_PROBLEM = 2 ** 18
 
 
-def make_ops(device=None, size=None):
+def make_ops(device=None, size=None, dtype=None):
     """
     numpy operations for ``device=None``, else torch on ``device``.
 
     ``size``: number of pixels transformed at a time, which sets the number
-    of FFT threads of the numpy back end.
+    of FFT threads of the numpy back end. ``dtype``: ``'float32'`` or
+    ``'float64'`` for torch (numpy computes in float64).
     """
     if device is not None:
-        return _TorchOps(device)
+        return _TorchOps(device, dtype)
     small = size is not None and size < SMALL_PROBLEM
     return _NumpyOps(workers=1 if small else None)
 

@@ -32,7 +32,7 @@ from ..utils._repr import make_repr
 from ..utils._wcs import upsample_wcs
 from .bands import Band, get_band
 
-__all__ = ['BandSet']
+__all__ = ['BandSet', 'GRID_TOLERANCE', 'RATIO_TOLERANCE']
 
 #: Largest misalignment, in fine (broad-band) pixels, tolerated between the
 #: broad-band pixel centres and the narrow grid upsampled by ``k``.

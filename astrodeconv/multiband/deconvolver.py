@@ -55,7 +55,8 @@ from ..utils.exceptions import AstrodeconvWarning
 from ._solver import JointOperators, make_ops, solve_joint
 from .bandset import BandSet
 
-__all__ = ['MultiBandDeconvolver', 'MultiBandResults']
+__all__ = ['MultiBandDeconvolver', 'MultiBandResults', 'NOISE_MISMATCH',
+           'SED_SUM_TOLERANCE', 'TORCH_BATCH', 'MAX_BAND_CHI2']
 
 #: An uncertainty whose median exceeds the noise measured in the pixels
 #: (`astrodeconv.wavelets.estimate_noise`) by more than this factor draws a
@@ -71,6 +72,10 @@ MAX_BAND_CHI2 = 2.25
 #: images in one flux unit give weights that sum to the fraction of the
 #: broad band covered by the narrow ones.
 SED_SUM_TOLERANCE = 0.1
+
+#: Batches of at least this many objects are computed with torch on the
+#: CPU (measured on 2 cores: 24 objects 1.5 times faster than numpy).
+TORCH_BATCH = 4
 
 _NOISE_MODES = ('uncertainty', 'measure')
 _BOUNDARIES = ('zero', 'periodic')
@@ -231,9 +236,15 @@ class MultiBandDeconvolver:
         their edges, which the solution regains); ``'periodic'``: circular
         convolutions.
     device : str or `torch.device`, optional
-        ``'cpu'`` (default) computes with numpy; ``'cuda'`` (or ``'auto'``
-        on a machine with a GPU) with torch on the GPU; a `torch.device`
-        computes with torch on that device.
+        ``'cpu'`` (default) computes on the CPU: with numpy for one object,
+        with torch for batches of `TORCH_BATCH` objects or more (faster,
+        same results to 1e-8); ``'cuda'`` (or ``'auto'`` on a machine with
+        a GPU) with torch on the GPU; a `torch.device` with torch on that
+        device.
+    dtype : {None, 'float64', 'float32'}, optional
+        Precision: float64 on the CPU and float32 on a GPU by default.
+        ``'float32'`` on the CPU is about 1.6 times faster on batches and
+        changes the results by about 1e-4 relative.
     progress : bool, optional
         Show a progress bar over the iterations.
 
@@ -261,7 +272,7 @@ class MultiBandDeconvolver:
     def __init__(self, *, n_iter=200, constraint_fraction=0.6,
                  constraint_weight=None, accelerate=True, positivity=True,
                  discrepancy=1.0, tol=1e-4, noise='uncertainty',
-                 upsample=None, boundary='zero', device='cpu',
+                 upsample=None, boundary='zero', device='cpu', dtype=None,
                  progress=False):
         self.n_iter = check_positive_int(n_iter, 'n_iter')
         self.constraint_fraction = check_real(
@@ -281,12 +292,15 @@ class MultiBandDeconvolver:
         self.boundary = check_choice(boundary, 'boundary', _BOUNDARIES)
         self.device = device
         self._torch_device()  # validate now
+        self.dtype = (None if dtype is None else
+                      check_choice(dtype, 'dtype', ('float32', 'float64')))
         self.progress = check_bool(progress, 'progress')
 
     def __repr__(self):
         return make_repr(self, ('n_iter', 'constraint_fraction',
                                 'constraint_weight', 'accelerate',
-                                'discrepancy', 'tol', 'noise', 'device'))
+                                'discrepancy', 'tol', 'noise', 'device',
+                                'dtype'))
 
     # -- devices -----------------------------------------------------------
     def _torch_device(self):
@@ -313,6 +327,24 @@ class MultiBandDeconvolver:
         from ..utils._torch import resolve_device
 
         return resolve_device(device)
+
+    def _backend(self, n_obj):
+        """
+        The torch device to compute on, or None for numpy.
+
+        On the CPU numpy is fastest for one object; batches of
+        `TORCH_BATCH` objects or more, and float32, run with torch (its
+        element-wise operations use every core).
+        """
+        device = self._torch_device()
+        if device is not None or not (isinstance(self.device, str)
+                                      and self.device in ('cpu', 'auto')):
+            return device
+        if n_obj >= TORCH_BATCH or self.dtype == 'float32':
+            from ..utils._torch import resolve_device
+
+            return resolve_device('cpu')
+        return None
 
     # -- calling -----------------------------------------------------------
     def __call__(self, bands, broad=None, **kwargs):
@@ -600,10 +632,10 @@ class _Problem:
         pad = 0
         if config.boundary == 'zero':
             pad = _fast_pad(self.shape, k, -(-(psf_size // 2) // k))
-        device = config._torch_device()
+        device = config._backend(self.n_obj)
         grid = [k * (n + 2 * pad) for n in self.shape]
         ops = make_ops(device, size=self.n_obj * (self.n_bands + 1)
-                       * grid[0] * grid[1])
+                       * grid[0] * grid[1], dtype=config.dtype)
         operators = JointOperators(band_psfs, broad_psf, self.shape, k, pad,
                                    ops)
         y = np.stack([item.data for item in self.items], axis=-3)

@@ -243,6 +243,15 @@ def test_torch_backend_matches_numpy(problem):
                                rtol=1e-8, atol=1e-10)
 
 
+def test_float32_close_to_float64():
+    truths = np.stack([galaxy_truth(seed=s) for s in (9, 10)])
+    bands, broad, psfs, broad_psf = observe(truths, WEIGHTS)
+    a = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).images)
+    b = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
+                            dtype='float32').images)
+    assert np.abs(a - b).max() < 1e-3 * np.abs(a).max()
+
+
 def test_periodic_boundary_runs(problem):
     truth, (bands, broad, psfs, broad_psf) = problem
     result = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
@@ -358,6 +367,7 @@ def test_repr():
     ({'device': 'gpu'}, ValueError, 'device'),
     ({'device': 3}, TypeError, 'device'),
     ({'accelerate': 'yes'}, TypeError, 'accelerate'),
+    ({'dtype': 'float16'}, ValueError, 'dtype'),
 ])
 def test_bad_settings(kwargs, error, match):
     with pytest.raises(error, match=match):
