@@ -3,8 +3,6 @@
 import inspect
 import os
 import re
-import shlex
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -360,23 +358,18 @@ def test_extension_names_are_unique():
     assert _extension_names(args) == ['OBJ', 'OBJ_2', 'PSF_2', 'R_BAND']
 
 
-def _documented_commands():
-    """The ``astrodeconv multiband`` commands of the command-line page."""
-    text = re.sub(r'\\\n\s*', ' ', CLI_PAGE.read_text(encoding='utf-8'))
-    return [shlex.split(command) for command in re.findall(
-        r'^\s*\$ astrodeconv (multiband\s.*)$', text, flags=re.MULTILINE)]
+def test_noise_measure_needs_no_uncertainty(inputs, tmp_path, capsys):
+    from astrodeconv.io import read_image, write_image
 
-
-def test_documented_commands_run(inputs, tmp_path, monkeypatch, capsys):
-    # tests/test_docs_commands.py has no input files for this command, so
-    # its examples are run here on the simulated r, i, z and VIS files
-    commands = _documented_commands()
-    assert len(commands) >= 2
-    for n, argv in enumerate(commands):
-        folder = tmp_path / str(n)
-        folder.mkdir()
-        for word in argv:
-            if (inputs / word).is_file():
-                shutil.copy(inputs / word, folder / word)
-        monkeypatch.chdir(folder)
-        assert main([*argv, '--no-progress']) == 0, capsys.readouterr().err
+    for name in ('r', 'i', 'z', 'vis'):
+        image = read_image(inputs / f'{name}.fits')
+        image.uncertainty = None
+        write_image(image, tmp_path / f'{name}.fits')
+    argv = ['multiband', *(str(tmp_path / f'{b}.fits') for b in 'riz'),
+            '--vis', str(tmp_path / 'vis.fits'), '--bands', 'rubin_r',
+            'rubin_i', 'rubin_z', '-o', str(tmp_path / 'out.fits'),
+            '--no-progress']
+    assert main(argv) == 1
+    assert 'UNCERT' in capsys.readouterr().err
+    assert main(argv + ['--noise', 'measure', '--dtype', 'float32']) == 0
+    assert (tmp_path / 'out.fits').is_file()

@@ -212,11 +212,29 @@ def _small_training_set(path):
     make_training_set(path, 10, stamp_size=64, seed=3, progress_bar=False)
 
 
+def _multiband_files(path):
+    """Rubin r, i, z and Euclid VIS images of one simulated galaxy (all
+    four files, with WCS, uncertainty and PSF, whichever is asked)."""
+    pytest.importorskip('galsim')
+    from astrodeconv.datasets import simulate_multiband
+    from astrodeconv.io import write_image
+
+    bands, broad = simulate_multiband(1, seed=4).object_bands(0)
+    for name, image in zip(('r', 'i', 'z', 'vis'), bands + [broad]):
+        target = path.parent / f'{name}.fits'
+        if not target.exists():
+            write_image(image, target)
+
+
 #: File name in the docs -> the function that writes it.
 _INPUTS = {
     'galaxy.fits': _demo_galaxy,
     'psf_0.05arcsec.fits': _demo_psf_fine,
     'test.h5': _small_training_set,
+    'r.fits': _multiband_files,
+    'i.fits': _multiband_files,
+    'z.fits': _multiband_files,
+    'vis.fits': _multiband_files,
 }
 
 
@@ -237,8 +255,8 @@ def test_docs_have_commands():
     assert len(_BLOCKS) >= 5
     all_argvs = [argv for block in _BLOCKS for argv in block.values[0]]
     commands = {argv[0] for _, argv in all_argvs if argv}
-    assert {'deconvolve', 'demo', 'simulate', 'train',
-            'evaluate'} <= commands
+    assert {'deconvolve', 'demo', 'simulate', 'train', 'evaluate',
+            'multiband'} <= commands
     for prefix in _NOT_RUN:
         assert any(_not_run_reason(runner, argv) == _NOT_RUN[prefix]
                    for runner, argv in all_argvs), \

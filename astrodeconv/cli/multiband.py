@@ -112,15 +112,18 @@ def add_parser(commands):
     solver.add_argument('--noise', choices=_NOISE_MODES,
                         help="'uncertainty' (default): weigh every pixel "
                         "by the UNCERT extensions; 'measure': one noise "
-                        'level per image, measured in its pixels (the '
-                        'UNCERT extensions are still required)')
+                        'level per image, measured in its pixels (no '
+                        'UNCERT extension is needed)')
     solver.add_argument('--boundary', choices=_BOUNDARIES,
                         help="'zero' (default): the images are zero outside "
                         "their area (linear convolutions); 'periodic': "
                         'circular convolutions')
     solver.add_argument('--device', default='cpu',
-                        help="'cpu' (default, numpy), 'cuda', 'cuda:N' or "
+                        help="'cpu' (default), 'cuda', 'cuda:N' or "
                         "'auto' (the GPU when there is one)")
+    solver.add_argument('--dtype', choices=('float64', 'float32'),
+                        help='precision (default: float64 on the CPU, '
+                        'float32 on a GPU)')
     mb.add_argument('--progress', action=argparse.BooleanOptionalAction,
                     default=True,
                     help='show a progress bar over the iterations on '
@@ -168,7 +171,8 @@ def _deconvolver_from_args(args):
                'constraint_fraction': args.constraint_fraction,
                'constraint_weight': args.constraint_weight,
                'discrepancy': args.discrepancy, 'tol': args.tol,
-               'noise': args.noise, 'boundary': args.boundary}
+               'noise': args.noise, 'boundary': args.boundary,
+               'dtype': args.dtype}
     # the options not given keep the library's defaults
     options = {key: value for key, value in options.items()
                if value is not None}
@@ -265,11 +269,11 @@ def _read_inputs(args):
     images = [read_image(path) for path in args.inputs]
     broad = read_image(args.vis)
     for path, image in [*zip(args.inputs, images), (args.vis, broad)]:
-        _check_input(path, image)
+        _check_input(path, image, args.noise != 'measure')
     return images, broad
 
 
-def _check_input(path, image):
+def _check_input(path, image, need_uncertainty=True):
     """What every input must carry, named as the files name it."""
     wcs = image.wcs
     if wcs is None or not getattr(wcs, 'has_celestial', False):
@@ -280,7 +284,7 @@ def _check_input(path, image):
         msg = (f'{str(path)!r} must have a PSF extension (EXTNAME PSF), '
                'the PSF of its band sampled on the broad-band grid')
         raise ValueError(msg)
-    if image.uncertainty is None:
+    if need_uncertainty and image.uncertainty is None:
         msg = (f'{str(path)!r} must have an UNCERT extension (the 1-sigma '
                'uncertainty of every pixel, in the unit of the image)')
         raise ValueError(msg)
@@ -419,7 +423,8 @@ def run(args, out):
     names = _InputNames(args.inputs, args.vis)
     images, broad = _read_inputs(args)
     try:
-        bandset = BandSet(images, broad, bands=bands, broad_band=broad_band)
+        bandset = BandSet(images, broad, bands=bands, broad_band=broad_band,
+                          require_uncertainty=args.noise != 'measure')
     except (ValueError, TypeError, u.UnitsError) as exc:
         raise names.error(exc) from None
     results = _deconvolve(deconvolver, bandset, weights, names)
