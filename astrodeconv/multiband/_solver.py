@@ -323,6 +323,10 @@ class JointOperators:
 #: factor of the stopping threshold.
 STOP_GATE = 1.5
 
+#: Newton steps of the flux projection (`project_flux`); the function is
+#: piecewise linear, and a few steps reach its root to rounding.
+FLUX_NEWTON = 8
+
 
 class JointHistory:
     """What happened at each iteration (per object)."""
@@ -358,6 +362,46 @@ class JointHistory:
                 for name, values in vars(self).items() if values}
 
 
+def project_flux(ops, v, weight, flux, positivity, n_newton=FLUX_NEWTON,
+                 tolerance=None):
+    """
+    Project images onto ``{x : sum(weight * x) = flux}`` (and ``x >= 0``),
+    or onto the slab ``|sum(weight * x) - flux| <= tolerance``.
+
+    The projection is ``x = max(v - mu * weight, 0)`` (without the max
+    when ``positivity`` is False) with the scalar ``mu`` of each image
+    found by Newton's method on the piecewise linear, decreasing function
+    ``sum(weight * x(mu))``, from ``mu = 0``; with positivity it is a soft
+    threshold that takes the flux gained from clipped noise back out of
+    the faint pixels. ``v``, ``weight``: ``(n, B, fy, fx)``; ``flux``:
+    ``(n, B)``. Images whose ``flux`` is not positive become 0.
+    ``tolerance``: ``(n, B)``, the half-width of the slab.
+    """
+    tiny = np.finfo(float).tiny
+    target = ops.asarray(flux[:, :, None, None])
+    if tolerance is not None:
+        # the slab: the flux of max(v, 0) (or v) moved to the nearest side
+        start = ops.clamp_min(v, 0.0) if positivity else v
+        held = (weight * start).sum(-1).sum(-1)[..., None, None]
+        width = ops.asarray(tolerance[:, :, None, None])
+        target = ops.where(held > target + width, target + width,
+                           ops.where(held < target - width, target - width,
+                                     held))
+    if not positivity:
+        norm = (weight * weight).sum(-1).sum(-1)[..., None, None]
+        excess = (weight * v).sum(-1).sum(-1)[..., None, None] - target
+        return v - excess / ops.clamp_min(norm, tiny) * weight
+    mu = ops.asarray(np.zeros(flux.shape + (1, 1)))
+    for _ in range(n_newton):
+        x = ops.clamp_min(v - mu * weight, 0.0)
+        active = (x > 0) * weight
+        excess = (weight * x).sum(-1).sum(-1)[..., None, None] - target
+        slope = (active * weight).sum(-1).sum(-1)[..., None, None]
+        mu = mu + excess / ops.clamp_min(slope, tiny)
+    x = ops.clamp_min(v - mu * weight, 0.0)
+    return ops.where(target > 0, x, 0.0 * x)
+
+
 class _Batch:
     """The per-object arrays of the objects still iterating."""
 
@@ -369,7 +413,7 @@ class _Batch:
     def subset(self, keep):
         index = np.flatnonzero(keep)
         for name, array in self.arrays.items():
-            if array.shape[0] == self.n_obj:
+            if array is not None and array.shape[0] == self.n_obj:
                 if isinstance(array, np.ndarray):
                     self.arrays[name] = array[index]
                 else:
@@ -392,7 +436,7 @@ def _per_object_max(ops, array, n_obj, shape):
 def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
                 n_iter, constraint_fraction=0.3, constraint_weight=None,
                 accelerate=True, positivity=True, tol=0.0, stop_chi2=None,
-                progress=None):
+                flux=None, progress=None):
     """
     Minimise the seed's per-band losses jointly.
 
@@ -434,6 +478,11 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
     stop_chi2 : array, optional
         ``(N,)``: stop an object once the chi-square of its broad band,
         divided by the number of broad-band pixels, falls to this value.
+    flux : tuple of array, optional
+        ``(weight, total, tolerance)``: keep ``sum(weight * x_b)`` within
+        ``tolerance_b`` of ``total_b`` for every band (`project_flux`),
+        with ``weight`` ``(N, B, fy, fx)``, ``total`` and ``tolerance``
+        ``(N, B)`` (``tolerance`` None: equal).
     progress : callable, optional
         Called with the number of iterations done after each iteration.
 
@@ -464,7 +513,12 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
         'sed_max': _per_object_max(ops, sed, n_obj, (n_obj, n_bands)),
         'stop': (np.full(n_obj, np.inf) if stop_chi2 is None
                  else np.asarray(stop_chi2, dtype=float)),
-        'index': np.arange(n_obj)}, n_obj)
+        'index': np.arange(n_obj),
+        'flux_weight': None if flux is None else flux[0],
+        'flux_total': None if flux is None else np.asarray(flux[1]),
+        'flux_tolerance': (None if flux is None or flux[2] is None
+                           else np.asarray(flux[2]))},
+        n_obj)
     out = np.zeros(tuple(x0.shape))
     n_done = np.zeros(n_obj, dtype=int)
     history = JointHistory()
@@ -493,7 +547,10 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
         step = ops.asarray(1.0 / np.maximum(lipschitz, tiny)[:, :, None,
                                                              None])
         x_new = b.z - step * grad
-        if positivity:
+        if flux is not None:
+            x_new = project_flux(ops, x_new, b.flux_weight, b.flux_total,
+                                 positivity, tolerance=b.flux_tolerance)
+        elif positivity:
             x_new = ops.clamp_min(x_new, 0.0)
         delta = x_new - b.x
         norm_new = ops.to_numpy(ops.sqrt((x_new * x_new).sum(-1).sum(-1)
