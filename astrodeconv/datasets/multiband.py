@@ -38,6 +38,8 @@ from ..utils._wcs import upsample_wcs
 __all__ = ['MultiBandSimulation', 'ReferenceSample', 'SPECTRAL_SLOPES',
            'TRUTH_FWHM', 'load_reference_sample', 'simulate_multiband']
 
+__doctest_requires__ = {('simulate_multiband',): ['galsim', 'specutils']}
+
 #: Spectral slopes ``beta`` (``f_nu ~ lambda**beta``) drawn uniformly for
 #: the bulge, the smooth disk and the clumps of each simulated galaxy.
 SPECTRAL_SLOPES = {'bulge': (1.0, 2.5), 'disk': (-0.5, 0.8),
@@ -211,7 +213,7 @@ def simulate_multiband(n, *, bands=('rubin_r', 'rubin_i', 'rubin_z'),
     Examples
     --------
     >>> from astrodeconv.datasets import simulate_multiband
-    >>> sim = simulate_multiband(2, seed=1)        # doctest: +REMOTE_DATA
+    >>> sim = simulate_multiband(2, seed=1)
     >>> sim.data.shape, sim.broad_data.shape, sim.truth.shape
     ((2, 3, 32, 32), (2, 64, 64), (2, 3, 64, 64))
     """
