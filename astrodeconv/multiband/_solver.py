@@ -323,8 +323,9 @@ class JointOperators:
 #: factor of the stopping threshold.
 STOP_GATE = 1.5
 
-#: Newton steps of the flux projection (`project_flux`); the function is
-#: piecewise linear, and a few steps reach its root to rounding.
+#: Largest number of Newton steps of the flux projection (`project_flux`);
+#: the function is piecewise linear and each iteration starts from the
+#: previous one's root, so one or two steps usually reach it to rounding.
 FLUX_NEWTON = 8
 
 
@@ -362,8 +363,8 @@ class JointHistory:
                 for name, values in vars(self).items() if values}
 
 
-def project_flux(ops, v, weight, flux, positivity, n_newton=FLUX_NEWTON,
-                 tolerance=None):
+def project_flux(ops, v, weight, flux, positivity, *, tolerance=None,
+                 mu=None, n_newton=FLUX_NEWTON):
     """
     Project images onto ``{x : sum(weight * x) = flux}`` (and ``x >= 0``),
     or onto the slab ``|sum(weight * x) - flux| <= tolerance``.
@@ -371,35 +372,56 @@ def project_flux(ops, v, weight, flux, positivity, n_newton=FLUX_NEWTON,
     The projection is ``x = max(v - mu * weight, 0)`` (without the max
     when ``positivity`` is False) with the scalar ``mu`` of each image
     found by Newton's method on the piecewise linear, decreasing function
-    ``sum(weight * x(mu))``, from ``mu = 0``; with positivity it is a soft
-    threshold that takes the flux gained from clipped noise back out of
-    the faint pixels. ``v``, ``weight``: ``(n, B, fy, fx)``; ``flux``:
-    ``(n, B)``. Images whose ``flux`` is not positive become 0.
-    ``tolerance``: ``(n, B)``, the half-width of the slab.
+    ``sum(weight * x(mu))``; with positivity it is a soft threshold that
+    takes the flux gained from clipped noise back out of the faint pixels.
+
+    Parameters
+    ----------
+    ops : the array back end
+    v, weight : array
+        ``(n, B, fy, fx)``.
+    flux : ndarray
+        ``(n, B)``; images whose ``flux`` is not positive become 0.
+    positivity : bool
+    tolerance : ndarray, optional
+        ``(n, B)``, the half-width of the slab.
+    mu : ndarray, optional
+        ``(n, B)`` starting values (the previous iteration's: ``mu``
+        changes little from one iteration to the next).
+    n_newton : int
+        Largest number of Newton steps; they stop once the flux is right
+        to 1e-10 relative.
+
+    Returns
+    -------
+    x : array
+    mu : ndarray
+        ``(n, B)``.
     """
     tiny = np.finfo(float).tiny
-    target = ops.asarray(flux[:, :, None, None])
+    target = np.asarray(flux, dtype=float)
     if tolerance is not None:
         # the slab: the flux of max(v, 0) (or v) moved to the nearest side
         start = ops.clamp_min(v, 0.0) if positivity else v
-        held = (weight * start).sum(-1).sum(-1)[..., None, None]
-        width = ops.asarray(tolerance[:, :, None, None])
-        target = ops.where(held > target + width, target + width,
-                           ops.where(held < target - width, target - width,
-                                     held))
+        held = ops.to_numpy((weight * start).sum(-1).sum(-1))
+        target = np.clip(held, target - tolerance, target + tolerance)
     if not positivity:
-        norm = (weight * weight).sum(-1).sum(-1)[..., None, None]
-        excess = (weight * v).sum(-1).sum(-1)[..., None, None] - target
-        return v - excess / ops.clamp_min(norm, tiny) * weight
-    mu = ops.asarray(np.zeros(flux.shape + (1, 1)))
+        norm = ops.to_numpy((weight * weight).sum(-1).sum(-1))
+        excess = ops.to_numpy((weight * v).sum(-1).sum(-1)) - target
+        mu = excess / np.maximum(norm, tiny)
+        return v - ops.asarray(mu[..., None, None]) * weight, mu
+    mu = np.zeros(target.shape) if mu is None else np.array(mu)
+    scale = np.maximum(np.abs(target), tiny)
     for _ in range(n_newton):
-        x = ops.clamp_min(v - mu * weight, 0.0)
-        active = (x > 0) * weight
-        excess = (weight * x).sum(-1).sum(-1)[..., None, None] - target
-        slope = (active * weight).sum(-1).sum(-1)[..., None, None]
-        mu = mu + excess / ops.clamp_min(slope, tiny)
-    x = ops.clamp_min(v - mu * weight, 0.0)
-    return ops.where(target > 0, x, 0.0 * x)
+        x = ops.clamp_min(v - ops.asarray(mu[..., None, None]) * weight, 0.0)
+        excess = ops.to_numpy((weight * x).sum(-1).sum(-1)) - target
+        if np.all(np.abs(excess) <= 1e-10 * scale):
+            break
+        slope = ops.to_numpy(((x > 0) * weight * weight).sum(-1).sum(-1))
+        mu = mu + excess / np.maximum(slope, tiny)
+    x = ops.clamp_min(v - ops.asarray(mu[..., None, None]) * weight, 0.0)
+    empty = ops.asarray((target <= 0)[..., None, None].astype(float)) > 0
+    return ops.where(empty, 0.0 * x, x), np.where(target > 0, mu, 0.0)
 
 
 class _Batch:
@@ -517,7 +539,8 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
         'flux_weight': None if flux is None else flux[0],
         'flux_total': None if flux is None else np.asarray(flux[1]),
         'flux_tolerance': (None if flux is None or flux[2] is None
-                           else np.asarray(flux[2]))},
+                           else np.asarray(flux[2])),
+        'flux_mu': np.zeros((n_obj, n_bands))},
         n_obj)
     out = np.zeros(tuple(x0.shape))
     n_done = np.zeros(n_obj, dtype=int)
@@ -548,8 +571,9 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
                                                              None])
         x_new = b.z - step * grad
         if flux is not None:
-            x_new = project_flux(ops, x_new, b.flux_weight, b.flux_total,
-                                 positivity, tolerance=b.flux_tolerance)
+            x_new, b.arrays['flux_mu'] = project_flux(
+                ops, x_new, b.flux_weight, b.flux_total, positivity,
+                tolerance=b.flux_tolerance, mu=b.flux_mu)
         elif positivity:
             x_new = ops.clamp_min(x_new, 0.0)
         delta = x_new - b.x
