@@ -6,7 +6,8 @@ Several bands at once: survey band objects with their throughputs
 their joint deconvolution (`MultiBandDeconvolver`): Rubin r, i and z
 brought close to Euclid resolution by the VIS image that covers them.
 
-Nothing here imports PyTorch unless a learned denoiser or a GPU is used.
+Importing it does not import PyTorch; a call does when it uses a learned
+denoiser, a GPU, float32 or a batch of several objects on the CPU.
 """
 
 from . import bands, bandset, deconvolver, sed

@@ -317,7 +317,7 @@ class BandSet:
 
     @classmethod
     def read(cls, paths, broad, *, bands=None, broad_band=None,
-             require_uncertainty=True):
+             require_uncertainty=True, require_psf=True):
         """
         Build a BandSet from FITS files.
 
@@ -333,7 +333,7 @@ class BandSet:
             One file per narrow band.
         broad : str or path-like
             The broad-band file.
-        bands, broad_band, require_uncertainty : optional
+        bands, broad_band, require_uncertainty, require_psf : optional
             As for `BandSet`.
 
         Returns
@@ -349,4 +349,5 @@ class BandSet:
             raise TypeError(msg)
         return cls([read_image(path) for path in paths], read_image(broad),
                    bands=bands, broad_band=broad_band,
-                   require_uncertainty=require_uncertainty)
+                   require_uncertainty=require_uncertainty,
+                   require_psf=require_psf)
