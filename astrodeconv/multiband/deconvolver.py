@@ -257,9 +257,9 @@ class MultiBandDeconvolver:
     device : str or `torch.device`, optional
         ``'cpu'`` (default) computes on the CPU: with numpy for one object,
         with torch for batches of `TORCH_BATCH` objects or more (faster,
-        same results to about 1e-10); ``'cuda'`` (or ``'auto'`` on a machine with
-        a GPU) with torch on the GPU; a `torch.device` with torch on that
-        device.
+        same results to about 1e-10); ``'cuda'`` (or ``'auto'`` on a
+        machine with a GPU) with torch on the GPU; a `torch.device` with
+        torch on that device.
     dtype : {None, 'float64', 'float32'}, optional
         Precision: float64 on the CPU and float32 on a GPU by default.
         ``'float32'`` on the CPU computes with torch; on batches it was
