@@ -403,7 +403,8 @@ class MultiBandDeconvolver:
         return self.deconvolve(bands, broad, **kwargs).images
 
     def deconvolve(self, bands, broad=None, *, sed_weights=None,
-                   spectrum=None, psfs=None, broad_psf=None, errors=None,
+                   spectrum=None, filters=None, broad_filter=None,
+                   psfs=None, broad_psf=None, errors=None,
                    broad_error=None):
         """
         Deconvolve the narrow bands jointly with the broad band.
@@ -420,11 +421,15 @@ class MultiBandDeconvolver:
         sed_weights : array_like, optional
             One weight per band (``(B,)``), or one map per band on the fine
             grid (``(B, fy, fx)``), or either per object of a batch.
-            Default: computed from the `BandSet`'s bands and ``spectrum``
-            (`sed_weights`).
+            Default: computed from the throughputs of ``filters`` (or of
+            the `BandSet`'s bands) and ``spectrum`` (`sed_weights`).
         spectrum : `specutils.Spectrum`, optional
             The object's spectrum for the default SED weights (flat f_nu
             otherwise).
+        filters : list of `Band` or str, optional
+            The band of every image, for the default SED weights.
+        broad_filter : `Band` or str, optional
+            The band of the broad image (e.g. ``'euclid_vis'``).
         psfs : list of array_like, optional
             The narrow-band PSFs on the fine grid, for images without
             ``psf``; a list entry may be ``(N, py, px)`` (one per object).
@@ -443,7 +448,7 @@ class MultiBandDeconvolver:
         problem = _Problem(self, bands, broad, psfs=psfs,
                            broad_psf=broad_psf, errors=errors,
                            broad_error=broad_error)
-        weights = problem.sed(sed_weights, spectrum)
+        weights = problem.sed(sed_weights, spectrum, filters, broad_filter)
         return problem.solve(weights)
 
 
@@ -624,17 +629,37 @@ class _Problem:
             self.noise_levels.append(given)
 
     # -- SED weights -------------------------------------------------------
-    def sed(self, weights, spectrum):
+    def sed(self, weights, spectrum, filters=None, broad_filter=None):
+        if (filters is None) != (broad_filter is None):
+            msg = ('filters and broad_filter must be given together (the '
+                   'bands of the images and of the broad image)')
+            raise ValueError(msg)
         if weights is None:
-            if self.bandset is None or self.bandset.bands is None or \
+            if filters is not None:
+                from .bandset import _as_band
+                from .sed import sed_weights
+
+                if len(filters) != self.n_bands:
+                    msg = (f'filters must give one band per image '
+                           f'({self.n_bands}), got {len(filters)}')
+                    raise ValueError(msg)
+                weights = sed_weights(
+                    [_as_band(f, f'filters[{i}]')
+                     for i, f in enumerate(filters)],
+                    _as_band(broad_filter, 'broad_filter'),
+                    spectrum=spectrum)
+            elif self.bandset is None or self.bandset.bands is None or \
                     self.bandset.broad_band is None:
-                msg = ('sed_weights must be given, or the bands given as a '
-                       'BandSet with bands= and broad_band= to compute them '
-                       'from their throughputs')
+                msg = ('sed_weights must be given, or the bands of the '
+                       'images (filters= and broad_filter=, or a BandSet '
+                       'with bands= and broad_band=) to compute them from '
+                       'their throughputs')
                 raise ValueError(msg)
-            weights = self.bandset.sed_weights(spectrum)
-        elif spectrum is not None:
-            msg = 'give sed_weights or spectrum, not both'
+            else:
+                weights = self.bandset.sed_weights(spectrum)
+        elif spectrum is not None or filters is not None:
+            msg = ('give sed_weights, or spectrum and filters to compute '
+                   'them, not both')
             raise ValueError(msg)
         return _check_sed(weights, self.n_bands, self.fine_shape,
                           self.n_obj)

@@ -69,14 +69,15 @@ def galaxy_truth(seed=0, size=16):
 
 
 def deconvolve(bands, broad, psfs, broad_psf, weights, *, errors=None,
-               broad_error=None, **kwargs):
+               broad_error=None, filters=None, broad_filter=None, **kwargs):
     """Deconvolve plain arrays with their noise levels (NOISE...)."""
     if kwargs.get('noise') != 'measure':
         errors = [NOISE] * len(bands) if errors is None else errors
         broad_error = BROAD_NOISE if broad_error is None else broad_error
     return MultiBandDeconvolver(**kwargs).deconvolve(
         bands, broad, sed_weights=weights, psfs=psfs, broad_psf=broad_psf,
-        errors=errors, broad_error=broad_error)
+        errors=errors, broad_error=broad_error, filters=filters,
+        broad_filter=broad_filter)
 
 
 def nmse(x, truth):
@@ -353,6 +354,33 @@ def test_bandset_gives_sed_weights_from_throughputs(problem):
     result = MultiBandDeconvolver().deconvolve(bandset)
     np.testing.assert_allclose(result.sed_weights, bandset.sed_weights())
     assert result.sed_weights.sum() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_sed_weights_from_a_spectrum_and_filters(problem):
+    from specutils import Spectrum
+
+    from astrodeconv.multiband import get_band, sed_weights
+
+    truth, (bands, broad, psfs, broad_psf) = problem
+    wave = np.linspace(450, 1000, 300) * u.nm
+    red = Spectrum(spectral_axis=wave,
+                   flux=(wave / (700 * u.nm)).value ** 2 * u.nJy)
+    filters = ['rubin_r', 'rubin_i', 'rubin_z']
+    result = MultiBandDeconvolver(n_iter=3, discrepancy=None).deconvolve(
+        bands, broad, psfs=psfs, broad_psf=broad_psf, errors=[NOISE] * 3,
+        broad_error=BROAD_NOISE, filters=filters, broad_filter='euclid_vis',
+        spectrum=red)
+    expected = sed_weights([get_band(f) for f in filters],
+                           get_band('euclid_vis'), spectrum=red)
+    np.testing.assert_allclose(result.sed_weights, expected)
+    with pytest.raises(ValueError, match='together'):
+        deconvolve(bands, broad, psfs, broad_psf, None, filters=filters)
+    with pytest.raises(ValueError, match='not both'):
+        deconvolve(bands, broad, psfs, broad_psf, WEIGHTS, filters=filters,
+                   broad_filter='euclid_vis')
+    with pytest.raises(ValueError, match='one band per image'):
+        deconvolve(bands, broad, psfs, broad_psf, None,
+                   filters=filters[:2], broad_filter='euclid_vis')
 
 
 def test_wrong_uncertainties_draw_warnings(problem):
