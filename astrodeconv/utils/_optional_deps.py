@@ -21,7 +21,8 @@ import importlib.util
 #: torch and tqdm are hard dependencies; they have flags so that code
 #: which only may use them can check without importing them.
 OPTIONAL_DEPENDENCIES = {
-    'dask': ('dask[array]', 'all'),
+    'dask': ('dask[array]', 'distributed'),
+    'distributed': ('distributed', 'distributed'),
     'galsim': ('galsim', 'sim'),
     'h5py': ('h5py', 'all'),
     'matplotlib': ('matplotlib', 'plot'),
