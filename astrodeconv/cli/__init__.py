@@ -8,15 +8,21 @@ Commands::
                            [--method tikhonov] [--upsample 4] -o OUT.fits
     astrodeconv multiband R.fits I.fits Z.fits --vis VIS.fits -o OUT.fits
                           (--bands KEY ... | --sed-weights W ...) ...
+    astrodeconv batch MOSAIC.fits --catalog CAT.ecsv (--psf PSF.fits |
+                      --psf-fwhm FWHM) -o OUTDIR [--workers N] [--resume]
+    astrodeconv mosaic IN.fits (--psf PSF.fits | --psf-fwhm FWHM)
+                       [--method tikhonov] -o OUT.fits [--tile 1024]
+                       [--overlap N] [--workers N | --scheduler ADDRESS]
     astrodeconv demo [-o DIR] [--overwrite]
     astrodeconv simulate -n N -o TRAIN.h5 [--upsample 1 4] ...
     astrodeconv train TRAIN.h5 -o RUN_DIR [--arch unet] [--epochs 30] ...
     astrodeconv evaluate TRAIN.h5 [--weights NAME|PATH] [-o REPORT.json]
     astrodeconv --version
 
-Each command is one module of this package (``deconvolve``,
-``multiband``, ``demo``, ``simulate``, ``train``, ``evaluate``) with two
-functions: ``add_parser(commands)`` registers its arguments and
+Each command is one module of this package (``deconvolve``, ``batch``,
+``mosaic``, ``multiband``, ``demo``, ``simulate``, ``train``,
+``evaluate``) with two functions: ``add_parser(commands)`` registers its
+arguments and
 ``run(args, out)`` calls the library and prints. The library imports
 happen inside ``run``, so that ``astrodeconv --help`` stays fast and the
 deconvolution commands never import torch, GalSim or h5py.
@@ -31,13 +37,15 @@ import warnings
 
 from astropy import units as u
 
-from . import deconvolve, demo, evaluate, multiband, simulate, train
+from . import (batch, deconvolve, demo, evaluate, mosaic, multiband,
+               simulate, train)
 from ._common import PROG, ArgumentParser, UsageError, report
 
 __all__ = ['build_parser', 'main']
 
 #: The commands, in the order ``astrodeconv --help`` lists them.
-_COMMANDS = (deconvolve, multiband, demo, simulate, train, evaluate)
+_COMMANDS = (deconvolve, multiband, batch, mosaic, demo, simulate, train,
+             evaluate)
 
 #: Failures reported as one ``astrodeconv: error:`` line with exit status 1
 #: (ArithmeticError covers the FloatingPointError of a diverging training).
