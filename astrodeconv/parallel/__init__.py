@@ -1,0 +1,17 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Survey-scale runs on a Dask cluster, or on a laptop with the same code:
+catalogue mode (`deconvolve_catalog`: cutouts around catalogue positions,
+deconvolved in chunks, written as one multi-extension FITS file per chunk,
+resumable) and mosaic mode (`deconvolve_mosaic`: a large image in
+overlapping tiles blended back together, read and written without loading
+the whole mosaic).
+
+Importing this subpackage imports neither Dask nor PyTorch; a run does.
+"""
+
+from . import catalog, mosaic
+from .catalog import *  # noqa: F401,F403
+from .mosaic import *  # noqa: F401,F403
+
+__all__ = list(catalog.__all__) + list(mosaic.__all__)
