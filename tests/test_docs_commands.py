@@ -20,6 +20,7 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from astrodeconv.cli import build_parser, main
@@ -56,7 +57,8 @@ _COMMAND_START = re.compile(r'^(?:astrodeconv|python3? -m astrodeconv\.cli)'
 
 #: Optional packages each command needs.
 _NEEDS = {'simulate': ('galsim', 'h5py'), 'train': ('h5py',),
-          'evaluate': ('h5py',)}
+          'evaluate': ('h5py',), 'batch': ('distributed',),
+          'mosaic': ('distributed',)}
 
 
 def _doc_files():
@@ -226,6 +228,47 @@ def _multiband_files(path):
             write_image(image, target)
 
 
+def _survey_mosaic(path):
+    """A 512 x 512 mosaic (0.2 arcsec pixels, TAN WCS) of 12 galaxies."""
+    from astropy.nddata import CCDData, StdDevUncertainty
+    from astropy.wcs import WCS
+
+    from astrodeconv.io import write_image
+
+    rng = np.random.default_rng(7)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [150.0, 2.2]
+    wcs.wcs.crpix = [256.5, 256.5]
+    wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    yy, xx = np.indices((512, 512))
+    image = rng.normal(0.0, 1.0, (512, 512))
+    for x, y in _SURVEY_POSITIONS:
+        image += 300 * np.exp(-np.hypot(xx - x, yy - y) / 2.5)
+    write_image(CCDData(image, unit='nJy', wcs=wcs,
+                        uncertainty=StdDevUncertainty(np.ones(image.shape))),
+                path)
+
+
+def _survey_catalog(path):
+    """The sky positions of the galaxies of ``mosaic.fits``."""
+    from astropy.table import Table
+    from astropy.wcs.utils import pixel_to_skycoord
+
+    from astrodeconv.io import read_image
+
+    mosaic = path.parent / 'mosaic.fits'
+    if not mosaic.exists():
+        _survey_mosaic(mosaic)
+    x, y = np.array(_SURVEY_POSITIONS).T
+    sky = pixel_to_skycoord(x, y, read_image(mosaic).wcs)
+    Table({'id': np.arange(len(x)), 'ra': sky.ra.deg,
+           'dec': sky.dec.deg}).write(path)
+
+
+_SURVEY_POSITIONS = [(60 + 40 * (i % 4) * 2.5, 70 + 120 * (i // 4))
+                     for i in range(12)]
+
 #: File name in the docs -> the function that writes it.
 _INPUTS = {
     'galaxy.fits': _demo_galaxy,
@@ -235,6 +278,8 @@ _INPUTS = {
     'i.fits': _multiband_files,
     'z.fits': _multiband_files,
     'vis.fits': _multiband_files,
+    'mosaic.fits': _survey_mosaic,
+    'catalog.ecsv': _survey_catalog,
 }
 
 
@@ -256,7 +301,7 @@ def test_docs_have_commands():
     all_argvs = [argv for block in _BLOCKS for argv in block.values[0]]
     commands = {argv[0] for _, argv in all_argvs if argv}
     assert {'deconvolve', 'demo', 'simulate', 'train', 'evaluate',
-            'multiband'} <= commands
+            'multiband', 'batch', 'mosaic'} <= commands
     for prefix in _NOT_RUN:
         assert any(_not_run_reason(runner, argv) == _NOT_RUN[prefix]
                    for runner, argv in all_argvs), \
