@@ -77,9 +77,9 @@ class MosaicResult:
     seconds : float
         Wall-clock time of the run.
     peak_memory : int or None
-        Peak resident memory of the calling process in bytes
-        (``ru_maxrss``, the maximum over the life of the process, so an
-        upper bound for this run); None where it is not available.
+        Peak resident memory of the calling process in bytes (the
+        maximum over the life of the process, so an upper bound for this
+        run, see `peak_memory`); None where it is not available.
     flux_in, flux_out : float
         Sum of the finite input pixels and of the output.
     """
@@ -120,7 +120,20 @@ def default_overlap(psf_shape):
 
 
 def peak_memory():
-    """Peak resident memory of this process in bytes, or None."""
+    """
+    Peak resident memory of this process in bytes, or None.
+
+    ``VmHWM`` of ``/proc/self/status`` where there is one (Linux): unlike
+    ``ru_maxrss`` it is not inherited from the parent process through
+    ``fork`` and ``exec``. Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open('/proc/self/status', encoding='ascii') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     except (AttributeError, OSError):
@@ -319,6 +332,10 @@ def _add_to_file(path, offset, shape, pairs, values):
         del rows
 
 
+#: Rows of the border band corrected at once.
+_BORDER_ROWS = 256
+
+
 class _Sink:
     """Where the weighted tiles are added: the output file or an array."""
 
@@ -342,10 +359,14 @@ class _Sink:
                 ((width, ny - width), (0, width)),
                 ((width, ny - width), (nx - width, nx))]
         pixels = sum((b - a) * (d - c) for (a, b), (c, d) in band)
-        for pairs in band:
-            (a, b), (c, d) = pairs
-            if b > a and d > c:
-                self.add(pairs, np.full((b - a, d - c), amount / pixels))
+        for (a, b), (c, d) in band:
+            # the side bands in blocks of rows: each row of a block is a
+            # page (or more) of memory while the block is mapped
+            for start in range(a, b, _BORDER_ROWS):
+                stop = min(start + _BORDER_ROWS, b)
+                if d > c:
+                    self.add(((start, stop), (c, d)),
+                             np.full((stop - start, d - c), amount / pixels))
 
 
 # -- the driver --------------------------------------------------------------

@@ -251,15 +251,14 @@ def test_tiled_matches_untiled_4096(tmp_path):
 
 
 _CHILD = """
-import resource, sys
-from astrodeconv.parallel.mosaic import deconvolve_mosaic
+import sys
+from astrodeconv.parallel.mosaic import deconvolve_mosaic, peak_memory
 from astrodeconv.psf import make_gaussian_psf
 psf = make_gaussian_psf(4.0, shape=(25, 25))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_memory()
 result = deconvolve_mosaic(sys.argv[1], sys.argv[2], psf=psf,
                            tile=int(sys.argv[3]), workers=0, progress=False)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(before * 1024, after * 1024, result.seconds)
+print(before, peak_memory(), result.seconds)
 """
 
 
