@@ -22,10 +22,9 @@ Commands::
 Each command is one module of this package (``deconvolve``, ``batch``,
 ``mosaic``, ``multiband``, ``demo``, ``simulate``, ``train``,
 ``evaluate``) with two functions: ``add_parser(commands)`` registers its
-arguments and
-``run(args, out)`` calls the library and prints. The library imports
-happen inside ``run``, so that ``astrodeconv --help`` stays fast and the
-deconvolution commands never import torch, GalSim or h5py.
+arguments and ``run(args, out)`` calls the library and prints. The library
+imports happen inside ``run``, so that ``astrodeconv --help`` stays fast
+and the deconvolution commands never import torch, GalSim or h5py.
 
 Errors are reported as one line, ``astrodeconv: error: <message>``, on
 standard error, with exit status 2 for invalid arguments and 1 for failures
