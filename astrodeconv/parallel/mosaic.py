@@ -79,7 +79,7 @@ class MosaicResult:
     peak_memory : int or None
         Peak resident memory of the calling process in bytes (the
         maximum over the life of the process, so an upper bound for this
-        run, see `peak_memory`); None where it is not available.
+        run, see ``peak_memory()``); None where it is not available.
     flux_in, flux_out : float
         Sum of the finite input pixels and of the output.
     """
@@ -513,7 +513,7 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
         keywords (``DECONV``, the deconvolver class, ``DCNVMODE =
         'mosaic'``, ``DCNVMETH``, ``DCNVOPTS``, ``DCNVTILE``,
         ``DCNVOVLP``). None returns the image
-        in `MosaicResult.image` instead (in-memory inputs).
+        in ``MosaicResult.image`` instead (in-memory inputs).
     psf : array_like or `~astropy.nddata.NDData`
         The PSF on the mosaic's pixel grid, centred; an NDData PSF with a
         pixel scale (WCS or ``PIXSCALE``) is resampled onto the grid of a
