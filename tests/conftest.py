@@ -114,3 +114,22 @@ def blur():
 def make_galaxy():
     """The galaxy factory ``make_galaxy(shape, seed=...)``."""
     return galaxy
+
+
+@pytest.fixture
+def cli_error_line(capsys):
+    """
+    A function returning the one error line of a failed command.
+
+    It asserts that standard error holds no traceback and exactly one
+    ``astrodeconv: error: ...`` line, and returns that line.
+    """
+    def read():
+        err = capsys.readouterr().err
+        assert 'Traceback' not in err
+        lines = [line for line in err.splitlines() if 'error' in line]
+        assert len(lines) == 1, err
+        assert lines[0].startswith('astrodeconv: error: ')
+        return lines[0]
+
+    return read

@@ -33,15 +33,6 @@ def inputs(tmp_path_factory):
     return folder
 
 
-def _error_line(capsys):
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    lines = [line for line in err.splitlines() if 'error' in line]
-    assert len(lines) == 1
-    assert lines[0].startswith('astrodeconv: error: ')
-    return lines[0]
-
-
 def test_version(capsys):
     assert main(['--version']) == 0
     assert capsys.readouterr().out.strip() == f'astrodeconv {__version__}'
@@ -118,13 +109,13 @@ def test_deconvolve_richardson_lucy(inputs, tmp_path, capsys):
     assert image.uncertainty is None and image.psf is None
 
 
-def test_overwrite(inputs, tmp_path, capsys):
+def test_overwrite(inputs, tmp_path, capsys, cli_error_line):
     out = tmp_path / 'out.fits'
     out.write_bytes(b'keep me')
     args = ['deconvolve', str(inputs / 'obs.fits'), '--upsample', '4', '-o',
             str(out)]
     assert main(args) == 1
-    assert '--overwrite' in _error_line(capsys)
+    assert '--overwrite' in cli_error_line()
     assert out.read_bytes() == b'keep me'
     assert main([*args, '--overwrite']) == 0
     assert read_image(out).shape == (128, 128)
@@ -158,22 +149,22 @@ def test_overwrite(inputs, tmp_path, capsys):
       '--moffat-beta', '3'], 2, '--moffat-beta applies only'),
     (['obs.fits'], 2, 'required: -o/--output'),
 ])
-def test_deconvolve_errors(inputs, tmp_path, capsys, monkeypatch, args,
-                           status, match):
+def test_deconvolve_errors(inputs, tmp_path, capsys, cli_error_line,
+                           monkeypatch, args, status, match):
     monkeypatch.chdir(inputs)
     if '-o' not in args and args != ['obs.fits']:
         args = [*args, '-o', str(tmp_path / 'out.fits')]
     assert main(['deconvolve', *args]) == status
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert re.search(match, line), line
     assert not (tmp_path / 'out.fits').exists()
 
 
-def test_usage_errors(capsys):
+def test_usage_errors(capsys, cli_error_line):
     assert main([]) == 2
-    assert 'COMMAND' in _error_line(capsys)
+    assert 'COMMAND' in cli_error_line()
     assert main(['frobnicate']) == 2
-    assert 'invalid choice' in _error_line(capsys)
+    assert 'invalid choice' in cli_error_line()
 
 
 def test_demo(tmp_path, capsys):
@@ -228,7 +219,7 @@ def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
 
 
 def test_simulate_missing_directory_fails_first(tmp_path, capsys,
-                                                monkeypatch):
+                                                cli_error_line, monkeypatch):
     import astrodeconv.training as training
 
     def never(*args, **kwargs):
@@ -238,16 +229,16 @@ def test_simulate_missing_directory_fails_first(tmp_path, capsys,
     missing = tmp_path / 'missing'
     assert main(['simulate', '-n', '10', '-o',
                  str(missing / 'train.h5')]) == 1
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert '-o' in line and repr(str(missing)) in line
     assert not missing.exists()
 
 
-def test_demo_output_is_a_file(tmp_path, capsys):
+def test_demo_output_is_a_file(tmp_path, capsys, cli_error_line):
     target = tmp_path / 'file'
     target.write_text('x')
     assert main(['demo', '-o', str(target)]) == 1
-    assert 'must be a directory' in _error_line(capsys)
+    assert 'must be a directory' in cli_error_line()
 
 
 def test_demo_subprocess(tmp_path):
@@ -275,11 +266,12 @@ def test_demo_subprocess(tmp_path):
 # -- the PSF options (issue 10) ---------------------------------------------
 
 @pytest.mark.parametrize('value', ['0.75', '3', '1e6'])
-def test_psf_fwhm_needs_a_unit(inputs, tmp_path, capsys, value):
+def test_psf_fwhm_needs_a_unit(inputs, tmp_path, capsys, cli_error_line,
+                               value):
     out = tmp_path / 'out.fits'
     assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf-fwhm',
                  value, '-o', str(out)]) == 2
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert '--psf-fwhm must have a unit' in line, line
     assert 'arcsec' in line and 'pix' in line, line
     assert not out.exists()
@@ -294,11 +286,12 @@ def test_psf_fwhm_units_parse(inputs, tmp_path, capsys, value):
     assert read_image(out).shape == (32, 32)
 
 
-def test_psf_fwhm_wider_than_the_image(inputs, tmp_path, capsys):
+def test_psf_fwhm_wider_than_the_image(inputs, tmp_path, capsys,
+                                       cli_error_line):
     out = tmp_path / 'out.fits'
     assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf-fwhm',
                  '1e6pix', '-o', str(out)]) == 2
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert 'fwhm must be smaller than the image' in line, line
     assert not out.exists()
 
@@ -357,7 +350,8 @@ def test_psf_file_on_the_output_grid_is_used_as_is(inputs, tmp_path,
     assert read_image(out).shape == (128, 128)
 
 
-def test_psf_file_that_cannot_be_resampled(inputs, tmp_path, capsys):
+def test_psf_file_that_cannot_be_resampled(inputs, tmp_path, capsys,
+                                           cli_error_line):
     from astrodeconv.psf import make_gaussian_psf
 
     # 0.01 arcsec pixels, 5 of them: 0.25 of an output pixel
@@ -366,7 +360,7 @@ def test_psf_file_that_cannot_be_resampled(inputs, tmp_path, capsys):
     out = tmp_path / 'out.fits'
     assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf',
                  str(path), '-o', str(out)]) == 1
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert '0.01 arcsec' in line and '0.2 arcsec' in line, line
     assert 'smaller than 3 pixels' in line, line
 
@@ -398,15 +392,15 @@ def test_learned_debias_and_noise_samples_options():
     (['--noise-samples', '3'],
      '--noise-samples applies only to --method learned'),
 ])
-def test_learned_options_with_other_methods(inputs, tmp_path, capsys, extra,
-                                            match):
+def test_learned_options_with_other_methods(inputs, tmp_path, capsys,
+                                            cli_error_line, extra, match):
     assert main(['deconvolve', str(inputs / 'obs.fits'), '-o',
                  str(tmp_path / 'out.fits'), *extra]) == 2
-    assert match in _error_line(capsys)
+    assert match in cli_error_line()
 
 
-def test_noise_samples_must_be_valid(inputs, tmp_path, capsys):
+def test_noise_samples_must_be_valid(inputs, tmp_path, capsys, cli_error_line):
     assert main(['deconvolve', str(inputs / 'obs.fits'), '-o',
                  str(tmp_path / 'out.fits'), '--method', 'learned',
                  '--noise-samples', '-1']) == 2
-    assert 'n_noise_samples must be' in _error_line(capsys)
+    assert 'n_noise_samples must be' in cli_error_line()

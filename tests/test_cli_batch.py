@@ -55,22 +55,13 @@ def _args(inputs, out, *extra, catalog='cat.ecsv'):
             '--workers', '0', '--no-progress', *extra]
 
 
-def _error_line(capsys):
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    lines = [line for line in err.splitlines() if 'error' in line]
-    assert len(lines) == 1
-    assert lines[0].startswith('astrodeconv: error: ')
-    return lines[0]
-
-
 def test_help(capsys):
     assert main(['batch', '--help']) == 0
     text = capsys.readouterr().out
     assert '--catalog' in text and '--resume' in text
 
 
-def test_batch_psf_file(inputs, tmp_path, capsys):
+def test_batch_psf_file(inputs, tmp_path, capsys, cli_error_line):
     out = tmp_path / 'out'
     assert main(_args(inputs, out, '--psf', str(inputs / 'psf.fits'),
                       '--chunk-size', '3', '--lam', '0.01')) == 0
@@ -87,7 +78,7 @@ def test_batch_psf_file(inputs, tmp_path, capsys):
     assert header['CATID'] == 4 and header['DCNVLAM'] == 0.01
     # a second run without --resume refuses to touch the results
     assert main(_args(inputs, out, '--psf', str(inputs / 'psf.fits'))) == 1
-    assert 'not empty' in _error_line(capsys)
+    assert 'not empty' in cli_error_line()
     assert main(_args(inputs, out, '--psf', str(inputs / 'psf.fits'),
                       '--chunk-size', '3', '--resume')) == 0
     assert '0 done, 6 skipped' in capsys.readouterr().out
@@ -117,11 +108,12 @@ def test_batch_psf_fwhm_and_dask(inputs, tmp_path, capsys):
     (('--psf-fwhm', '3pix', '--catalog', 'NOCOLS'), 1,
      'catalog must have pixel columns'),
 ])
-def test_batch_errors(inputs, tmp_path, capsys, extra, status, match):
+def test_batch_errors(inputs, tmp_path, capsys, cli_error_line, extra, status,
+                      match):
     extra = tuple(str(inputs / 'nocols.ecsv') if e == 'NOCOLS' else e
                   for e in extra)
     assert main(_args(inputs, tmp_path / 'out', *extra)) == status
-    assert re.search(match, _error_line(capsys))
+    assert re.search(match, cli_error_line())
 
 
 def _environment():
@@ -132,7 +124,7 @@ def _environment():
     return env
 
 
-def test_kill_and_resume(inputs, tmp_path, capsys):
+def test_kill_and_resume(inputs, tmp_path, capsys, cli_error_line):
     out = tmp_path / 'out'
     command = [sys.executable, '-m', 'astrodeconv.cli',
                *_args(inputs, out, '--psf-fwhm', '3pix', '--chunk-size', '1',
@@ -154,7 +146,7 @@ def test_kill_and_resume(inputs, tmp_path, capsys):
     assert not (out / 'results.ecsv').exists()
     assert main(_args(inputs, out, '--psf-fwhm', '3pix', '--chunk-size',
                       '1', catalog='many.ecsv')) == 1
-    assert 'not empty' in _error_line(capsys)
+    assert 'not empty' in cli_error_line()
     assert main(_args(inputs, out, '--psf-fwhm', '3pix', '--chunk-size',
                       '1', '--resume', catalog='many.ecsv')) == 0
     summary = capsys.readouterr().out

@@ -32,15 +32,6 @@ def inputs(tmp_path_factory):
     return folder
 
 
-def _error_line(capsys):
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    lines = [line for line in err.splitlines() if 'error' in line]
-    assert len(lines) == 1
-    assert lines[0].startswith('astrodeconv: error: ')
-    return lines[0]
-
-
 def test_help(capsys):
     assert main(['mosaic', '--help']) == 0
     out = capsys.readouterr().out
@@ -84,14 +75,14 @@ def test_progress(inputs, tmp_path, capsys):
     assert '4/4 tiles' in capsys.readouterr().err
 
 
-def test_overwrite(inputs, tmp_path, capsys):
+def test_overwrite(inputs, tmp_path, capsys, cli_error_line):
     out = tmp_path / 'out.fits'
     out.write_bytes(b'keep me')
     args = ['mosaic', str(inputs / 'mosaic.fits'), '--psf-fwhm', '3pix',
             '-o', str(out), '--tile', '128', '--workers', '0',
             '--no-progress']
     assert main(args) == 1
-    assert 'already exists' in _error_line(capsys)
+    assert 'already exists' in cli_error_line()
     assert out.read_bytes() == b'keep me'
     assert main([*args, '--overwrite']) == 0
     assert fits.getdata(out).shape == (256, 256)
@@ -123,14 +114,15 @@ def test_overwrite(inputs, tmp_path, capsys):
     (['mosaic.fits', '--psf-fwhm', '3pix', '--method', 'magic'], 2,
      'invalid choice'),
 ])
-def test_errors(inputs, tmp_path, capsys, monkeypatch, args, status, match):
+def test_errors(inputs, tmp_path, capsys, cli_error_line, monkeypatch, args,
+                status, match):
     monkeypatch.chdir(inputs)
     out = tmp_path / 'out.fits'
     assert main(['mosaic', *args, '-o', str(out), '--workers', '0',
                  '--no-progress'] if '--workers' not in args and (
                      '--scheduler' not in args) else
                 ['mosaic', *args, '-o', str(out), '--no-progress']) == status
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert re.search(match, line), line
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []

@@ -64,15 +64,6 @@ def inputs(sim, tmp_path_factory):
     return folder
 
 
-def _error_line(capsys):
-    err = capsys.readouterr().err
-    assert 'Traceback' not in err
-    lines = [line for line in err.splitlines() if 'error' in line]
-    assert len(lines) == 1, err
-    assert lines[0].startswith('astrodeconv: error: ')
-    return lines[0]
-
-
 def _argv(inputs, out, *extra, files=('r.fits', 'i.fits', 'z.fits')):
     return ['multiband', *(str(inputs / name) for name in files), '--vis',
             str(inputs / 'vis.fits'), '-o', str(out), '--no-progress',
@@ -189,13 +180,13 @@ def test_sed_weights(sim, inputs, tmp_path, capsys):
             reference, hdu=key.upper()).data, rtol=1e-12, atol=1e-12)
 
 
-def test_overwrite(inputs, tmp_path, capsys):
+def test_overwrite(inputs, tmp_path, capsys, cli_error_line):
     out = tmp_path / 'out.fits'
     out.write_bytes(b'keep me')
     args = _argv(inputs, out, '--sed-weights', '0.46', '0.34', '0.2',
                  '--n-iter', '5')
     assert main(args) == 1
-    assert '--overwrite' in _error_line(capsys)
+    assert '--overwrite' in cli_error_line()
     assert out.read_bytes() == b'keep me'
     assert sorted(os.listdir(tmp_path)) == ['out.fits']
     assert main([*args, '--overwrite']) == 0
@@ -271,14 +262,14 @@ SED = ['--sed-weights', '0.46', '0.34', '0.2']
     (('r.fits', 'i.fits', 'z_nopsf.fits'), SED, 1,
      r"'[^']*z_nopsf\.fits' must have a PSF extension"),
 ])
-def test_errors(inputs, tmp_path, capsys, monkeypatch, files, extra, status,
-                match):
+def test_errors(inputs, tmp_path, capsys, cli_error_line, monkeypatch, files,
+                extra, status, match):
     monkeypatch.chdir(inputs)
     out = tmp_path / 'out.fits'
     argv = ['multiband', *files, '--vis', 'vis.fits', '-o', str(out),
             '--no-progress', *extra]
     assert main(argv) == status
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert re.search(match, line), line
     assert os.listdir(tmp_path) == []  # no output, no temporary file
 
@@ -293,21 +284,21 @@ def test_errors(inputs, tmp_path, capsys, monkeypatch, files, extra, status,
     (('r.fits', 'i.fits'), 'r_nowcs.fits',
      r"'[^']*r_nowcs\.fits' must have a celestial WCS"),
 ])
-def test_broad_band_errors(inputs, tmp_path, capsys, monkeypatch, files,
-                           vis, match):
+def test_broad_band_errors(inputs, tmp_path, capsys, cli_error_line,
+                           monkeypatch, files, vis, match):
     monkeypatch.chdir(inputs)
     out = tmp_path / 'out.fits'
     assert main(['multiband', *files, '--vis', vis, '-o', str(out),
                  '--no-progress', '--sed-weights', '0.5', '0.5']) == 1
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert re.search(match, line), line
     assert os.listdir(tmp_path) == []
 
 
-def test_missing_output_directory(inputs, tmp_path, capsys):
+def test_missing_output_directory(inputs, tmp_path, capsys, cli_error_line):
     missing = tmp_path / 'missing'
     assert main(_argv(inputs, missing / 'out.fits', *SED)) == 1
-    line = _error_line(capsys)
+    line = cli_error_line()
     assert '-o' in line and repr(str(missing)) in line
     assert not missing.exists()
 
