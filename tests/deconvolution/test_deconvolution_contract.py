@@ -163,9 +163,20 @@ def test_provenance_switch(observed, psf):
         out = TikhonovDeconvolver()(NDData(observed, psf=psf,
                                            meta={'OBJECT': 'x'}))
     assert out.meta == {'OBJECT': 'x'}
-    out = TikhonovDeconvolver(lam='auto')(NDData(observed, psf=psf))
+    # an explicit weight is recorded as given
+    out = TikhonovDeconvolver(lam=0.037)(NDData(observed, psf=psf))
+    assert out.meta['DCNVLRUL'] == 'fixed' and out.meta['DCNVLAM'] == 0.037
+    # a chosen weight is recorded as the one the results report and the
+    # one the image was made with
+    auto = TikhonovDeconvolver(lam='auto')
+    out = auto(NDData(observed, psf=psf))
     assert out.meta['DCNVLRUL'] == 'auto'
-    assert 1e-7 <= out.meta['DCNVLAM'] <= 1e2
+    chosen = float(auto.deconvolve(observed, psf=psf).params['lam'])
+    assert out.meta['DCNVLAM'] == pytest.approx(chosen, rel=1e-12)
+    assert not np.isclose(chosen, TikhonovDeconvolver().lam, rtol=0.01)
+    again = TikhonovDeconvolver(lam=out.meta['DCNVLAM'])(observed, psf=psf)
+    np.testing.assert_allclose(out.data, again, rtol=0,
+                               atol=1e-12 * np.abs(again).max())
     assert all(len(key) <= 8 for key in out.meta)
 
 
