@@ -19,7 +19,6 @@ image         the data (the primary HDU when written by `write_image`),
 import os
 import re
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,41 +27,19 @@ from astropy.io import fits
 from astropy.nddata import (CCDData, NDData, NDUncertainty,
                             StdDevUncertainty, VarianceUncertainty,
                             InverseVariance)
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 
 from ..utils._files import atomic_write, check_output_path
 from ..utils.exceptions import AstrodeconvWarning
+from .hdu import (MASK_EXTNAME as _MASK, PSF_EXTNAME as _PSF,
+                  PSF_EXTNAMES as _PSF_ALIASES, UNCERT_EXTNAME as _UNCERT,
+                  _image_hdu, _parse_unit, fits_unit_string,
+                  header_to_meta, meta_to_header, read_wcs, select_image_hdu)
 
 __all__ = ['read_image', 'write_image']
 
-#: Extension names of the auxiliary arrays.
-_UNCERT, _MASK, _PSF = 'UNCERT', 'MASK', 'PSF'
-_PSF_ALIASES = (_PSF, 'PSFIMAGE')
-_AUXILIARY = (_UNCERT, _MASK, *_PSF_ALIASES)
-
 _UNCERTAINTY_TYPES = {cls.__name__: cls for cls in (
     StdDevUncertainty, VarianceUncertainty, InverseVariance)}
-
-#: Keywords describing the HDU layout: never carried into meta.
-_STRUCTURAL = re.compile(
-    r'^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|'
-    r'EXTVER|EXTLEVEL|BSCALE|BZERO|BLANK|CHECKSUM|DATASUM|BUNIT|ZIMAGE|'
-    r'ZBITPIX|ZNAXIS\d*|ZTILE\d*|ZCMPTYPE|ZNAME\d*|ZVAL\d*|ZQUANTIZ|'
-    r'ZDITHER0|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|'
-    r'ZHECKSUM|ZDATASUM)$')
-#: Keywords of the FITS WCS standards (with optional alternate letter).
-_WCS_KEYWORD = re.compile(
-    r'^(WCSAXES|CRPIX\d+|CRVAL\d+|CDELT\d+|CUNIT\d+|CTYPE\d+|CROTA\d+|'
-    r'CD\d+_\d+|PC\d+_\d+|PV\d+_\d+|PS\d+_\d+|CNAME\d+|CRDER\d+|CSYER\d+|'
-    r'LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|WCSNAME|MJDREF|'
-    r'MJDREFI|MJDREFF|(A|B|AP|BP)_ORDER|(A|B|AP|BP)_\d+_\d+|A_DMAX|'
-    r'B_DMAX)[A-Z]?$')
-
-#: Common BUNIT spellings that are not valid astropy unit strings.
-_UNIT_ALIASES = {'adu': 'adu', 'adus': 'adu', 'counts': 'count',
-                 'count': 'count', 'cts': 'count', 'electrons': 'electron',
-                 'electron': 'electron', 'e-': 'electron', 'e': 'electron',
-                 'dn': 'DN', 'sec': 's', 'seconds': 's', 's': 's'}
 
 
 def _path_text(path):
@@ -75,80 +52,6 @@ def _check_path_type(path, name='path'):
                f'{type(path).__name__}')
         raise TypeError(msg)
     return Path(path)
-
-
-def _parse_unit(text):
-    """Parse a BUNIT string, or return None when it is not a unit."""
-    text = str(text).strip()
-    if not text:
-        return None
-    for fmt in (None, 'fits'):
-        try:
-            unit = u.Unit(text, format=fmt)
-        except ValueError:
-            continue
-        return None if unit == u.dimensionless_unscaled else unit
-    tokens = re.split(r'(\s*[/*]\s*|\s+)', text.lower())
-    try:
-        translated = ''.join(_UNIT_ALIASES.get(t, t) if t.strip('/* ')
-                             else t for t in tokens)
-        unit = u.Unit(translated)
-    except ValueError:
-        return None
-    return None if unit == u.dimensionless_unscaled else unit
-
-
-def _is_2d_image(hdu):
-    return (isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU,
-                             fits.CompImageHDU))
-            and hdu.header.get('NAXIS') == 2
-            and all(int(hdu.header.get(f'NAXIS{i}', 0)) > 0
-                    for i in (1, 2)))
-
-
-def _describe_hdus(hdul):
-    items = []
-    for index, hdu in enumerate(hdul):
-        shape = 'x'.join(str(n) for n in reversed(
-            [hdu.header.get(f'NAXIS{i}', 0) for i in range(
-                1, int(hdu.header.get('NAXIS', 0)) + 1)])) or 'no data'
-        items.append(f'{index} {hdu.name!r} ({shape})')
-    return ', '.join(items)
-
-
-def _select_hdu(hdul, hdu, path):
-    if hdu is None:
-        for index, candidate in enumerate(hdul):
-            if (_is_2d_image(candidate)
-                    and candidate.name.upper() not in _AUXILIARY):
-                return index
-        msg = (f'{path!r} has no HDU with 2D image data; its HDUs are: '
-               f'{_describe_hdus(hdul)}')
-        raise ValueError(msg)
-    if isinstance(hdu, (bool, np.bool_)) or not isinstance(
-            hdu, (int, np.integer, str)):
-        msg = (f'hdu must be an integer index or an extension name, got '
-               f'{hdu!r} of type {type(hdu).__name__}')
-        raise TypeError(msg)
-    if isinstance(hdu, str):
-        names = [h.name.upper() for h in hdul]
-        if hdu.upper() not in names:
-            msg = (f'hdu must name an extension of {path!r}, got {hdu!r}; '
-                   f'its HDUs are: {_describe_hdus(hdul)}')
-            raise ValueError(msg)
-        index = names.index(hdu.upper())
-    else:
-        index = int(hdu)
-        if not -len(hdul) <= index < len(hdul):
-            msg = (f'hdu must be an index between 0 and {len(hdul) - 1} '
-                   f'for {path!r}, got {index}')
-            raise ValueError(msg)
-        index %= len(hdul)
-    if not _is_2d_image(hdul[index]):
-        msg = (f'hdu {hdu!r} of {path!r} must hold 2D image data; its HDUs '
-               f'are: {_describe_hdus(hdul)}')
-        raise ValueError(msg)
-    return index
 
 
 def _native(array):
@@ -169,31 +72,6 @@ def _check_aux_shape(array, shape, name, path):
         msg = (f'the {name} extension of {path!r} must have the shape of '
                f'the image {shape}, got {array.shape}')
         raise ValueError(msg)
-
-
-def _read_wcs(header, hdul):
-    with warnings.catch_warnings():
-        # informational notices about fixes of non-standard keywords
-        warnings.simplefilter('ignore', FITSFixedWarning)
-        wcs = WCS(header, fobj=hdul)
-    if wcs.has_celestial:
-        return wcs.celestial if wcs.naxis != 2 else wcs
-    if wcs.naxis == 2 and any(wcs.wcs.ctype):
-        return wcs
-    return None
-
-
-def _meta_from_header(header, strip_wcs):
-    """The header without layout keywords, blank cards and (optionally) WCS."""
-    return fits.Header([card for card in header.cards
-                        if card.keyword and not _drop_keyword(
-                            card.keyword, strip_wcs)])
-
-
-def _drop_keyword(keyword, strip_wcs):
-    keyword = keyword.upper()
-    return bool(_STRUCTURAL.match(keyword) or (
-        strip_wcs and _WCS_KEYWORD.match(keyword)))
 
 
 def _read_uncertainty(hdu, unit, shape, path):
@@ -361,7 +239,7 @@ def _check_trailing_bytes(hdul, fileobj, text):
 
 
 def _image_from_hdul(hdul, hdu, text):
-    index = _select_hdu(hdul, hdu, text)
+    index = select_image_hdu(hdul, hdu, path=text)
     image_hdu = hdul[index]
     try:
         with warnings.catch_warnings():
@@ -386,8 +264,8 @@ def _image_from_hdul(hdul, hdu, text):
                       'a unit and processed without one (the BUNIT text is '
                       'kept in meta and written back by write_image)',
                       AstrodeconvWarning, stacklevel=3)
-    wcs = _read_wcs(header, hdul)
-    meta = _meta_from_header(header, strip_wcs=wcs is not None)
+    wcs = read_wcs(header, hdul)
+    meta = header_to_meta(header, strip_wcs=wcs is not None)
     if unparsed:
         meta['BUNIT'] = (str(bunit), header.comments['BUNIT'])
     uncertainty = mask = psf = None
@@ -407,75 +285,6 @@ def _image_from_hdul(hdul, hdu, text):
 
 
 # -- writing ---------------------------------------------------------------
-
-def _fits_value(value):
-    """Return a value FITS can store, or raise TypeError."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            raise TypeError('non-finite float')
-        return float(value)
-    if isinstance(value, (complex, np.complexfloating)):
-        return complex(value)
-    if isinstance(value, str):
-        value.encode('ascii')  # raises UnicodeEncodeError (ValueError)
-        if any(not 32 <= ord(c) <= 126 for c in value):
-            raise TypeError('non-printable characters')
-        return value
-    raise TypeError(type(value).__name__)
-
-
-def _header_from_meta(meta):
-    """A `~astropy.io.fits.Header` made of the FITS-safe items of meta."""
-    if meta is None:
-        return fits.Header()
-    if isinstance(meta, fits.Header):
-        return meta.copy()
-    if not isinstance(meta, Mapping):
-        warnings.warn(f'meta of type {type(meta).__name__} cannot be '
-                      'written to a FITS header and is skipped',
-                      AstrodeconvWarning, stacklevel=3)
-        return fits.Header()
-    header = fits.Header()
-    skipped = []
-    for key, value in meta.items():
-        comment = None
-        if isinstance(value, tuple) and len(value) == 2 and isinstance(
-                value[1], str):
-            value, comment = value
-        try:
-            key = str(key).strip()
-            if not key:
-                raise TypeError('empty keyword')
-            key.encode('ascii')
-            value = _fits_value(value)
-            if key.upper() == 'COMMENT':
-                header.add_comment(value)
-                continue
-            if key.upper() == 'HISTORY':
-                header.add_history(value)
-                continue
-            if len(key) > 8 or not re.fullmatch(r'[A-Za-z0-9_-]+', key):
-                key = f'HIERARCH {key}'
-            header[key] = value if comment is None else (value, comment)
-        except (TypeError, ValueError):
-            skipped.append(str(key))
-    if skipped:
-        warnings.warn(f'meta items that are not FITS-safe were not written: '
-                      f'{", ".join(skipped)}', AstrodeconvWarning,
-                      stacklevel=3)
-    return header
-
-
-def _unit_string(unit):
-    try:
-        return unit.to_string('fits')
-    except (ValueError, TypeError):
-        return unit.to_string()
-
 
 def _float_array(array, like):
     array = np.asarray(array)
@@ -596,17 +405,8 @@ def write_image(image, path, *, overwrite=False):
     """  # noqa: E501
     data, unit, wcs, error, mask, psf, meta = _unpack_for_writing(image)
     path = check_output_path(path, overwrite=overwrite)
-    meta_header = _header_from_meta(meta)
-    header = _meta_from_header(meta_header, strip_wcs=wcs is not None)
-    if wcs is not None:
-        header.update(wcs.to_header(relax=True))
-    if unit is not None and unit != u.dimensionless_unscaled:
-        header['BUNIT'] = _unit_string(unit)
-    elif unit is None and str(meta_header.get('BUNIT', '')).strip():
-        # a BUNIT astropy could not parse, kept as text in meta
-        header['BUNIT'] = (str(meta_header['BUNIT']),
-                           meta_header.comments['BUNIT'])
-    hdus = [fits.PrimaryHDU(data, header=header)]
+    hdus = [_image_hdu(data, meta, wcs, unit, None, True, stacklevel=2)]
+    header = hdus[0].header
     unit_card = {'BUNIT': header['BUNIT']} if 'BUNIT' in header else {}
     if error is not None:
         hdr = fits.Header({'UTYPE': 'StdDevUncertainty', **unit_card})
@@ -617,3 +417,20 @@ def write_image(image, path, *, overwrite=False):
         hdus.append(fits.ImageHDU(psf, name=_PSF))
     with atomic_write(path, overwrite=bool(overwrite)) as fileobj:
         fits.HDUList(hdus).writeto(fileobj, output_verify='exception')
+
+
+# -- the former private names, while callers move to astrodeconv.io.hdu ------
+# (issue 18: the command-line modules switch to the public helpers; these
+# go once nothing imports them)
+
+def _select_hdu(hdul, hdu, path):
+    return select_image_hdu(hdul, hdu, path=path)
+
+
+def _meta_from_header(header, strip_wcs):
+    return header_to_meta(header, strip_wcs=strip_wcs)
+
+
+_read_wcs = read_wcs
+_header_from_meta = meta_to_header
+_unit_string = fits_unit_string
