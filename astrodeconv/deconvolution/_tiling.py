@@ -6,6 +6,8 @@ smooth weights, so that no seam shows at tile borders.
 
 import numpy as np
 
+from ..utils._blending import ramp_weight
+
 __all__ = []
 
 
@@ -17,19 +19,6 @@ def tile_starts(length, tile, overlap):
     starts = list(range(0, length - tile, step))
     starts.append(length - tile)
     return sorted(set(starts))
-
-
-def _ramp(tile, overlap, at_start, at_end):
-    """1D blending weight: raised-cosine ramps over the overlaps."""
-    weight = np.ones(tile)
-    if overlap > 0:
-        t = (np.arange(overlap) + 0.5) / overlap
-        ramp = 0.5 - 0.5 * np.cos(np.pi * t)
-        if not at_start:
-            weight[:overlap] = ramp
-        if not at_end:
-            weight[-overlap:] = ramp[::-1]
-    return weight
 
 
 def run_tiled(func, images, *, tile, overlap, batch_size):
@@ -73,10 +62,10 @@ def run_tiled(func, images, *, tile, overlap, batch_size):
         for (i, y, x), pred in zip(chunk, result):
             key = (y, x)
             if key not in weights:
-                wy = _ramp(tile, min(overlap, tile // 2), y == 0,
-                           y + tile >= height)
-                wx = _ramp(tile, min(overlap, tile // 2), x == 0,
-                           x + tile >= width)
+                wy = ramp_weight(tile, min(overlap, tile // 2), y == 0,
+                                 y + tile >= height)
+                wx = ramp_weight(tile, min(overlap, tile // 2), x == 0,
+                                 x + tile >= width)
                 weights[key] = wy[:, None] * wx[None, :]
             w = weights[key]
             out[i, y:y + tile, x:x + tile] += w * pred

@@ -453,7 +453,7 @@ def fits_unit_string(unit):
     -------
     text : str
         ``unit.to_string('fits')``, or astropy's generic spelling for
-        units the FITS standard cannot express (``mag``...).
+        units the FITS standard cannot express (``electron``...).
 
     Raises
     ------

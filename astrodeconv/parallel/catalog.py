@@ -24,6 +24,7 @@ from astropy.nddata.utils import NoOverlapError
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from ..io import make_image_hdu, read_unit, read_wcs, select_image_hdu
 from . import _cluster
 
 __all__ = ['deconvolve_catalog', 'CatalogResult']
@@ -141,14 +142,6 @@ def _check_psf(psf):
     return psf, shape
 
 
-def _image_hdu_index(hdul, path):
-    for index, hdu in enumerate(hdul):
-        if hdu.is_image and hdu.header.get('NAXIS') == 2:
-            return index
-    msg = f'mosaic {os.fspath(path)!r} has no 2D image extension'
-    raise ValueError(msg)
-
-
 def _mosaic_source(mosaic):
     """('fits', path, hdu) or ('nddata', image) and the mosaic WCS."""
     if isinstance(mosaic, (str, os.PathLike)):
@@ -157,9 +150,9 @@ def _mosaic_source(mosaic):
             msg = f'mosaic {os.fspath(mosaic)!r} does not exist'
             raise FileNotFoundError(msg)
         with fits.open(path, memmap=True) as hdul:
-            index = _image_hdu_index(hdul, path)
+            index = select_image_hdu(hdul, path=os.fspath(path))
             header = hdul[index].header.copy()
-        wcs = WCS(header) if header.get('CTYPE1') else None
+        wcs = read_wcs(header)
         return ('fits', os.fspath(path), index), wcs, header
     if isinstance(mosaic, NDData):
         if np.ndim(mosaic.data) != 2:
@@ -278,14 +271,7 @@ def _open_mosaic(source):
     _, path, index = source
     hdul = fits.open(path, memmap=True)
     hdu = hdul[index]
-    header = hdu.header
-    wcs = WCS(header) if header.get('CTYPE1') else None
-    unit = None
-    if str(header.get('BUNIT', '')).strip():
-        unit = u.Unit(header['BUNIT'], parse_strict='silent')
-        if isinstance(unit, u.UnrecognizedUnit):
-            unit = None
-    return hdu.data, wcs, unit, hdul
+    return hdu.data, read_wcs(hdu.header), read_unit(hdu.header), hdul
 
 
 def _cut(data, wcs, x, y, size, max_bad_fraction):
@@ -320,23 +306,19 @@ def _header_value(value):
 
 
 def _image_hdu(result, ident, row, extra):
-    from ..io.fits import _header_from_meta, _unit_string
-
+    """The image extension of one deconvolved object."""
     meta = getattr(result, 'meta', None) or {}
-    header = _header_from_meta({key: value for key, value in meta.items()
-                                if key.upper() not in ('CATID', 'CATROW')})
-    wcs = getattr(result, 'wcs', None)
-    if wcs is not None:
-        header.update(wcs.to_header(relax=True))
-    unit = getattr(result, 'unit', None)
-    if unit is not None and unit != u.dimensionless_unscaled:
-        header['BUNIT'] = _unit_string(unit)
-    header['CATID'] = (_header_value(ident), 'catalogue id')
-    header['CATROW'] = (int(row), 'catalogue row (0-based)')
-    for key, (value, comment) in extra.items():
-        header[key] = (value, comment)
     data = np.asarray(getattr(result, 'data', result), dtype=np.float32)
-    return fits.ImageHDU(data, header=header, name=CUTOUT_EXTNAME)
+    hdu = make_image_hdu(
+        data, meta={key: value for key, value in meta.items()
+                    if key.upper() not in ('CATID', 'CATROW')},
+        wcs=getattr(result, 'wcs', None), unit=getattr(result, 'unit', None))
+    hdu.header['CATID'] = (_header_value(ident), 'catalogue id')
+    hdu.header['CATROW'] = (int(row), 'catalogue row (0-based)')
+    for key, (value, comment) in extra.items():
+        hdu.header[key] = (value, comment)
+    hdu.name = CUTOUT_EXTNAME  # last, as in the files of earlier versions
+    return hdu
 
 
 def _deconvolve_items(deconvolver, images, psf):

@@ -41,7 +41,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.nddata import NDData
 
-from ..deconvolution._tiling import _ramp
+from ..io import fits_unit_string, header_to_meta, select_image_hdu
+from ..utils._blending import ramp_weight
 from ..utils._repr import make_repr
 
 __all__ = ['deconvolve_mosaic', 'MosaicResult', 'default_overlap']
@@ -169,7 +170,7 @@ def _axis_layout(length, tile, overlap):
         read = (max(start - overlap, 0), min(stop + overlap, length))
         # the ramps of two neighbours cross at their border and add up to
         # 1 over the 2 * half pixels around it
-        weight = _ramp(w1 - w0, 2 * half, j == 0, j == n - 1)
+        weight = ramp_weight(w1 - w0, 2 * half, j == 0, j == n - 1)
         out.append(((start, stop), read, (w0, w1), weight))
     return out
 
@@ -190,12 +191,6 @@ def _slices(pairs, origin=(0, 0)):
 
 
 # -- reading -----------------------------------------------------------------
-def _hdu_index(hdul, path):
-    from ..io.fits import _select_hdu
-
-    return _select_hdu(hdul, None, path)
-
-
 def _read_window(source, pairs):
     """The pixels ``pairs`` of ``source`` as a float64 array."""
     if isinstance(source, np.ndarray):
@@ -255,7 +250,7 @@ def _open_input(input):
             msg = f'input {path!r} must be an existing FITS file'
             raise FileNotFoundError(msg)
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-            index = _hdu_index(hdul, path)
+            index = select_image_hdu(hdul, path=path)
             header = hdul[index].header.copy()
             if isinstance(hdul[index], fits.CompImageHDU):
                 header = hdul[index]._header.copy()  # the image header
@@ -275,19 +270,14 @@ def _open_input(input):
 
 def _output_header(header, nddata, method_class, provenance):
     """The cards of the output header: WCS, BUNIT, meta and provenance."""
-    from ..io.fits import _drop_keyword
     from ..utils._provenance import add_provenance
 
     cards = fits.Header()
     if header is not None:
-        for card in header.cards:
-            keyword = card.keyword
-            if keyword and (keyword == 'BUNIT'
-                            or not _drop_keyword(keyword, False)):
-                cards.append(card)
+        cards = header_to_meta(header, strip_wcs=False, keep=('BUNIT',))
     elif nddata is not None:
         if nddata.unit is not None:
-            cards['BUNIT'] = nddata.unit.to_string('fits')
+            cards['BUNIT'] = fits_unit_string(nddata.unit)
         if nddata.wcs is not None:
             cards.extend(nddata.wcs.to_header(relax=True).cards)
     return add_provenance(cards, method_class, provenance)
