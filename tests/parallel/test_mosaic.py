@@ -139,7 +139,12 @@ def test_in_memory_input_and_options():
     rl = deconvolve_mosaic(data, None, psf=PSF, tile=128, overlap=60,
                            method='richardson-lucy', workers=0,
                            progress=False, method_options={'n_iter': 5})
-    assert rl.image.shape == data.shape and np.isfinite(rl.image).all()
+    # its tiles are not exact (each starts from its own border) but away
+    # from the mosaic's border they agree with one untiled run: measured
+    # 4.3e-4 of the peak, against 0.24 between the data and the result
+    ref = make_deconvolver('richardson-lucy', n_iter=5)(data, psf=PSF)
+    error = np.abs(rl.image - ref)[60:-60, 60:-60].max() / ref.max()
+    assert error < 2e-3
 
 
 def test_dask_workers(tmp_path):
