@@ -233,7 +233,8 @@ def test_report_write(ground, tmp_path):
 def test_write_report_checks_every_file_first(tmp_path):
     path = tmp_path / 'bench.json'
     path.with_suffix('.md').write_text('keep')
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError,
+                       match=r"bench\.md' already exists; pass overwrite"):
         write_report(path, {'a': 1}, table='new')
     assert not path.exists()
     assert path.with_suffix('.md').read_text() == 'keep'

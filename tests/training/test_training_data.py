@@ -245,7 +245,8 @@ def test_pair_dataset_errors(recipe, torch_dataset, tmp_path):
     write_training_set(path, truth, ground, truth, split=np.zeros(6, int))
     with pytest.raises(ValueError, match="split 'val' is empty"):
         PairDataset(path, 'val')
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError,
+                       match=r"nothing\.h5' does not exist"):
         PairDataset(tmp_path / 'nothing.h5')
 
 
