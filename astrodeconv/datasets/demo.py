@@ -59,7 +59,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.wcs import WCS
 
-from ..io.fits import _meta_from_header
+from ..io import header_to_meta, make_image_hdu, read_unit, read_wcs
 from ..psf.analytic import DEFAULT_MOFFAT_BETA
 
 __all__ = ['DemoData', 'load_demo_data']
@@ -171,19 +171,19 @@ def load_demo_data():
     with resources.as_file(source) as path, fits.open(path) as hdul:
         obs_hdu, err_hdu = hdul['OBSERVED'], hdul['OBS_ERR']
         psf_hdu, truth_hdu = hdul['PSF'], hdul['TRUTH']
-        unit = u.Unit(obs_hdu.header['BUNIT'])
-        obs_wcs, truth_wcs = WCS(obs_hdu.header), WCS(truth_hdu.header)
+        unit = read_unit(obs_hdu.header)
+        obs_wcs = read_wcs(obs_hdu.header, hdul)
+        truth_wcs = read_wcs(truth_hdu.header, hdul)
         psf = _native(psf_hdu.data)
         psf /= psf.sum()
         observed = CCDData(
             _native(obs_hdu.data), unit=unit, wcs=obs_wcs,
             uncertainty=StdDevUncertainty(_native(err_hdu.data), unit=unit),
-            meta=_meta_from_header(obs_hdu.header, strip_wcs=True),
+            meta=header_to_meta(obs_hdu.header),
             psf=psf.copy())
         truth = CCDData(_native(truth_hdu.data), unit=unit,
                         wcs=truth_wcs,
-                        meta=_meta_from_header(truth_hdu.header,
-                                               strip_wcs=True))
+                        meta=header_to_meta(truth_hdu.header))
         upsample = int(psf_hdu.header['UPSAMPLE'])
     return DemoData(observed=observed, truth=truth, psf=psf,
                     upsample=upsample)
@@ -298,9 +298,8 @@ def _make_demo_file(path, seed=2025):
                                  '(for upsample=4)')
     primary.header['COMMENT'] = 'TRUTH: HST-like image, 0.05 arcsec pixels'
 
-    obs_header = _demo_wcs(clean.shape, coarse_scale).to_header(relax=True)
+    obs_header = fits.Header()
     _describe(obs_header, [
-        ('BUNIT', 'nJy', 'flux per pixel'),
         ('PIXSCALE', coarse_scale, '[arcsec/pixel]'),
         ('PSFMODEL', 'MOFFAT', 'seeing PSF (on top of the Airy PSF)'),
         ('FWHM', _SEEING_FWHM, '[arcsec] seeing FWHM'),
@@ -328,9 +327,8 @@ def _make_demo_file(path, seed=2025):
     psf_header['COMMENT'] = ('Point-sampled, unit sum, centred on pixel '
                              '(ny//2, nx//2) (0-indexed)')
 
-    truth_header = _demo_wcs(truth.shape, _FINE_SCALE).to_header(relax=True)
+    truth_header = fits.Header()
     _describe(truth_header, [
-        ('BUNIT', 'nJy', 'flux per pixel'),
         ('PIXSCALE', _FINE_SCALE, '[arcsec/pixel]'),
         ('PSFMODEL', 'AIRY', 'HST-like PSF'),
         ('LAMBDA', _AIRY['lam'], '[nm] Airy wavelength'),
@@ -349,18 +347,22 @@ def _make_demo_file(path, seed=2025):
     truth_header['COMMENT'] = 'Galaxy*Airy integrated over 0.05 arcsec pixels'
     truth_header['COMMENT'] = 'Stored as int16 with BSCALE/BZERO'
 
-    truth_hdu = fits.ImageHDU(truth.astype(np.float32), truth_header,
-                              name='TRUTH')
-    truth_hdu.scale('int16', option='minmax')
-    hdul = fits.HDUList([
-        primary,
-        fits.ImageHDU(observed.astype(np.float32), obs_header,
-                      name='OBSERVED'),
-        fits.ImageHDU(np.full(clean.shape, sigma, dtype=np.float32),
-                      err_header, name='OBS_ERR'),
-        fits.ImageHDU(psf.astype(np.float32), psf_header, name='PSF'),
-        truth_hdu,
-    ])
+    coarse_wcs = _demo_wcs(clean.shape, coarse_scale)
+    hdus = [
+        make_image_hdu(observed.astype(np.float32), meta=obs_header,
+                       wcs=coarse_wcs, unit=u.nJy, name='OBSERVED'),
+        make_image_hdu(np.full(clean.shape, sigma, dtype=np.float32),
+                       meta=err_header, wcs=coarse_wcs, unit=u.nJy,
+                       name='OBS_ERR'),
+        make_image_hdu(psf.astype(np.float32), meta=psf_header, name='PSF'),
+        make_image_hdu(truth.astype(np.float32), meta=truth_header,
+                       wcs=_demo_wcs(truth.shape, _FINE_SCALE), unit=u.nJy,
+                       name='TRUTH'),
+    ]
+    for hdu in (hdus[0], hdus[1], hdus[3]):
+        hdu.header.comments['BUNIT'] = 'flux per pixel'
+    hdus[3].scale('int16', option='minmax')
+    hdul = fits.HDUList([primary, *hdus])
     path = os.fspath(path)
     hdul.writeto(path, overwrite=True)
     return path
