@@ -18,8 +18,7 @@ from ..utils import AstrodeconvWarning
 from ..utils._repr import make_repr
 from ..utils._validation import (check_choice, check_positive_int,
                                  check_real)
-from ..wavelets import starlet_noise_levels
-from ..wavelets.starlet import _PAD_MODES, _smooth
+from ..wavelets import starlet_noise_levels, starlet_smooth
 from ..operators import ForwardModel
 
 __all__ = ['debias_mrs', 'DebiasResults']
@@ -94,11 +93,10 @@ def _masked_reconstruction(image, support, overwrite=False):
     of all ``J + 1`` planes (the memory of a few images, for wide fields);
     ``overwrite=True`` also reuses the memory of ``image``.
     """
-    mode = _PAD_MODES['periodic']
     out = np.zeros_like(image)
     current = image
     for j, keep in enumerate(support):
-        smoothed = _smooth(current, 2 ** j, mode)
+        smoothed = starlet_smooth(current, j, boundary='periodic')
         # the detail plane, in the memory of the image it comes from
         detail = current if (j or overwrite) else current.copy()
         detail -= smoothed
@@ -124,7 +122,6 @@ def _significant_support(sources, model, sigma, n_scales, threshold,
     factors = np.full(n_scales, float(threshold))
     if threshold_first is not None:
         factors[0] = threshold_first
-    mode = _PAD_MODES['periodic']
     supports = np.empty((len(sources), n_scales) + sources.shape[-2:],
                         dtype=bool)
     for i, (source, sig) in enumerate(zip(sources, sigma)):
@@ -133,7 +130,7 @@ def _significant_support(sources, model, sigma, n_scales, threshold,
         # them), so that a wide field never holds all of its planes
         current = source
         for j in range(n_scales):
-            smoothed = _smooth(current, 2 ** j, mode)
+            smoothed = starlet_smooth(current, j, boundary='periodic')
             np.greater_equal(np.abs(current - smoothed), cuts[j],
                              out=supports[i, j])
             current = smoothed

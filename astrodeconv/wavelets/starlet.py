@@ -23,7 +23,7 @@ from scipy.special import ndtri
 
 from ..utils._validation import check_choice, check_positive_int, check_real
 
-__all__ = ['starlet_transform', 'inverse_starlet_transform',
+__all__ = ['starlet_transform', 'inverse_starlet_transform', 'starlet_smooth',
            'starlet_noise_levels', 'estimate_noise',
            'multiresolution_support']
 
@@ -181,6 +181,66 @@ def _smooth_axis_periodic(data, axis, step):
 def _smooth(data, step, mode):
     """Separable B3 smoothing of the last two axes with tap spacing step."""
     return _smooth_axis(_smooth_axis(data, -1, step, mode), -2, step, mode)
+
+
+def starlet_smooth(image, scale, *, boundary='mirror'):
+    """
+    One smoothing step of the starlet transform, at a given scale.
+
+    Returns ``c_{j+1} = h_j * c_j``: the image correlated, along each of
+    its last two axes, with the B3-spline filter ``[1, 4, 6, 4, 1] / 16``
+    whose taps are ``2**scale`` pixels apart. `starlet_transform` applies
+    it at scales ``0, 1, ..., n_scales - 1``, each to the result of the
+    previous one, and takes the differences as detail planes; code that
+    needs the planes one at a time (to hold two images rather than all
+    planes of a wide field) calls it in the same way and gets the same
+    numbers to the last bit.
+
+    Parameters
+    ----------
+    image : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The image ``(ny, nx)``, or a batch ``(..., ny, nx)``.
+    scale : int
+        The scale ``j`` (0 for the first step, with adjacent taps).
+    boundary : {'mirror', 'periodic'}, optional
+        How the image is extended beyond its edges, as in
+        `starlet_transform`.
+
+    Returns
+    -------
+    smoothed : `~numpy.ndarray` or `~astropy.units.Quantity`
+        A new array of the shape of ``image`` (a Quantity in its unit for
+        a Quantity or an NDData with a unit). float32 stays float32,
+        anything else is float64.
+
+    Raises
+    ------
+    TypeError
+        If ``image`` is not numeric or ``scale`` is not an integer.
+    ValueError
+        If ``image`` has fewer than 2 dimensions or is empty, ``scale`` is
+        negative or ``boundary`` is not valid.
+
+    See Also
+    --------
+    starlet_transform
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.wavelets import starlet_smooth, starlet_transform
+    >>> image = np.random.default_rng(0).normal(size=(32, 32))
+    >>> c1 = starlet_smooth(image, 0)
+    >>> c2 = starlet_smooth(c1, 1)
+    >>> coeffs = starlet_transform(image, n_scales=2)
+    >>> np.array_equal(coeffs[0], image - c1), np.array_equal(coeffs[2], c2)
+    (True, True)
+    """
+    mode = _PAD_MODES[check_choice(boundary, 'boundary', tuple(_PAD_MODES))]
+    data, unit, _ = _unpack(image, 'image')
+    _check_image_shape(data, 'image')
+    scale = check_positive_int(scale, 'scale', minimum=0)
+    return _with_unit(_smooth(data, 2 ** scale, mode), unit)
 
 
 def _valid_sum(data, axis):
