@@ -12,6 +12,7 @@ from astropy.nddata import NDData
 from astrodeconv.visualization import (plot_metric_vs_magnitude, plot_panel,
                                        plot_starlet_scales, save_figure)
 from astrodeconv.utils._optional_deps import HAS_MATPLOTLIB
+from astrodeconv.wavelets import starlet_transform
 
 pytestmark = pytest.mark.skipif(not HAS_MATPLOTLIB,
                                 reason='matplotlib is required')
@@ -124,6 +125,12 @@ def test_plot_starlet_scales(tmp_path):
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ['Image', 'Scale 1', 'Scale 2', 'Scale 3 (clumps)',
                       'Scale 4', 'Coarse plane (c4)']
+    # the panels show the image and its planes, which add up to it
+    shown = [np.asarray(ax.images[0].get_array()) for ax in fig.axes]
+    np.testing.assert_array_equal(shown[0], image)
+    np.testing.assert_allclose(np.sum(shown[1:], axis=0), image,
+                               rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(shown[1], starlet_transform(image, 4)[0])
     path = tmp_path / 'scales.png'
     fig.savefig(path)
     assert path.read_bytes().startswith(PNG_SIGNATURE)
@@ -152,7 +159,23 @@ def test_plot_metric_vs_magnitude(tmp_path):
         'Tikhonov', 'Network']
     assert ax.get_xlabel() == 'Magnitude'
     assert ax.get_ylabel() == 'NMSE'
-    assert len(containers[0].lines[0].get_xdata()) == 3
+    # one point per bin, at the median and 16-84 percentiles of its values
+    line = containers[0].lines[0]
+    inner = (mags >= 20) & (mags <= 26)
+    index = np.digitize(mags, [22, 24])
+    expected = [np.percentile(metrics['Tikhonov'][inner & (index == b)],
+                              [16, 50, 84]) for b in range(3)]
+    x = np.asarray(line.get_xdata(), dtype=float)
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float),
+                               [e[1] for e in expected], rtol=1e-12)
+    bars = containers[0].lines[2][0].get_segments()
+    np.testing.assert_allclose([[b[0][1], b[1][1]] for b in bars],
+                               [[e[0], e[2]] for e in expected], rtol=1e-12)
+    # the two methods side by side around the bin centres
+    centres = np.array([21.0, 23.0, 25.0])
+    other_x = np.asarray(containers[1].lines[0].get_xdata(), dtype=float)
+    np.testing.assert_allclose(x + other_x, 2 * centres)
+    assert (x < centres).all()
     path = tmp_path / 'metric.png'
     fig.savefig(path)
     assert path.read_bytes().startswith(PNG_SIGNATURE)
