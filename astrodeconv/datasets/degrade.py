@@ -32,10 +32,10 @@ import numpy as np
 from scipy.fft import next_fast_len
 
 from ..operators import ForwardModel
-from ..psf.analytic import (DEFAULT_MOFFAT_BETA, _check_ellipticity,
-                            odd_stamp_size)
+from ..psf.analytic import DEFAULT_MOFFAT_BETA, odd_stamp_size
 from ..utils._optional_deps import import_optional
-from ..utils._validation import check_choice, check_positive_int, check_real
+from ..utils._validation import (check_choice, check_ellipticity,
+                                 check_positive_int, check_real)
 
 __all__ = ['GroundObservations', 'degrade_to_ground']
 
@@ -446,7 +446,7 @@ def degrade_to_ground(truth, *, psf_fwhm=(0.5, 1.0), psf_model='moffat',
     families = _check_families(psf_model)
     beta_range = _range(moffat_beta, 'moffat_beta', _check_beta)
     ellipticity_range = _range(psf_ellipticity, 'psf_ellipticity',
-                               _check_ellipticity)
+                               check_ellipticity)
     pixel_scale = check_real(pixel_scale, 'pixel_scale', minimum=0,
                              strict=True)
     if peak_snr is not None:

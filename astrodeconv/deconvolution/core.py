@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from ..psf.core import pad_psf
+from ..psf.resolve import ResolvedPSF, emit_psf_warnings, resolve_psf
 from ..utils._nddata import (build_output, is_surface_brightness,
                              parse_images)
 from ..utils._masking import fill_masked
@@ -179,13 +180,6 @@ def _fill_errors(err, bad):
     return err
 
 
-def _shift_cards(shift):
-    """Provenance keywords of the PSF recentring, if any."""
-    if shift is None:
-        return {}
-    return {'DCNVPSFY': round(shift[0], 4), 'DCNVPSFX': round(shift[1], 4)}
-
-
 def _stack_psfs(psfs):
     """Stack PSFs of possibly different shapes, or keep one if all equal."""
     first = psfs[0]
@@ -215,19 +209,22 @@ class DeconvolverBase:
         grid (a PSF that carries its pixel scale is resampled onto it, see
         :ref:`the PSF user guide <psf-sampling>`).
     recenter : bool, optional
-        If True (default), a PSF whose centroid lies more than 0.01 output
-        pixel from the centre pixel ``(ny // 2, nx // 2)`` is moved there
-        with `~astrodeconv.psf.recenter_psf` (``method='centroid'``,
-        a flux-conserving Fourier shift); one
-        `~astrodeconv.utils.exceptions.AstrodeconvWarning` gives the shift,
-        and NDData outputs record it in their meta (``DCNVPSFY``,
-        ``DCNVPSFX``, in output pixels). If False, the PSF is used as
-        given: the result is then shifted by minus the PSF's centroid
-        offset (a PSF whose centroid is one pixel to the right of the
-        centre moves the deconvolved sources one pixel to the left),
-        which is right only when the offset is part of the true blur.
-        Either way, a PSF whose centroid is more than a quarter of its
-        size away from the centre is an error.
+        If False (default), the PSF is used as given, keeping the
+        registration its centroid offset carries: the result is shifted by
+        minus that offset (a PSF whose centroid is one pixel to the right
+        of the centre moves the deconvolved sources one pixel to the
+        left), which is right when the offset is part of the true blur,
+        as measured in :ref:`psf-centring`. An offset above
+        `~astrodeconv.psf.FAR_OFF_PIXELS` (0.5 output pixel) draws one
+        `~astrodeconv.utils.exceptions.AstrodeconvWarning` and is recorded
+        in the meta of NDData outputs (``PSFOFFY``, ``PSFOFFX``). If True,
+        a PSF whose centroid lies more than 0.01 output pixel from the
+        centre pixel ``(ny // 2, nx // 2)`` is moved there with
+        `~astrodeconv.psf.recenter_psf` (``method='centroid'``, a
+        flux-conserving Fourier shift), with one warning giving the shift,
+        recorded as ``DCNVPSFY``, ``DCNVPSFX``. Either way, a PSF whose
+        centroid is more than a quarter of its size away from the centre
+        is an error.
     """
 
     #: Names of the constructor parameters shown by ``repr``.
@@ -239,7 +236,7 @@ class DeconvolverBase:
     #: Richardson-Lucy), used by the up-front memory check.
     _memory_factor = 16
 
-    def __init__(self, *, upsample=1, recenter=True):
+    def __init__(self, *, upsample=1, recenter=False):
         self.upsample = check_positive_int(upsample, 'upsample')
         if not isinstance(recenter, (bool, np.bool_)):
             msg = f'recenter must be True or False, got {recenter!r}'
@@ -249,7 +246,8 @@ class DeconvolverBase:
     def __repr__(self):
         return make_repr(self, self._repr_params)
 
-    def __call__(self, data, *, psf=None, mask=None, error=None):
+    def __call__(self, data, *, psf=None, mask=None, error=None,
+                 psf_center=None):
         """
         Deconvolve ``data`` and return the result in the input's kind.
 
@@ -259,14 +257,22 @@ class DeconvolverBase:
             One image ``(ny, nx)``, a stack ``(N, ny, nx)`` (array or
             Quantity) or a list of images, processed in one vectorised
             pass.
-        psf : array_like, optional
+        psf : array_like, NDData or photutils ImagePSF, optional
             The PSF on the output grid, centred on pixel
             ``(ny // 2, nx // 2)``; a stack ``(N, py, px)`` gives one PSF
-            per image. Defaults to ``data.psf``.
+            per image. Defaults to ``data.psf``. Anything
+            `~astrodeconv.psf.resolve_psf` accepts (a PSF that carries
+            its pixel scale is resampled onto the output grid).
         mask : array_like of bool, optional
             True for bad pixels. Non-finite pixels are always masked.
         error : array_like, Quantity or NDUncertainty, optional
             1-sigma uncertainty of ``data`` (or ``data.uncertainty``).
+        psf_center : {'astrodeconv', 'scipy', 'photutils'} or (y, x),\
+ optional
+            The centre convention of ``psf`` (see
+            `~astrodeconv.psf.resolve_psf`): by default ``'astrodeconv'``,
+            pixel ``n // 2``; ``'scipy'`` is ``(n - 1) // 2`` and
+            ``'photutils'`` ``(n - 1) / 2`` (they differ for even sizes).
 
         Returns
         -------
@@ -274,7 +280,7 @@ class DeconvolverBase:
             The deconvolved image(s).
         """
         return self._run(data, psf=psf, mask=mask, error=error,
-                         diagnostics=False).image
+                         diagnostics=False, psf_center=psf_center).image
 
     # -- helpers for subclasses ------------------------------------------
     def _input_dtype(self):
@@ -290,7 +296,8 @@ class DeconvolverBase:
         raise NotImplementedError
 
     # -- the public driver -----------------------------------------------
-    def deconvolve(self, data, *, psf=None, mask=None, error=None):
+    def deconvolve(self, data, *, psf=None, mask=None, error=None,
+                   psf_center=None):
         """
         Deconvolve ``data`` and return a `DeconvolutionResults`.
 
@@ -303,13 +310,13 @@ class DeconvolverBase:
             effective PSF and the parameters used.
         """
         return self._run(data, psf=psf, mask=mask, error=error,
-                         diagnostics=True)
+                         diagnostics=True, psf_center=psf_center)
 
-    def _run(self, data, *, psf, mask, error, diagnostics):
+    def _run(self, data, *, psf, mask, error, diagnostics, psf_center=None):
         items, is_list = parse_images(data, psf=psf, mask=mask, error=error,
                                       require_psf=True,
                                       dtype=self._input_dtype())
-        psf_shifts = self._prepare_psfs(items)
+        psf_cards = self._prepare_psfs(items, psf_center)
         _check_memory(items, self.upsample,
                       np.dtype(self._input_dtype()).itemsize,
                       self._memory_factor, type(self).__name__)
@@ -351,7 +358,7 @@ class DeconvolverBase:
                 offset += n
                 outputs[index], residuals[index], errors[index] = \
                     self._build_item(item, result, sl,
-                                     psf_shift=psf_shifts[index])
+                                     psf_cards=psf_cards[index])
                 params_all[index] = {key: (val[sl] if item.is_batch
                                            else val[sl][0])
                                      for key, val in
@@ -381,85 +388,51 @@ class DeconvolverBase:
         return (not self._linear) and any(
             item.error is not None for item in items)
 
-    def _prepare_psfs(self, items):
+    def _prepare_psfs(self, items, psf_center=None):
         """
-        Put every item's PSF on the output grid and the centre convention.
+        Put every item's PSF on the output grid through the PSF door.
 
-        Resamples PSFs that carry another pixel scale, checks the FWHM of
-        those that carry none, and recentres off-centre PSFs (unless
-        ``recenter=False``), changing ``item.psf`` in place (the items are
-        this call's own). Each kind of warning is emitted once per call.
+        Each item's PSF goes through `~astrodeconv.psf.resolve_psf` once
+        (a `~astrodeconv.psf.ResolvedPSF`, as the catalogue and mosaic
+        modes give, is used as it is), changing ``item.psf`` in place (the
+        items are this call's own). Each kind of warning is emitted once
+        per call; the centring warning names the largest offset.
 
         Returns
         -------
-        shifts : list
-            Per item, the ``(dy, dx)`` centroid offset removed (largest
-            over a stack), or None.
+        cards : list of dict
+            Per item, the PSF's provenance keywords.
         """
-        from ..psf._sampling import (RECENTER_TOL, center_offsets,
-                                     match_psf_sampling)
-        from ..psf.for_image import image_pixel_scale
-        from ..psf.measure import recenter_psf
-
         k = self.upsample
-        messages = {}
-        checked = {}
-        shifts = []
-        largest = None
+        resolved_for = {}
+        cards = []
+        fresh = []
         for item in items:
-            psf = item.psf
+            given = item.psf
             out_shape = tuple(n * k for n in item.data.shape[-2:])
-            data_scale = None
-            if (item.psf_sampling is not None
-                    and item.psf_sampling.scale is not None):
-                scale = image_pixel_scale(item.wcs)
-                data_scale = (None if scale is None
-                              else float(scale.to_value('arcsec')))
-            key = (psf.shape, psf.tobytes(), item.psf_sampling, data_scale,
-                   out_shape)
-            if key not in checked:
-                checked[key] = match_psf_sampling(
-                    psf, item.psf_sampling, data_scale=data_scale,
-                    upsample=k, out_shape=out_shape)
-            psf, message, _ = checked[key]
-            if message is not None:
-                messages.setdefault(message, 0)
-                messages[message] += 1
-            shift = None
-            if self.recenter:
-                stack = psf.reshape((-1,) + psf.shape[-2:])
-                offsets = center_offsets(stack)
-                distance = np.hypot(offsets[:, 0], offsets[:, 1])
-                if distance.max() > RECENTER_TOL:
-                    worst = int(np.argmax(distance))
-                    stack = stack.copy()
-                    for i in np.flatnonzero(distance > RECENTER_TOL):
-                        stack[i], removed = recenter_psf(
-                            stack[i], return_shift=True)
-                        if i == worst:
-                            shift = removed
-                    psf = stack.reshape(psf.shape)
-                    if largest is None or distance[worst] > np.hypot(
-                            *largest):
-                        largest = shift
-            item.psf = psf
-            shifts.append(shift)
-        for message, count in messages.items():
-            if count > 1 and len(items) > 1:
-                message += f' ({count} images)'
-            warnings.warn(message, AstrodeconvWarning, stacklevel=4)
-        if largest is not None:
-            warnings.warn(
-                f'psf centroid is ({largest[0]:+.3f}, {largest[1]:+.3f}) '
-                'output pixels (y, x) from the centre pixel (ny // 2, '
-                'nx // 2); the PSF was recentred with a flux-conserving '
-                'Fourier shift (recorded as DCNVPSFY/DCNVPSFX in NDData '
-                'outputs). Pass recenter=False to use it as given, or '
-                'recentre it yourself with astrodeconv.psf.recenter_psf.',
-                AstrodeconvWarning, stacklevel=4)
-        return shifts
+            if item.is_batch:
+                out_shape = (item.data.shape[0],) + out_shape
+            key = None
+            if isinstance(given, (np.ndarray, ResolvedPSF)):
+                key = (id(given), out_shape)
+            if key is not None and key in resolved_for:
+                resolved = resolved_for[key]
+            else:
+                resolved = resolve_psf(given, image_scale=item.wcs,
+                                       upsample=k, shape=out_shape,
+                                       recenter=self.recenter,
+                                       psf_center=psf_center, warn=False)
+                if key is not None:
+                    resolved_for[key] = resolved
+            if not isinstance(given, ResolvedPSF):
+                # a ResolvedPSF was reported by whoever resolved it
+                fresh.append(resolved)
+            item.psf = resolved.array
+            cards.append(resolved.cards())
+        emit_psf_warnings(fresh, stacklevel=4)
+        return cards
 
-    def _build_item(self, item, result, sl, psf_shift=None):
+    def _build_item(self, item, result, sl, psf_cards=None):
         k = self.upsample
         image = result['image'][sl]
         residual = result.get('residual')
@@ -495,7 +468,7 @@ class DeconvolverBase:
                       result.get('params', {}).items()}
             meta = add_provenance(item.meta, type(self).__name__,
                                   {**self._provenance(params, sl.start),
-                                   **_shift_cards(psf_shift)})
+                                   **(psf_cards or {})})
             if k > 1:
                 wcs = upsample_wcs(item.wcs, k, shape=image.shape)
                 update_grid_keywords(meta, k)

@@ -68,9 +68,9 @@ from scipy.integrate import trapezoid
 from scipy.special import expit
 from specutils import Spectrum
 
-from ..psf.analytic import _pixel_scale_arcsec
 from ..utils._optional_deps import import_optional
 from ..utils._repr import make_repr
+from ..utils._validation import check_pixel_scale
 
 __all__ = ['Band', 'get_band', 'list_bands']
 
@@ -308,7 +308,7 @@ class Band:
         self._wave, self._values = _parse_throughput(throughput)
         self._wave.flags.writeable = False
         self._values.flags.writeable = False
-        self._pixel_scale = _pixel_scale_arcsec(pixel_scale)
+        self._pixel_scale = check_pixel_scale(pixel_scale)
         self._fwhm = _angle_arcsec(fwhm, 'fwhm')
         self._zero_point = _zero_point(zero_point)
         self._throughput_source = _check_text(throughput_source,

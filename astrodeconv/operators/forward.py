@@ -10,11 +10,10 @@ one observed pixel (``k = upsample``; ``D`` is the identity for ``k = 1``).
 import numbers
 
 import numpy as np
-from astropy import units as u
-from astropy.nddata import NDData
 from scipy import fft as sp_fft
 from scipy.signal import fftconvolve
 
+from ..psf.resolve import resolve_psf
 from ..utils._repr import make_repr
 from ..utils._validation import check_choice, check_positive_int
 from . import fourier as F
@@ -43,18 +42,10 @@ def _check_shape(shape):
     return tuple(int(n) for n in shape)
 
 
-def _check_psf(psf):
-    if isinstance(psf, NDData):
-        psf = psf.data
-    psf = np.asarray(psf.value if isinstance(psf, u.Quantity) else psf)
-    if psf.dtype.kind not in 'fiu' or psf.ndim not in (2, 3):
-        msg = ('psf must be a real 2D array or a 3D stack of PSFs, got '
-               f'an array of dtype {psf.dtype} with {psf.ndim} dimensions')
-        raise ValueError(msg)
-    if not np.all(np.isfinite(psf)):
-        msg = 'psf must hold only finite values'
-        raise ValueError(msg)
-    return psf.astype(float).reshape((-1,) + psf.shape[-2:])
+def _check_psf(psf, upsample):
+    """The PSF (stack) through the PSF door, as a convolution kernel."""
+    kernel = resolve_psf(psf, upsample=upsample, normalize=False).array
+    return kernel.astype(float).reshape((-1,) + kernel.shape[-2:])
 
 
 def chunk_length(n_images, item_bytes, target=CHUNK_BYTES):
@@ -75,9 +66,10 @@ class ForwardModel:
     ----------
     psf : array_like
         One PSF ``(py, px)`` for every image, or a stack ``(N, py, px)``
-        with one PSF per image of a stack of ``N`` images. It is used as
-        given (not normalised); a PSF summing to 1 makes ``H`` conserve
-        flux.
+        with one PSF per image of a stack of ``N`` images; anything
+        `~astrodeconv.psf.resolve_psf` accepts. It is used as given (not
+        normalised, ``normalize=False``); a PSF summing to 1 makes ``H``
+        conserve flux.
     shape : tuple of int
         The observed grid ``(ny, nx)``.
     upsample : int, optional
@@ -118,7 +110,7 @@ class ForwardModel:
         self.upsample = check_positive_int(upsample, 'upsample')
         self.pad_width = check_positive_int(pad_width, 'pad_width',
                                             minimum=0)
-        self.psf = _check_psf(psf)
+        self.psf = _check_psf(psf, self.upsample)
         k, p = self.upsample, self.pad_width
         self.grid_shape = (self.shape[0] + 2 * p, self.shape[1] + 2 * p)
         self.fine_shape = (self.shape[0] * k, self.shape[1] * k)

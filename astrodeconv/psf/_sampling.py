@@ -10,8 +10,8 @@ grid and resampled, conserving flux, when it differs by more than 1 %. A
 plain array carries no scale: it is assumed to be on the output grid, and
 a plausibility check on its FWHM warns when that looks wrong.
 
-This module is private: `astrodeconv.utils._nddata` unpacks ``psf=`` with
-`unpack_psf` and `astrodeconv.deconvolution.DeconvolverBase` calls
+This module is private to `astrodeconv.psf`: `astrodeconv.psf.resolve_psf`,
+the one door every ``psf=`` goes through, calls `unpack_psf`,
 `match_psf_sampling` and `center_offsets`.
 """
 
@@ -266,8 +266,9 @@ def match_psf_sampling(psf, sampling, *, data_scale, upsample, out_shape,
         The data pixel scale in arcsec (from its WCS), if known.
     upsample : int
         The super-resolution factor of the deconvolution.
-    out_shape : tuple of int
-        The output image shape ``(ny * upsample, nx * upsample)``.
+    out_shape : tuple of int or None
+        The output image shape ``(ny * upsample, nx * upsample)``; None
+        for no size limit on the resampled PSF and no plausibility check.
 
     Returns
     -------
@@ -302,13 +303,15 @@ def match_psf_sampling(psf, sampling, *, data_scale, upsample, out_shape,
                f'{sampling.scale:.6g} * u.arcsec, to_scale={target:.6g} * '
                'u.arcsec, shape=...)), or change upsample')
     if factor is None:
+        if out_shape is None:
+            return psf, None, None
         return psf, _plausibility_message(psf, sampling, data_scale,
                                           upsample, out_shape, name), None
     if abs(factor - 1) <= SCALE_RTOL:
         return psf, None, None
     new_shape = _resampled_shape(psf.shape[-2:], factor)
-    if min(new_shape) < MIN_RESAMPLED_SIZE or (
-            new_shape[0] > out_shape[0] or new_shape[1] > out_shape[1]):
+    if min(new_shape) < MIN_RESAMPLED_SIZE or (out_shape is not None and (
+            new_shape[0] > out_shape[0] or new_shape[1] > out_shape[1])):
         what = ('smaller than 3 pixels' if min(new_shape) < MIN_RESAMPLED_SIZE
                 else f'larger than the output image {tuple(out_shape)}')
         msg = (f'{name} is sampled at {have}, but the output grid has '

@@ -17,6 +17,8 @@ from scipy.special import erf, j1
 
 from ..utils._deprecation import renamed_keyword
 from ..utils._optional_deps import import_optional
+from ..utils._validation import check_ellipticity as _check_ellipticity
+from ..utils._validation import check_pixel_scale as _pixel_scale_arcsec
 from ..utils._validation import check_positive_int, check_real
 from .core import psf_center
 
@@ -100,39 +102,6 @@ def _stamp_shape(shape, extent):
     if shape is None:
         return (odd_stamp_size(extent),) * 2
     return _check_shape(shape)
-
-
-def _pixel_scale_arcsec(pixel_scale, name='pixel_scale'):
-    """
-    Return a pixel scale as a float in arcsec per pixel.
-
-    Angles (``u.arcsec``) and angles per pixel (``u.arcsec / u.pix``) are
-    both accepted.
-    """
-    if not isinstance(pixel_scale, u.Quantity):
-        msg = (f'{name} must be an angular Quantity per pixel such as '
-               f'0.05 * u.arcsec, got {pixel_scale!r} of type '
-               f'{type(pixel_scale).__name__}')
-        raise TypeError(msg)
-    if not pixel_scale.isscalar:
-        msg = (f'{name} must be a scalar Quantity, got shape '
-               f'{pixel_scale.shape}')
-        raise ValueError(msg)
-    value = None
-    for unit in (u.arcsec, u.arcsec / u.pix):
-        try:
-            value = float(pixel_scale.to_value(unit))
-            break
-        except u.UnitConversionError:
-            continue
-    if value is None:
-        msg = (f'{name} must have angular units (e.g. arcsec or '
-               f'arcsec / pix), got unit {pixel_scale.unit!r}')
-        raise u.UnitsError(msg)
-    if not np.isfinite(value) or value <= 0:
-        msg = f'{name} must be a finite positive angle, got {pixel_scale}'
-        raise ValueError(msg)
-    return value
 
 
 def _fwhm_in_pixels(fwhm, pixel_scale, name='fwhm'):
@@ -233,16 +202,6 @@ def _integrate_radial(profile, shape, center, n_sub):
     dx = (np.arange(shape[1]) - center[1])[:, None] + offsets[None, :]
     r2 = dy[:, :, None, None] ** 2 + dx[None, None, :, :] ** 2
     return np.einsum('iajb,a,b->ij', profile(r2), weights, weights)
-
-
-def _check_ellipticity(value, name='ellipticity'):
-    """Return an ellipticity ``(1 - q) / (1 + q)`` as a float in [0, 1)."""
-    value = check_real(value, name, minimum=0)
-    if value >= 1:
-        msg = (f'{name} must be in the range [0, 1) (e = (1 - q) / (1 + q) '
-               f'for an axis ratio q), got {value}')
-        raise ValueError(msg)
-    return value
 
 
 def _angle_degrees(angle, name='angle'):

@@ -15,8 +15,6 @@ import numpy as np
 from astropy import units as u
 from astropy.nddata import (NDData, NDUncertainty, StdDevUncertainty)
 
-from ..psf._sampling import check_far_off, unpack_psf
-from ..psf.core import validate_psf
 from ._masking import combine_masks
 from .exceptions import AstrodeconvWarning
 
@@ -36,10 +34,10 @@ class ImageInput:
     error: np.ndarray = None
     wcs: object = None
     meta: object = field(default_factory=dict)
-    psf: np.ndarray = None
-    #: The PSF's pixel scale when ``psf=`` carried one
-    #: (`astrodeconv.psf._sampling.PSFSampling`), else None.
-    psf_sampling: object = None
+    #: The PSF as given (``psf=`` or ``data.psf``), not yet parsed: the
+    #: deconvolvers put it on their output grid with
+    #: `astrodeconv.psf.resolve_psf`.
+    psf: object = None
     kind: str = 'ndarray'
     nddata_class: type = None
     uncertainty_class: type = None
@@ -259,34 +257,18 @@ def _check_mask(mask, shape, name='mask', wcs=None):
     return arr
 
 
-def _psf_from_argument(psf, shape, name='psf'):
+def missing_psf_error(name='psf'):
     """
-    The validated PSF array(s) and their pixel scale (or None).
+    The error for a missing PSF: one type and one message in every mode.
 
-    ``psf`` may be an array, a dimensionless Quantity, an NDData (its
-    celestial WCS or meta giving the pixel scale) or a photutils
-    ``ImagePSF`` (its ``oversampling``). The PSF is normalised but not
-    recentred: a centroid more than a quarter of the PSF size away from
-    the centre raises, smaller offsets are left to the deconvolver.
+    Raised by `astrodeconv.psf.resolve_psf` for ``psf=None`` and by
+    `parse_image_input` with ``require_psf``; a ValueError, as for any
+    other unusable PSF value.
     """
-    if psf is None:
-        return None, None
-    psf, sampling = unpack_psf(psf, name)
-    arr = np.asarray(psf.value if isinstance(psf, u.Quantity) else psf)
-    if len(shape) == 3 and arr.ndim == 3:
-        if arr.shape[0] != shape[0]:
-            msg = (f'{name} must be 2D or hold one PSF per image ({shape[0]}),'
-                   f' got {arr.shape[0]} PSFs')
-            raise ValueError(msg)
-        psfs = []
-        for i, p in enumerate(arr):
-            p = validate_psf(p, name=f'{name}[{i}]', check_center=False)
-            check_far_off(p, f'{name}[{i}]')
-            psfs.append(p)
-        return np.stack(psfs), sampling
-    arr = validate_psf(psf, name=name, check_center=False)
-    check_far_off(arr, name)
-    return arr, sampling
+    msg = (f'{name} must be given: a 2D array, a dimensionless Quantity, '
+           'an NDData/CCDData or a photutils ImagePSF (as psf=, or as the '
+           'psf attribute of NDData data), got None')
+    return ValueError(msg)
 
 
 #: Fraction of non-finite pixels from which an image draws a warning.
@@ -344,7 +326,8 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
     allow_batch : bool
         Accept 3D arrays and Quantities as stacks of images.
     require_psf : bool
-        Raise if no PSF is found in ``psf`` or ``data.psf``.
+        Raise if no PSF is found in ``psf`` or ``data.psf``. The PSF is
+        not parsed here: `astrodeconv.psf.resolve_psf` does that.
     dtype : {float, numpy.float32}
         ``numpy.float32`` keeps float32 image data in float32 (for methods
         computing in single precision); anything else becomes float64.
@@ -417,14 +400,10 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
     if mask is not None:
         _check_planes(full_mask, name, 'must have unmasked pixels, got all '
                       'pixels masked')
-    psf_arr, psf_sampling = _psf_from_argument(psf, arr.shape)
-    if require_psf and psf_arr is None:
-        msg = (f'psf must be given, either as psf= or as {name}.psf, got '
-               'neither')
-        raise ValueError(msg)
+    if require_psf and psf is None:
+        raise missing_psf_error()
     return ImageInput(data=arr, mask=full_mask, unit=unit, error=err_values,
-                      wcs=wcs, meta=meta, psf=psf_arr,
-                      psf_sampling=psf_sampling, kind=kind,
+                      wcs=wcs, meta=meta, psf=psf, kind=kind,
                       nddata_class=cls, uncertainty_class=unc_class)
 
 

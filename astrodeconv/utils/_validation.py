@@ -4,6 +4,7 @@
 import numbers
 
 import numpy as np
+from astropy import units as u
 
 __all__ = []
 
@@ -106,3 +107,46 @@ def check_bool(value, name):
         msg = f'{name} must be True or False, got {value!r}'
         raise TypeError(msg)
     return bool(value)
+
+
+def check_ellipticity(value, name='ellipticity'):
+    """Return an ellipticity ``(1 - q) / (1 + q)`` as a float in [0, 1)."""
+    value = check_real(value, name, minimum=0)
+    if value >= 1:
+        msg = (f'{name} must be in the range [0, 1) (e = (1 - q) / (1 + q) '
+               f'for an axis ratio q), got {value}')
+        raise ValueError(msg)
+    return value
+
+
+def check_pixel_scale(pixel_scale, name='pixel_scale'):
+    """
+    Return a pixel scale as a float in arcsec per pixel.
+
+    Angles (``u.arcsec``) and angles per pixel (``u.arcsec / u.pix``) are
+    both accepted.
+    """
+    if not isinstance(pixel_scale, u.Quantity):
+        msg = (f'{name} must be an angular Quantity per pixel such as '
+               f'0.05 * u.arcsec, got {pixel_scale!r} of type '
+               f'{type(pixel_scale).__name__}')
+        raise TypeError(msg)
+    if not pixel_scale.isscalar:
+        msg = (f'{name} must be a scalar Quantity, got shape '
+               f'{pixel_scale.shape}')
+        raise ValueError(msg)
+    value = None
+    for unit in (u.arcsec, u.arcsec / u.pix):
+        try:
+            value = float(pixel_scale.to_value(unit))
+            break
+        except u.UnitConversionError:
+            continue
+    if value is None:
+        msg = (f'{name} must have angular units (e.g. arcsec or '
+               f'arcsec / pix), got unit {pixel_scale.unit!r}')
+        raise u.UnitsError(msg)
+    if not np.isfinite(value) or value <= 0:
+        msg = f'{name} must be a finite positive angle, got {pixel_scale}'
+        raise ValueError(msg)
+    return value

@@ -3,7 +3,10 @@ The PSF a deconvolver is given: its pixel scale and its centre (issue 10).
 
 A PSF that carries its pixel scale is checked against the output grid and
 resampled (or refused) when it is not on it; a PSF that carries none gets
-a plausibility check; an off-centre PSF is recentred with one warning.
+a plausibility check. An off-centre PSF is used as given by default
+(issue 18: it keeps the registration it carries), with one warning and the
+PSFOFFY/PSFOFFX keywords when it is more than half a pixel off; with
+``recenter=True`` it is recentred with one warning.
 """
 
 import warnings
@@ -245,8 +248,8 @@ def test_off_centre_psf_is_recentred_with_one_warning(centred_scene, make):
     off = off_centre(psf)
     offset = centroid_offset(off)
     assert np.hypot(*offset) > 1.2
-    deconvolver = make()
-    assert deconvolver.recenter is True
+    deconvolver = make(recenter=True)
+    assert make().recenter is False
     with pytest.warns(AstrodeconvWarning, match=r'psf centroid is \(\+0\.900'
                       r', -0\.950\) output pixels') as rec:
         result = deconvolver.deconvolve(data, psf=off)
@@ -260,7 +263,8 @@ def test_off_centre_psf_is_recentred_with_one_warning(centred_scene, make):
     # the same result as with the PSF recentred by hand
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstrodeconvWarning)
-        reference = make().deconvolve(data, psf=recenter_psf(off))
+        reference = make(recenter=True).deconvolve(data,
+                                                   psf=recenter_psf(off))
     np.testing.assert_allclose(result.image.data, reference.image.data,
                                atol=1e-8)
 
@@ -268,7 +272,8 @@ def test_off_centre_psf_is_recentred_with_one_warning(centred_scene, make):
 def test_one_recentring_warning_for_a_list(centred_scene):
     data, psf = centred_scene
     with pytest.warns(AstrodeconvWarning, match='psf centroid') as rec:
-        out = TikhonovDeconvolver()([data, data, data], psf=off_centre(psf))
+        out = TikhonovDeconvolver(recenter=True)([data, data, data],
+                                                 psf=off_centre(psf))
     assert len([w for w in rec if 'centroid' in str(w.message)]) == 1
     assert all(o.meta['DCNVPSFY'] == pytest.approx(OFFSET[0], abs=1e-3)
                for o in out)
@@ -277,17 +282,19 @@ def test_one_recentring_warning_for_a_list(centred_scene):
 def test_recentred_psf_keeps_the_sources_in_place(make_galaxy, blur):
     # a point source observed with the true (centred) PSF, deconvolved with
     # an off-centre copy of it: recentring keeps the source where it is;
-    # recenter=False shifts it by minus the PSF offset (documented)
+    # the default (as given) shifts it by minus the PSF offset (documented)
     truth = np.zeros((48, 48))
     truth[24, 24] = 1.0
     psf = seeing_psf(DATA_SCALE, 31)
     data = blur(truth, psf)
     off = off_centre(psf, (1.0, -2.0))
     with pytest.warns(AstrodeconvWarning, match='psf centroid'):
-        recentred = TikhonovDeconvolver(lam=1e-4)(data, psf=off)
+        recentred = TikhonovDeconvolver(lam=1e-4, recenter=True)(data,
+                                                                 psf=off)
     assert psf_centroid(np.clip(recentred, 0, None)) == pytest.approx(
         (24, 24), abs=0.05)
-    as_given = TikhonovDeconvolver(lam=1e-4, recenter=False)(data, psf=off)
+    with pytest.warns(AstrodeconvWarning, match='used as given'):
+        as_given = TikhonovDeconvolver(lam=1e-4)(data, psf=off)
     assert psf_centroid(np.clip(as_given, 0, None)) == pytest.approx(
         (23, 26), abs=0.05)
 
@@ -295,14 +302,33 @@ def test_recentred_psf_keeps_the_sources_in_place(make_galaxy, blur):
 def test_recenter_false_uses_the_psf_as_given(centred_scene):
     data, psf = centred_scene
     off = off_centre(psf)
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')
-        result = TikhonovDeconvolver(recenter=False).deconvolve(data,
-                                                                psf=off)
+    with pytest.warns(AstrodeconvWarning, match=r'psf centroid is '
+                      r'\(\+0\.\d+, -0\.9\d+\) output pixels \(y, x\), 1\.31 '
+                      r'pixels from the centre .* used as given') as rec:
+        result = TikhonovDeconvolver().deconvolve(data, psf=off)
+    assert len(rec) == 1
     assert 'DCNVPSFY' not in result.image.meta
-    # a centred PSF adds no keyword either
+    # the offset is recorded, FITS-safe
+    # (the centroid of the Fourier-shifted PSF, within 0.005 pixel of it)
+    assert result.image.meta['PSFOFFY'] == pytest.approx(OFFSET[0], abs=5e-3)
+    assert result.image.meta['PSFOFFX'] == pytest.approx(OFFSET[1], abs=5e-3)
+    # used as given: the ForwardModel of the very array explains the data
+    # as well as it did (no hidden shift)
+    np.testing.assert_allclose(result.image.data.sum(), data.data.sum(),
+                               rtol=1e-9)
+    # a centred PSF adds no keyword
     result = TikhonovDeconvolver().deconvolve(data, psf=psf)
     assert 'DCNVPSFY' not in result.image.meta
+    assert 'PSFOFFY' not in result.image.meta
+
+
+def test_offset_below_half_a_pixel_is_silent(centred_scene):
+    data, psf = centred_scene
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        result = TikhonovDeconvolver().deconvolve(
+            data, psf=off_centre(psf, (0.3, -0.35)))
+    assert 'PSFOFFY' not in result.image.meta
 
 
 def test_tiny_offsets_are_left_alone(centred_scene):
@@ -310,7 +336,7 @@ def test_tiny_offsets_are_left_alone(centred_scene):
     nearly = off_centre(psf, (0.005, 0.0))
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        TikhonovDeconvolver()(data, psf=nearly)
+        TikhonovDeconvolver(recenter=True)(data, psf=nearly)
 
 
 @pytest.mark.parametrize('recenter', [True, False])
@@ -333,7 +359,7 @@ def test_stack_of_psfs_recentred_per_image(centred_scene):
     stack = np.stack([data.data, data.data])
     psfs = np.stack([psf, off_centre(psf)])
     with pytest.warns(AstrodeconvWarning, match='psf centroid') as rec:
-        out = TikhonovDeconvolver()(stack, psf=psfs)
+        out = TikhonovDeconvolver(recenter=True)(stack, psf=psfs)
     assert len([w for w in rec if 'centroid' in str(w.message)]) == 1
     np.testing.assert_allclose(out[1], out[0], atol=1e-6 * out[0].max())
 
@@ -356,8 +382,8 @@ def test_recenter_must_be_a_bool(value):
 
 def test_make_deconvolver_passes_recenter():
     for method in ('tikhonov', 'wiener', 'richardson-lucy'):
-        assert make_deconvolver(method, recenter=False).recenter is False
-        assert make_deconvolver(method).recenter is True
+        assert make_deconvolver(method, recenter=True).recenter is True
+        assert make_deconvolver(method).recenter is False
 
 
 def test_psf_center_convention_is_unchanged():

@@ -174,7 +174,7 @@ def test_repr_and_attributes():
 @pytest.mark.parametrize('args, kwargs, error, match', [
     ((np.ones((3, 3)), 8), {}, TypeError, 'shape must be a pair'),
     ((np.ones((3, 3)), (8, 0)), {}, ValueError, 'positive integers'),
-    ((np.ones(3), (8, 8)), {}, ValueError, 'psf must be a real 2D'),
+    ((np.ones(3), (8, 8)), {}, ValueError, 'psf must be a 2D array'),
     ((np.full((3, 3), np.nan), (8, 8)), {}, ValueError, 'finite'),
     ((np.ones((19, 3)), (8, 8)), {}, ValueError,
      'psf must not be larger than the image'),
