@@ -40,7 +40,7 @@ class LinearFourierDeconvolver(DeconvolverBase):
     _linear = True
 
     def __init__(self, *, upsample=1, boundary='periodic', pad_width='auto',
-                 dtype='float64', recenter=True):
+                 dtype='float64', recenter=False):
         super().__init__(upsample=upsample, recenter=recenter)
         self.dtype = check_choice(np.dtype(dtype).name if not isinstance(
             dtype, str) else dtype, 'dtype', _DTYPES)

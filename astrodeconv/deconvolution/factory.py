@@ -105,8 +105,8 @@ def make_deconvolver(method, **options):
     ('TikhonovDeconvolver', 'auto', 2)
     >>> make_deconvolver('richardson-lucy', n_iter=10).n_iter
     10
-    >>> make_deconvolver('wiener', recenter=False).recenter
-    False
+    >>> make_deconvolver('wiener', recenter=True).recenter
+    True
     >>> make_deconvolver('wiener', lam=0.1)
     Traceback (most recent call last):
     ...

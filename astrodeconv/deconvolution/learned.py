@@ -125,7 +125,8 @@ class LearnedDeconvolver(DeconvolverBase):
         (`astrodeconv.datasets.sky_level`), which puts the sky at 0 on a
         stamp and on a wide field alike.
     recenter : bool, optional
-        Recentre an off-centre PSF (default) or use it as given, see
+        Use the PSF as given (False, default: it keeps the registration
+        its centroid offset carries) or recentre it on its centroid, see
         `~astrodeconv.deconvolution.DeconvolverBase`.
 
     Notes
@@ -144,7 +145,7 @@ class LearnedDeconvolver(DeconvolverBase):
                  boundary='periodic', device='auto', batch_size=16,
                  tile_size='auto', tile_overlap=None, amp=False,
                  n_noise_samples=0, seed=0, debias=True,
-                 debias_kwargs=None, recenter=True, normalization=None):
+                 debias_kwargs=None, recenter=False, normalization=None):
         from ..utils._torch import resolve_device
 
         self._tikhonov = TikhonovDeconvolver(lam=lam, upsample=upsample,

@@ -90,7 +90,8 @@ class PnPDeconvolver(LearnedDeconvolver):
     debias_kwargs : dict, optional
         Options of the debiasing.
     recenter : bool, optional
-        Recentre an off-centre PSF (default).
+        Use the PSF as given (False, default) or recentre it on its
+        centroid, see `~astrodeconv.deconvolution.DeconvolverBase`.
 
     Notes
     -----
@@ -121,7 +122,7 @@ class PnPDeconvolver(LearnedDeconvolver):
                  sigma_start=1.0, prior_weight=0.1, lam=REFERENCE_LAM,
                  upsample=1, device='auto', batch_size=16, tile_size='auto',
                  tile_overlap=None, amp=False, n_noise_samples=0, seed=0,
-                 debias=True, debias_kwargs=None, recenter=True):
+                 debias=True, debias_kwargs=None, recenter=False):
         super().__init__(denoiser, lam=lam, upsample=upsample,
                          boundary='periodic', device=device,
                          batch_size=batch_size, tile_size=tile_size,

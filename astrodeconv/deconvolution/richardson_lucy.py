@@ -48,7 +48,8 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
     progress_bar : bool, optional
         Show a tqdm progress bar over iterations.
     recenter : bool, optional
-        Recentre an off-centre PSF (default) or use it as given, see
+        Use the PSF as given (False, default: it keeps the registration
+        its centroid offset carries) or recentre it on its centroid, see
         `~astrodeconv.deconvolution.DeconvolverBase`.
 
     Notes
@@ -72,7 +73,7 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
     _linear = False
 
     def __init__(self, *, n_iter=30, offset='auto', upsample=1,
-                 progress_bar=False, recenter=True):
+                 progress_bar=False, recenter=False):
         super().__init__(upsample=upsample, recenter=recenter)
         self.n_iter = check_positive_int(n_iter, 'n_iter')
         if isinstance(offset, str):

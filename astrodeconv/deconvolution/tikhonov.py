@@ -87,7 +87,8 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
         image. ``'float32'`` (the precision of the reference code) is about
         twice as fast; flux is then conserved to about 1e-6.
     recenter : bool, optional
-        Recentre an off-centre PSF (default) or use it as given, see
+        Use the PSF as given (False, default: it keeps the registration
+        its centroid offset carries) or recentre it on its centroid, see
         `~astrodeconv.deconvolution.DeconvolverBase`.
 
     Notes
@@ -118,7 +119,7 @@ class TikhonovDeconvolver(LinearFourierDeconvolver):
     _repr_params = ('lam', 'upsample', 'boundary', 'pad_width', 'dtype')
 
     def __init__(self, *, lam=REFERENCE_LAM, upsample=1, boundary='periodic',
-                 pad_width='auto', dtype='float64', recenter=True):
+                 pad_width='auto', dtype='float64', recenter=False):
         super().__init__(upsample=upsample, boundary=boundary,
                          pad_width=pad_width, dtype=dtype, recenter=recenter)
         self.lam = check_positive_or_choice(lam, 'lam', _LAM_RULES)

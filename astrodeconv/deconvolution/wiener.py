@@ -69,7 +69,7 @@ class WienerDeconvolver(LinearFourierDeconvolver):
     _repr_params = ('balance', 'upsample', 'boundary', 'pad_width', 'dtype')
 
     def __init__(self, *, balance='auto', upsample=1, boundary='periodic',
-                 pad_width='auto', dtype='float64', recenter=True):
+                 pad_width='auto', dtype='float64', recenter=False):
         super().__init__(upsample=upsample, boundary=boundary,
                          pad_width=pad_width, dtype=dtype, recenter=recenter)
         self.balance = check_positive_or_choice(balance, 'balance',

@@ -40,9 +40,9 @@ from astropy import units as u
 from astropy.nddata import NDData
 
 from ..operators import fourier as F
-from ..psf._sampling import match_psf_sampling
 from ..psf.core import pad_psf
 from ..psf.for_image import image_pixel_scale
+from ..psf.resolve import emit_psf_warnings, resolve_psf
 from ..utils._masking import fill_masked
 from ..utils._nddata import (build_output, is_surface_brightness,
                              parse_image_input)
@@ -666,23 +666,26 @@ class _Problem:
 
     # -- PSFs --------------------------------------------------------------
     def _psfs(self, bands_nddata):
+        # every PSF through the PSF door, in the centre convention
+        # ``self.psf_center`` (None: the package's), used as given
         k = self.k
         band_scale = (_scale_or_none(bands_nddata[0])
                       if bands_nddata is not None else None)
-        out = []
-        for b, item in enumerate(self.items):
-            psf, message, _ = match_psf_sampling(
-                item.psf, item.psf_sampling, data_scale=band_scale,
-                upsample=k, out_shape=self.fine_shape, name=f'bands[{b}].psf')
-            if message:
-                warnings.warn(message, AstrodeconvWarning, stacklevel=5)
-            out.append(psf)
+        psf_center = getattr(self, 'psf_center', None)
+        shape = ((self.n_obj,) if self.batch else ()) + self.fine_shape
+        records = [resolve_psf(item.psf, image_scale=band_scale, upsample=k,
+                               shape=shape, psf_center=psf_center,
+                               name=f'bands[{b}].psf', warn=False)
+                   for b, item in enumerate(self.items)]
         fine_scale = None if band_scale is None else band_scale / k
-        broad_psf, message, _ = match_psf_sampling(
-            self.broad.psf, self.broad.psf_sampling, data_scale=fine_scale,
-            upsample=1, out_shape=self.fine_shape, name='broad.psf')
-        if message:
-            warnings.warn(message, AstrodeconvWarning, stacklevel=5)
+        records.append(resolve_psf(
+            self.broad.psf, image_scale=fine_scale, upsample=1, shape=shape,
+            psf_center=psf_center, name='broad.psf', warn=False))
+        emit_psf_warnings(records, stacklevel=5)
+        #: per band, then the broad band: the PSF provenance keywords
+        self.psf_cards = [record.cards() for record in records]
+        out = [record.array for record in records[:-1]]
+        broad_psf = records[-1].array
         for b, psf in enumerate(out + [broad_psf]):
             name = f'bands[{b}].psf' if b < len(out) else 'broad.psf'
             if psf.shape[-2] > self.fine_shape[0] or \
@@ -890,6 +893,7 @@ class _Problem:
                           'DCNVWGT': (self.config._learned.denoiser_name
                                       if self.config._learned is not None
                                       else 'None')}
+                params.update(self.psf_cards[b])  # PSFOFFY/X if far off
                 meta = add_provenance(meta, 'MultiBandDeconvolver', params)
             images.append(build_output(item, image, wcs=wcs, meta=meta,
                                        mask=np.zeros(image.shape, bool),

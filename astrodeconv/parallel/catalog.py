@@ -120,26 +120,31 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
-def _check_psf(psf):
-    if psf is None:
-        msg = 'psf must be given: a 2D array or an NDData holding the PSF'
-        raise TypeError(msg)
-    if isinstance(psf, NDData):
-        shape = np.shape(psf.data)
-    else:
-        if isinstance(psf, u.Quantity):
-            psf = psf.to_value(u.dimensionless_unscaled)
-        try:
-            psf = np.asarray(psf, dtype=float)
-        except (TypeError, ValueError):
-            msg = ('psf must be a 2D array or an NDData, got '
-                   f'{type(psf).__name__}')
-            raise TypeError(msg) from None
-        shape = psf.shape
-    if len(shape) != 2:
-        msg = f'psf must be a 2D array, got shape {shape}'
+def _resolve_psf(psf, wcs, size, deconvolver, psf_center, files):
+    """
+    The PSF through the PSF door, once for every cutout.
+
+    Returns a `~astrodeconv.psf.ResolvedPSF` the cutouts' deconvolver uses
+    as it is, or, for cutout files (``files``) and a PSF whose scale in
+    arcsec only each file's WCS can match, an NDData of the checked array
+    with that scale, which each cutout resamples.
+    """
+    from ..psf import emit_psf_warnings, resolve_psf
+
+    k = deconvolver.upsample
+    side = size * k
+    resolved = resolve_psf(psf, image_scale=wcs, upsample=k,
+                           shape=(side, side), recenter=deconvolver.recenter,
+                           psf_center=psf_center, warn=False)
+    if files and resolved.scale is not None:
+        return NDData(resolved.array, wcs=psf.wcs, meta=psf.meta)
+    if max(resolved.shape) > side:
+        msg = (f'psf must not be larger than the cutout on the output '
+               f'grid ({side} x {side} pixels), got shape '
+               f'{resolved.shape}; give a larger size or a smaller PSF')
         raise ValueError(msg)
-    return psf, shape
+    emit_psf_warnings([resolved], stacklevel=3)
+    return resolved
 
 
 def _mosaic_source(mosaic):
@@ -511,7 +516,7 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
                        method='tikhonov', method_options=None, size=64,
                        chunk_size=256, workers=None, scheduler=None,
                        resume=False, overwrite=False, progress=True,
-                       max_bad_fraction=0.5):
+                       max_bad_fraction=0.5, psf_center=None):
     """
     Deconvolve cutouts around the objects of a catalogue, in parallel.
 
@@ -554,10 +559,13 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
     output_dir : str or path-like
         Directory of the chunk files and the results table; created if
         needed.
-    psf : array_like or `~astropy.nddata.NDData`
+    psf : array_like, `~astropy.nddata.NDData` or photutils ImagePSF
         The PSF, on the output grid of the deconvolver (see
-        `~astrodeconv.deconvolution.DeconvolverBase`); an NDData carrying
-        its pixel scale is resampled by the deconvolver.
+        `~astrodeconv.deconvolution.DeconvolverBase`); one carrying its
+        pixel scale is resampled onto it. It goes through
+        `~astrodeconv.psf.resolve_psf` once, not once per cutout (with
+        ``mosaic=None`` and a PSF given in arcsec, each cutout file's own
+        WCS decides its resampling).
     method : str, optional
         A method of `~astrodeconv.deconvolution.make_deconvolver`.
     method_options : dict, optional
@@ -586,6 +594,9 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
     max_bad_fraction : float, optional
         An object fails when more than this fraction of its cutout is off
         the mosaic or NaN.
+    psf_center : {'astrodeconv', 'scipy', 'photutils'} or (y, x), optional
+        The centre convention of ``psf``, see
+        `~astrodeconv.psf.resolve_psf`.
 
     Returns
     -------
@@ -639,7 +650,6 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
     options = dict(method_options or {})
     _cluster.method_key(method, options)  # JSON values only
     deconvolver = make_deconvolver(method, **options)
-    psf, psf_shape = _check_psf(psf)
     if mosaic is None:
         if isinstance(catalog, (str, os.PathLike)) or not all(
                 isinstance(p, (str, os.PathLike)) for p in catalog):
@@ -649,17 +659,13 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
         paths = [os.fspath(Path(p).resolve()) for p in catalog]
         table = Table({'id': list(range(len(paths))), 'input': paths})
         source, columns = None, {'path': np.asarray(paths)}
+        psf = _resolve_psf(psf, None, size, deconvolver, psf_center, True)
     else:
         source, wcs, _ = _mosaic_source(mosaic)
         table = _read_catalog(catalog)
         x, y = _pixel_positions(table, wcs)
         columns = {'x': x, 'y': y}
-        output_side = size * deconvolver.upsample
-        if not isinstance(psf, NDData) and max(psf_shape) > output_side:
-            msg = (f'psf must not be larger than the cutout on the output '
-                   f'grid ({output_side} x {output_side} pixels), got shape '
-                   f'{psf_shape}; give a larger size or a smaller PSF')
-            raise ValueError(msg)
+        psf = _resolve_psf(psf, wcs, size, deconvolver, psf_center, False)
     clash = [name for name in _ADDED_COLUMNS if name in table.colnames]
     if clash:
         msg = (f'catalog must not have the columns {", ".join(clash)}: the '

@@ -34,7 +34,6 @@ import os
 import resource
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -360,35 +359,28 @@ class _Sink:
 
 
 # -- the driver --------------------------------------------------------------
-def _resolve_psf(psf, shape, tile, header, nddata):
-    """The PSF as a plain array on the mosaic grid."""
-    from ..psf import image_pixel_scale, validate_psf
-    from ..psf._sampling import match_psf_sampling, unpack_psf
-    from ..utils.exceptions import AstrodeconvWarning
+def _resolve_psf(psf, tile, header, nddata, deconvolver, psf_center):
+    """
+    The PSF through the PSF door, once for the whole mosaic.
 
-    if psf is None:
-        msg = 'psf must be given: a 2D array or an NDData with a pixel scale'
-        raise ValueError(msg)
-    array, sampling = unpack_psf(psf)
-    array = validate_psf(array)
-    if sampling is not None:
-        wcs = nddata.wcs if nddata is not None else None
-        if header is not None:
-            from ..io.fits import _read_wcs
+    Returns the `~astrodeconv.psf.ResolvedPSF` every tile's deconvolver
+    uses as it is (no second parse in the tiles).
+    """
+    from ..io import read_wcs
+    from ..psf import emit_psf_warnings, resolve_psf
 
-            wcs = _read_wcs(header, None)
-        scale = None if wcs is None else image_pixel_scale(wcs)
-        scale = None if scale is None else float(scale.to_value('arcsec'))
-        array, message, _ = match_psf_sampling(
-            array, sampling, data_scale=scale, upsample=1,
-            out_shape=(tile, tile))
-        if message is not None:
-            warnings.warn(message, AstrodeconvWarning, stacklevel=3)
-    if max(array.shape) > tile:
+    wcs = nddata.wcs if nddata is not None else None
+    if header is not None:
+        wcs = read_wcs(header)
+    resolved = resolve_psf(psf, image_scale=wcs, upsample=1,
+                           shape=(tile, tile), recenter=deconvolver.recenter,
+                           psf_center=psf_center, warn=False)
+    if max(resolved.shape) > tile:
         msg = (f'tile must be at least the PSF size, got tile={tile} for a '
-               f'PSF of shape {array.shape}; use a larger tile')
+               f'PSF of shape {resolved.shape}; use a larger tile')
         raise ValueError(msg)
-    return array
+    emit_psf_warnings([resolved], stacklevel=3)
+    return resolved
 
 
 def _method_options(method, method_options):
@@ -486,7 +478,7 @@ def _shift(pairs, read):
 def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
                       method_options=None, tile=1024, overlap=None,
                       workers=None, scheduler=None, overwrite=False,
-                      progress=True):
+                      progress=True, psf_center=None):
     """
     Deconvolve a large image in overlapping tiles, on a Dask cluster or not.
 
@@ -504,10 +496,13 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
         'mosaic'``, ``DCNVMETH``, ``DCNVOPTS``, ``DCNVTILE``,
         ``DCNVOVLP``). None returns the image
         in ``MosaicResult.image`` instead (in-memory inputs).
-    psf : array_like or `~astropy.nddata.NDData`
+    psf : array_like, `~astropy.nddata.NDData` or photutils ImagePSF
         The PSF on the mosaic's pixel grid, centred; an NDData PSF with a
         pixel scale (WCS or ``PIXSCALE``) is resampled onto the grid of a
-        mosaic with a celestial WCS.
+        mosaic with a celestial WCS. It goes through
+        `~astrodeconv.psf.resolve_psf` once; every tile uses the result.
+        A PSF used as given more than half a pixel off-centre is recorded
+        in the output header (``PSFOFFY``, ``PSFOFFX``).
     method : str, optional
         A method of `~astrodeconv.deconvolution.make_deconvolver`
         (default ``'tikhonov'``).
@@ -543,6 +538,9 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
         Replace ``output`` if it exists.
     progress : bool, optional
         Print the number of tiles done on standard error.
+    psf_center : {'astrodeconv', 'scipy', 'photutils'} or (y, x), optional
+        The centre convention of ``psf``, see
+        `~astrodeconv.psf.resolve_psf`.
 
     Returns
     -------
@@ -583,7 +581,10 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
     if output is None and not isinstance(source, np.ndarray):
         msg = 'output must be a FITS path for a FITS input'
         raise ValueError(msg)
-    psf = _resolve_psf(psf, shape, tile, header, nddata)
+    options = _method_options(method, method_options)
+    # validates the method and options here, before any task runs
+    deconvolver = make_deconvolver(method, **options)
+    psf = _resolve_psf(psf, tile, header, nddata, deconvolver, psf_center)
     if overlap is None:
         overlap = default_overlap(psf.shape)
     overlap = _check_int(overlap, 'overlap', 0)
@@ -591,19 +592,10 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
         msg = (f'tile must be larger than overlap, got tile={tile} and '
                f'overlap={overlap}; use a larger tile or a smaller overlap')
         raise ValueError(msg)
-    options = _method_options(method, method_options)
-    # validates the method and options here, before any task runs
-    deconvolver = make_deconvolver(method, **options)
     layout = _layout(shape, tile, overlap)
     provenance = {'DCNVMODE': 'mosaic', 'DCNVMETH': str(method),
                   'DCNVOPTS': json.dumps(options, sort_keys=True),
-                  'DCNVTILE': tile, 'DCNVOVLP': overlap}
-    if getattr(deconvolver, 'recenter', False):
-        from ..psf._sampling import RECENTER_TOL, center_offsets
-
-        if np.hypot(*center_offsets(psf[None])[0]) > RECENTER_TOL:
-            from ..psf.measure import recenter_psf
-            psf = recenter_psf(psf)  # once here, not in every tile
+                  'DCNVTILE': tile, 'DCNVOVLP': overlap, **psf.cards()}
     linear = str(method).replace('_', '-') in _FLUX_EXACT
 
     def run(sink):

@@ -216,7 +216,7 @@ def test_resume_redoes_only_missing_chunks(survey, tmp_path):
     ({'method_options': {'lam': object()}}, TypeError, 'JSON values'),
     ({'psf': np.ones((41, 41))}, ValueError, 'psf must not be larger'),
     ({'psf': np.ones(5)}, ValueError, 'psf must be a 2D array'),
-    ({'psf': None}, TypeError, 'psf must be given'),
+    ({'psf': None}, ValueError, 'psf must be given'),
     ({'mosaic': 3}, TypeError, 'mosaic must be a FITS file path'),
     ({'mosaic': 'nope.fits'}, FileNotFoundError, 'mosaic .* does not exist'),
     ({'mosaic': NDData(np.zeros((16, 16)))}, ValueError,
