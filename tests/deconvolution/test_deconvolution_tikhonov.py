@@ -190,6 +190,14 @@ class TestUncertainty:
         data = NDData(observed, uncertainty=unc_class(value), psf=psf)
         out = TikhonovDeconvolver()(data)
         assert isinstance(out.uncertainty, unc_class)
+        # the same propagated error, in the class's own terms
+        sigma = TikhonovDeconvolver().deconvolve(observed, psf=psf,
+                                                 error=err).error
+        expected = sigma if unc_class is StdDevUncertainty else sigma ** 2
+        np.testing.assert_allclose(out.uncertainty.array, expected,
+                                   rtol=1e-12)
+        # deconvolution amplifies white noise (1.21 here): not passed on
+        assert not np.allclose(out.uncertainty.array, value, rtol=0.1)
 
 
 class TestUpsampling:
