@@ -14,6 +14,7 @@ _SUBMODULES = {
     'count_parameters': 'base',
     'Learnlet': 'learnlet',
     'UNet64': 'unet',
+    'UnrolledHQS': 'unrolled', 'schedule_features': 'unrolled',
     'SUNet': 'sunet', 'load_sunet_checkpoint': 'sunet',
     'WeightsRecord': 'weights', 'list_weights': 'weights',
     'get_weights': 'weights', 'load_denoiser': 'weights',

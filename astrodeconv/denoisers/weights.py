@@ -94,8 +94,10 @@ def _architectures():
     from .learnlet import Learnlet
     from .sunet import SUNet
     from .unet import UNet64
+    from .unrolled import UnrolledHQS
 
-    return {'Learnlet': Learnlet, 'UNet64': UNet64, 'SUNet': SUNet}
+    return {'Learnlet': Learnlet, 'UNet64': UNet64, 'SUNet': SUNet,
+            'UnrolledHQS': UnrolledHQS}
 
 
 def build_denoiser(architecture, **arch_kwargs):
