@@ -179,10 +179,22 @@ def test_progress_bar_runs(tmp_path, capsys):
 
 
 def test_mse_and_callable_loss(tmp_path):
-    for loss in ('mse', lambda out, ref: ((out - ref) ** 4).mean()):
+    val = SyntheticPairs(4, size=8, seed=2)
+    x, y, _ = torch.utils.data.default_collate([val[i] for i in range(4)])
+    fourth = lambda out, ref: ((out - ref) ** 4).mean()  # noqa: E731
+    for loss, function in (('mse', nn.functional.mse_loss),
+                           (fourth, fourth)):
         trainer = make_trainer(tiny_unet(), tmp_path / str(id(loss)),
-                               epochs=1, loss=loss)
-        assert math.isfinite(trainer.fit()[0]['train_loss'])
+                               epochs=1, val=val, loss=loss)
+        record = trainer.fit()[0]
+        assert math.isfinite(record['train_loss'])
+        # the validation loss is this loss of the trained network
+        with torch.no_grad():
+            output = trainer.model(x)
+        assert record['val_loss'] == pytest.approx(
+            function(output, y).item(), rel=1e-6)
+        assert record['val_loss'] != pytest.approx(
+            nn.functional.l1_loss(output, y).item(), rel=0.1)
 
 
 # -- checkpoints -----------------------------------------------------------
