@@ -269,10 +269,11 @@ def test_aux_shape_mismatch(tmp_path):
 
 def test_psfimage_alias(tmp_path):
     path = tmp_path / 'psf.fits'
+    psf = np.arange(9.0).reshape(3, 3) / 36
     fits.HDUList([fits.PrimaryHDU(np.ones((4, 4))),
-                  fits.ImageHDU(np.ones((3, 3)), name='PSFIMAGE')]
+                  fits.ImageHDU(psf, name='PSFIMAGE')]
                  ).writeto(path)
-    assert read_image(path).psf.shape == (3, 3)
+    np.testing.assert_array_equal(read_image(path).psf, psf)
 
 
 def test_read_missing_file(tmp_path):
