@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -72,28 +73,138 @@ def test_deconvolve_psf_extension(inputs, tmp_path, capsys):
     assert read_image(out).shape == (128, 128)
 
 
-@pytest.mark.parametrize('extra', [
-    ['--psf-fwhm', '0.7arcsec'],
-    ['--psf-fwhm', '0.7 arcsec', '--psf-model', 'gaussian'],
-    ['--psf-fwhm', '3.5pix', '--moffat-beta', '3'],
-    ['--psf-fwhm', '3.5 pix', '--method', 'wiener', '--balance', '0.01'],
+def _deconvolve(inputs, tmp_path, name, *extra, source='obs_nopsf.fits'):
+    """Run ``deconvolve`` on ``source``; the output read back."""
+    out = tmp_path / f'{name}.fits'
+    assert main(['deconvolve', str(inputs / source), '-o', str(out),
+                 *extra]) == 0
+    return read_image(out)
+
+
+def _library(inputs, fwhm, *, source='obs_nopsf.fits', method='tikhonov',
+             options=None, **psf_options):
+    """What the library gives for the same PSF and method arguments."""
+    from astrodeconv.deconvolution import make_deconvolver
+    from astrodeconv.psf import make_psf_for_image
+
+    image = read_image(inputs / source)
+    deconvolver = make_deconvolver(method, **(options or {}))
+    psf = make_psf_for_image(image, fwhm, upsample=deconvolver.upsample,
+                             **psf_options)
+    return deconvolver.deconvolve(image, psf=psf).image
+
+
+@pytest.mark.parametrize(('extra', 'fwhm', 'psf_options'), [
+    (['--psf-fwhm', '0.7arcsec'], 0.7 * u.arcsec, {}),
+    (['--psf-fwhm', '0.7 arcsec', '--psf-model', 'gaussian'],
+     0.7 * u.arcsec, {'model': 'gaussian'}),
+    (['--psf-fwhm', '3.5pix', '--moffat-beta', '3'], 3.5 * u.pix,
+     {'beta': 3.0}),
+    (['--psf-fwhm', '3.5pix', '--psf-model', 'moffat'], 3.5 * u.pix,
+     {'model': 'moffat'}),
 ])
-def test_deconvolve_analytic_psf(inputs, tmp_path, capsys, extra):
-    out = tmp_path / 'out.fits'
-    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--upsample',
-                 '2', '-o', str(out), *extra]) == 0
-    image = read_image(out)
-    assert image.shape == (64, 64)
-    # PSF made on the fine grid: ~6 FWHM, odd
-    assert image.psf.shape[0] % 2 == 1
+def test_psf_options_set_the_psf(inputs, tmp_path, capsys, extra, fwhm,
+                                 psf_options):
+    # the result is the library's with the same PSF arguments
+    image = _deconvolve(inputs, tmp_path, 'out', '--upsample', '2', *extra)
+    expected = _library(inputs, fwhm, options={'upsample': 2},
+                        **psf_options)
+    np.testing.assert_array_equal(image.data, expected.data)
+    np.testing.assert_array_equal(image.psf, expected.psf)
 
 
-def test_deconvolve_pixel_scale_without_wcs(inputs, tmp_path, capsys):
-    out = tmp_path / 'out.fits'
-    assert main(['deconvolve', str(inputs / 'obs_nowcs.fits'), '--psf-fwhm',
-                 '0.7arcsec', '--pixel-scale', '0.2arcsec', '-o',
-                 str(out)]) == 0
-    assert read_image(out).wcs is None
+def test_psf_options_change_the_result(inputs, tmp_path, capsys):
+    # each option makes another PSF, hence another result
+    results = [_deconvolve(inputs, tmp_path, str(i), *extra).data
+               for i, extra in enumerate([
+                   ['--psf-fwhm', '3.5pix'],
+                   ['--psf-fwhm', '3.5pix', '--psf-model', 'gaussian'],
+                   ['--psf-fwhm', '3.5pix', '--moffat-beta', '3'],
+                   ['--psf-fwhm', '2.5pix'],
+                   ['--psf-fwhm', '0.7arcsec', '--pixel-scale', '0.1']])]
+    for i in range(len(results)):
+        for j in range(i):
+            assert np.abs(results[i] - results[j]).max() > 1e-3 * np.abs(
+                results[j]).max(), (i, j)
+
+
+@pytest.mark.parametrize('spellings', [
+    ['0.75"', "0.75''", '0.75arcsec', '0.75 arcsec'],
+    ['3pix', '3px', '3 pix', '3.0pix'],
+])
+def test_psf_fwhm_spellings_give_one_psf(inputs, tmp_path, capsys,
+                                         spellings):
+    results = [_deconvolve(inputs, tmp_path, str(i), '--psf-fwhm', value,
+                           '--psf-model', 'gaussian')
+               for i, value in enumerate(spellings)]
+    for value, image in zip(spellings[1:], results[1:]):
+        np.testing.assert_array_equal(image.psf, results[0].psf,
+                                      err_msg=value)
+        np.testing.assert_array_equal(image.data, results[0].data,
+                                      err_msg=value)
+
+
+def _gaussian_fwhm(psf):
+    """The FWHM of a centred Gaussian stamp, from its second moment."""
+    ny, nx = psf.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    total = psf.sum()
+    cy, cx = (psf * yy).sum() / total, (psf * xx).sum() / total
+    variance = (psf * ((yy - cy) ** 2 + (xx - cx) ** 2)).sum() / total / 2
+    # less the variance of the pixel integration (1/12 on each axis)
+    return np.sqrt(variance - 1 / 12) * 2 * np.sqrt(2 * np.log(2))
+
+
+def test_pixel_scale_sets_the_psf_width(inputs, tmp_path, capsys):
+    from astrodeconv.cli import build_parser
+    from astrodeconv.cli._psf_options import analytic_psf, check_psf_options
+
+    # the PSF the command makes has the FWHM in pixels that the scale says
+    image = read_image(inputs / 'obs_nowcs.fits')
+    widths = {}
+    for scale in ('0.1arcsec', '0.2arcsec', '0.2'):
+        args = build_parser().parse_args(
+            ['deconvolve', 'in.fits', '-o', 'out.fits', '--psf-fwhm',
+             '0.8arcsec', '--psf-model', 'gaussian', '--pixel-scale', scale])
+        psf = analytic_psf(args, check_psf_options(args), image, 1)
+        widths[scale] = _gaussian_fwhm(psf)
+    assert widths['0.2arcsec'] == pytest.approx(4.0, rel=0.01)
+    assert widths['0.1arcsec'] / widths['0.2arcsec'] == pytest.approx(
+        2.0, rel=0.01)
+    assert widths['0.2'] == widths['0.2arcsec']  # a number is in arcsec
+    # and the result is the library's with that PSF
+    for scale, arcsec in (('0.1arcsec', 0.1), ('0.2arcsec', 0.2)):
+        result = _deconvolve(inputs, tmp_path, scale, '--psf-fwhm',
+                             '0.8arcsec', '--psf-model', 'gaussian',
+                             '--pixel-scale', scale,
+                             source='obs_nowcs.fits')
+        assert result.wcs is None
+        expected = _library(inputs, 0.8 * u.arcsec, model='gaussian',
+                            pixel_scale=arcsec * u.arcsec,
+                            source='obs_nowcs.fits')
+        np.testing.assert_array_equal(result.data, expected.data)
+    # with a WCS, the default scale is the WCS's (0.2 arcsec, to rounding)
+    from_wcs = _deconvolve(inputs, tmp_path, 'wcs', '--psf-fwhm',
+                           '0.8arcsec', '--psf-model', 'gaussian')
+    given = _deconvolve(inputs, tmp_path, 'given', '--psf-fwhm',
+                        '0.8arcsec', '--psf-model', 'gaussian',
+                        '--pixel-scale', '0.2arcsec')
+    np.testing.assert_allclose(from_wcs.data, given.data, rtol=1e-9,
+                               atol=1e-9 * np.abs(given.data).max())
+
+
+def test_balance_changes_the_result(inputs, tmp_path, capsys):
+    results = {}
+    for balance in ('0.01', '1'):
+        image = _deconvolve(inputs, tmp_path, balance, '--psf-fwhm', '3pix',
+                            '--method', 'wiener', '--balance', balance)
+        assert image.meta['DCNVBAL'] == float(balance)
+        expected = _library(inputs, 3 * u.pix, method='wiener',
+                            options={'balance': float(balance)})
+        np.testing.assert_array_equal(image.data, expected.data)
+        results[balance] = image.data
+    # a smaller balance sharpens: a higher peak
+    assert results['0.01'].max() > 1.1 * results['1'].max()
 
 
 def test_deconvolve_richardson_lucy(inputs, tmp_path, capsys):
@@ -115,7 +226,10 @@ def test_overwrite(inputs, tmp_path, capsys, cli_error_line):
     args = ['deconvolve', str(inputs / 'obs.fits'), '--upsample', '4', '-o',
             str(out)]
     assert main(args) == 1
-    assert '--overwrite' in cli_error_line()
+    line = cli_error_line()
+    # in the words of the command line, not of the Python call
+    assert line.endswith('already exists; use --overwrite to replace it')
+    assert 'overwrite=True' not in line
     assert out.read_bytes() == b'keep me'
     assert main([*args, '--overwrite']) == 0
     assert read_image(out).shape == (128, 128)
@@ -134,16 +248,29 @@ def test_overwrite(inputs, tmp_path, capsys, cli_error_line):
     (['obs.fits', '--psf-fwhm', '0.7m'], 2, '--psf-fwhm must be an angle'),
     (['obs.fits', '--psf-fwhm', 'wide'], 2, '--psf-fwhm must be a number'),
     (['obs.fits', '--psf-fwhm', '-2'], 2, '--psf-fwhm must be a positive'),
+    (['obs.fits', '--psf-fwhm', '-0.8arcsec'], 2,
+     "--psf-fwhm must be a positive number, got '-0.8arcsec'"),
+    (['obs.fits', '--psf-fwhm', '0.8arcsec', '--pixel-scale', '-0.2arcsec'],
+     2, "--pixel-scale must be a positive number, got '-0.2arcsec'"),
+    (['obs.fits', '--psf-fwhm', '0.8arcsec', '--pixel-scale', '2m'], 2,
+     '--pixel-scale must be an angle'),
     (['obs.fits', '--pixel-scale', '0.2'], 2,
      '--pixel-scale applies only with --psf-fwhm'),
     (['obs.fits', '--lam', 'foo'], 2,
      "--lam must be a positive number or one of 'auto'"),
-    (['obs.fits', '--lam', '-1'], 2, 'lam must be > 0, got -1.0'),
+    (['obs.fits', '--lam', '-1'], 2, '^astrodeconv: error: --lam must be > '
+     '0, got -1.0$'),
+    (['obs.fits', '--lam', '-1e-3'], 2, '--lam must be > 0, got -0.001'),
     (['obs.fits', '--upsample', '0'], 2,
-     'upsample must be an integer >= 1, got 0'),
+     '--upsample must be an integer >= 1, got 0'),
+    (['obs.fits', '--boundary', 'wrap'], 2, '--boundary must be one of'),
     (['obs.fits', '--upsample', 'two'], 2, "invalid int value: 'two'"),
     (['obs.fits', '--n-iter', '5'], 2,
-     '--n-iter applies only to --method richardson-lucy'),
+     '--n-iter applies only to --method richardson-lucy, pnp, got --method '
+     'tikhonov'),
+    (['obs.fits', '--method', 'wiener', '--lam', '1'], 2,
+     '--lam applies only to --method tikhonov, learned, pnp, default, got '
+     '--method wiener'),
     (['obs.fits', '--method', 'magic'], 2, 'invalid choice'),
     (['obs.fits', '--psf-fwhm', '3pix', '--psf-model', 'gaussian',
       '--moffat-beta', '3'], 2, '--moffat-beta applies only'),
@@ -277,22 +404,13 @@ def test_psf_fwhm_needs_a_unit(inputs, tmp_path, capsys, cli_error_line,
     assert not out.exists()
 
 
-@pytest.mark.parametrize('value', ['0.75"', "0.75''", '0.75arcsec',
-                                   '0.75 arcsec', '3pix', '3px'])
-def test_psf_fwhm_units_parse(inputs, tmp_path, capsys, value):
-    out = tmp_path / 'out.fits'
-    assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf-fwhm',
-                 value, '-o', str(out)]) == 0, capsys.readouterr().err
-    assert read_image(out).shape == (32, 32)
-
-
 def test_psf_fwhm_wider_than_the_image(inputs, tmp_path, capsys,
                                        cli_error_line):
     out = tmp_path / 'out.fits'
     assert main(['deconvolve', str(inputs / 'obs_nopsf.fits'), '--psf-fwhm',
                  '1e6pix', '-o', str(out)]) == 2
     line = cli_error_line()
-    assert 'fwhm must be smaller than the image' in line, line
+    assert '--psf-fwhm must be smaller than the image' in line, line
     assert not out.exists()
 
 
@@ -365,42 +483,72 @@ def test_psf_file_that_cannot_be_resampled(inputs, tmp_path, capsys,
     assert 'smaller than 3 pixels' in line, line
 
 
-def test_learned_debias_and_noise_samples_options():
-    from astrodeconv.cli import build_parser
-    from astrodeconv.cli.deconvolve import _deconvolver_from_args
-    from astrodeconv.deconvolution import LearnedDeconvolver
+# -- the PSF centre (issue 18) ------------------------------------------------
 
-    parser = build_parser()
+def _shifted_psf_file(folder):
+    """An even-sized PSF, its peak at pixel (n - 1) // 2 (scipy's centre)."""
+    from astrodeconv.psf import make_gaussian_psf
 
-    def build(*extra):
-        args = parser.parse_args(['deconvolve', 'in.fits', '-o', 'out.fits',
-                                  '--method', 'learned', *extra])
-        return _deconvolver_from_args(args)
+    psf = make_gaussian_psf(3.0, shape=(15, 15))
+    even = np.zeros((16, 16))
+    even[:15, :15] = psf
+    return _psf_file(folder, 'even.fits', even), even
 
-    # the command line follows the library default
-    assert build().debias == LearnedDeconvolver().debias
-    assert build().n_noise_samples == 0
-    assert build('--debias').debias is True
-    assert build('--no-debias').debias is False
-    assert build('--noise-samples', '4').n_noise_samples == 4
+
+@pytest.mark.parametrize('center', ['scipy', 'photutils', '7,7'])
+def test_psf_center_reaches_the_deconvolver(inputs, tmp_path, capsys,
+                                            center):
+    from astrodeconv.deconvolution import make_deconvolver
+
+    path, even = _shifted_psf_file(tmp_path)
+    image = _deconvolve(inputs, tmp_path, 'out', '--psf', str(path),
+                        '--psf-center', center)
+    given = tuple(float(v) for v in center.split(',')) if ',' in center \
+        else center
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the command reports them
+        expected = make_deconvolver('tikhonov').deconvolve(
+            read_image(inputs / 'obs_nopsf.fits'), psf=even,
+            psf_center=given).image
+    np.testing.assert_array_equal(image.data, expected.data)
+    # the package's convention (n // 2) reads the same array otherwise
+    default = _deconvolve(inputs, tmp_path, 'default', '--psf', str(path))
+    assert not np.allclose(default.data, image.data)
+
+
+def test_recenter_option(inputs, tmp_path, capsys):
+    from astrodeconv.deconvolution import make_deconvolver
+    from astrodeconv.psf import make_gaussian_psf
+
+    # a PSF two pixels off its centre: used as given unless --recenter
+    off = np.roll(make_gaussian_psf(3.0, shape=(21, 21)), 2, axis=1)
+    path = _psf_file(tmp_path, 'off.fits', off)
+    observed = read_image(inputs / 'obs_nopsf.fits')
+    results = {}
+    for flag, recenter in (('--recenter', True), ('--no-recenter', False)):
+        results[flag] = _deconvolve(inputs, tmp_path, flag, '--psf',
+                                    str(path), flag)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # the command reports them
+            expected = make_deconvolver('tikhonov', recenter=recenter) \
+                .deconvolve(observed.copy(), psf=off).image
+        np.testing.assert_array_equal(results[flag].data, expected.data)
+    assert not np.allclose(results['--recenter'].data,
+                           results['--no-recenter'].data)
 
 
 @pytest.mark.parametrize(('extra', 'match'), [
-    (['--debias'], '--debias/--no-debias applies only to --method learned'),
-    (['--no-debias'],
-     '--debias/--no-debias applies only to --method learned'),
-    (['--noise-samples', '3'],
-     '--noise-samples applies only to --method learned'),
+    (['--psf-fwhm', '3pix', '--psf-center', 'scipy'],
+     '--psf-center applies only to a PSF image'),
+    (['--psf', 'psf.fits', '--psf-center', 'numpy'],
+     "--psf-center must be one of 'astrodeconv', 'scipy', 'photutils' or "
+     "a position Y,X"),
+    (['--psf', 'psf.fits', '--psf-center', '1,2,3'],
+     '--psf-center must be one of'),
 ])
-def test_learned_options_with_other_methods(inputs, tmp_path, capsys,
-                                            cli_error_line, extra, match):
-    assert main(['deconvolve', str(inputs / 'obs.fits'), '-o',
+def test_psf_center_errors(inputs, tmp_path, capsys, cli_error_line,
+                           monkeypatch, extra, match):
+    monkeypatch.chdir(inputs)
+    assert main(['deconvolve', 'obs_nopsf.fits', '-o',
                  str(tmp_path / 'out.fits'), *extra]) == 2
     assert match in cli_error_line()
-
-
-def test_noise_samples_must_be_valid(inputs, tmp_path, capsys, cli_error_line):
-    assert main(['deconvolve', str(inputs / 'obs.fits'), '-o',
-                 str(tmp_path / 'out.fits'), '--method', 'learned',
-                 '--noise-samples', '-1']) == 2
-    assert 'n_noise_samples must be' in cli_error_line()

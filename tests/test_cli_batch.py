@@ -78,7 +78,10 @@ def test_batch_psf_file(inputs, tmp_path, capsys, cli_error_line):
     assert header['CATID'] == 4 and header['DCNVLAM'] == 0.01
     # a second run without --resume refuses to touch the results
     assert main(_args(inputs, out, '--psf', str(inputs / 'psf.fits'))) == 1
-    assert 'not empty' in cli_error_line()
+    line = cli_error_line()
+    assert 'not empty; use --resume to finish an interrupted run or ' \
+        '--overwrite to start again' in line
+    assert 'resume=True' not in line
     assert main(_args(inputs, out, '--psf', str(inputs / 'psf.fits'),
                       '--chunk-size', '3', '--resume')) == 0
     assert '0 done, 6 skipped' in capsys.readouterr().out
@@ -101,7 +104,12 @@ def test_batch_psf_fwhm_and_dask(inputs, tmp_path, capsys):
     (('--psf-fwhm', '3pix', '--chunk-size', '0'), 2, '--chunk-size must be'),
     (('--psf-fwhm', '3pix', '--scheduler', 'tcp://x:1'), 2, 'not allowed'),
     (('--psf-fwhm', '3pix', '--method', 'wiener', '--lam', '1'), 2,
-     '--lam applies only to --method'),
+     '--lam applies only to --method tikhonov, learned, pnp, default, got '
+     '--method wiener'),
+    (('--psf-fwhm', '3pix', '--lam', '-1'), 2, '--lam must be > 0'),
+    (('--psf-fwhm', '-3pix'), 2, '--psf-fwhm must be a positive number'),
+    (('--psf-fwhm', '3pix', '--workers', '-2'), 2,
+     '--workers must be at least 0'),
     (('--psf-fwhm', '3pix', '--lam', 'big'), 2, '--lam must be'),
     (('--psf-fwhm', '3pix', '--catalog', 'nope.ecsv'), 1,
      'catalog .* does not exist'),

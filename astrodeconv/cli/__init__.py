@@ -27,8 +27,13 @@ imports happen inside ``run``, so that ``astrodeconv --help`` stays fast
 and the deconvolution commands never import torch, GalSim or h5py.
 
 Errors are reported as one line, ``astrodeconv: error: <message>``, on
-standard error, with exit status 2 for invalid arguments and 1 for failures
-while running (missing or unreadable files, existing outputs...).
+standard error, with exit status 2 for invalid arguments (an unknown
+option, a value of the wrong type or out of range, options that cannot be
+combined or do not apply to the method) and 1 for failures while running
+(missing or unreadable files, existing outputs...). The library's messages
+name its Python arguments; they are shown with the options that set them
+(``--lam must be > 0``, ``use --overwrite``). A deprecated spelling of an
+option still works and prints a warning naming the new one.
 """
 
 import sys
@@ -106,6 +111,8 @@ def main(argv=None):
         return 2
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
+    for note in getattr(args, 'deprecated_options', None) or ():
+        report('warning', note)
     caught, error = [], ''
     try:
         with warnings.catch_warnings(record=True) as caught:
