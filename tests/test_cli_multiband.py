@@ -304,12 +304,12 @@ def test_missing_output_directory(inputs, tmp_path, capsys, cli_error_line):
 
 
 def _deconvolver(*extra):
-    from astrodeconv.cli.multiband import _deconvolver_from_args
+    from astrodeconv.cli._multiband_options import deconvolver_from_args
 
     args = build_parser().parse_args(['multiband', 'r.fits', '--vis',
                                       'v.fits', '-o', 'o.fits',
                                       '--sed-weights', '1', *extra])
-    return _deconvolver_from_args(args)
+    return deconvolver_from_args(args)
 
 
 def test_options_reach_the_deconvolver():
@@ -339,14 +339,44 @@ def test_options_reach_the_deconvolver():
     assert deconvolver.discrepancy == 1.5
 
 
+def test_accelerate_spellings():
+    parser = build_parser()
+    base = ['multiband', 'r.fits', '--vis', 'v.fits', '-o', 'o.fits',
+            '--sed-weights', '1']
+    assert _deconvolver('--no-accelerate').accelerate is False
+    assert _deconvolver('--accelerate').accelerate is True
+    # the former spelling: the same, with a deprecation note
+    assert _deconvolver('--no-acceleration').accelerate is False
+    args = parser.parse_args([*base, '--no-acceleration'])
+    assert args.deprecated_options == [
+        '--no-acceleration is deprecated and will be removed in a future '
+        'version; use --no-accelerate']
+    assert getattr(parser.parse_args([*base, '--no-accelerate']),
+                   'deprecated_options', None) is None
+
+
+def test_device_and_dtype_follow_the_library():
+    from astrodeconv.multiband import MultiBandDeconvolver
+
+    # not given: the library's defaults, whatever they are
+    args = build_parser().parse_args(['multiband', 'r.fits', '--vis',
+                                      'v.fits', '-o', 'o.fits',
+                                      '--sed-weights', '1'])
+    assert args.device is None and args.dtype is None
+    library = MultiBandDeconvolver()
+    default = _deconvolver()
+    assert (default.device, default.dtype) == (library.device,
+                                               library.dtype)
+
+
 def test_extension_names_are_unique():
-    from astrodeconv.cli.multiband import _extension_names
+    from astrodeconv.cli._multiband_fits import extension_names
 
     args = build_parser().parse_args(
         ['multiband', 'a/obj.fits', 'b/obj.fits', 'psf.fits', 'r band.fits',
          '--vis', 'v.fits', '-o', 'o.fits', '--sed-weights', '0.25', '0.25',
          '0.25', '0.25'])
-    assert _extension_names(args) == ['OBJ', 'OBJ_2', 'PSF_2', 'R_BAND']
+    assert extension_names(args) == ['OBJ', 'OBJ_2', 'PSF_2', 'R_BAND']
 
 
 def test_noise_measure_needs_no_uncertainty(inputs, tmp_path, capsys):
