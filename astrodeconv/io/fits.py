@@ -33,8 +33,8 @@ from ..utils._files import atomic_write, check_output_path
 from ..utils.exceptions import AstrodeconvWarning
 from .hdu import (MASK_EXTNAME as _MASK, PSF_EXTNAME as _PSF,
                   PSF_EXTNAMES as _PSF_ALIASES, UNCERT_EXTNAME as _UNCERT,
-                  _image_hdu, _parse_unit, fits_unit_string,
-                  header_to_meta, meta_to_header, read_wcs, select_image_hdu)
+                  _image_hdu, _parse_unit, header_to_meta, read_wcs,
+                  select_image_hdu)
 
 __all__ = ['read_image', 'write_image']
 
@@ -417,20 +417,3 @@ def write_image(image, path, *, overwrite=False):
         hdus.append(fits.ImageHDU(psf, name=_PSF))
     with atomic_write(path, overwrite=bool(overwrite)) as fileobj:
         fits.HDUList(hdus).writeto(fileobj, output_verify='exception')
-
-
-# -- the former private names, while callers move to astrodeconv.io.hdu ------
-# (issue 18: the command-line modules switch to the public helpers; these
-# go once nothing imports them)
-
-def _select_hdu(hdul, hdu, path):
-    return select_image_hdu(hdul, hdu, path=path)
-
-
-def _meta_from_header(header, strip_wcs):
-    return header_to_meta(header, strip_wcs=strip_wcs)
-
-
-_read_wcs = read_wcs
-_header_from_meta = meta_to_header
-_unit_string = fits_unit_string
