@@ -17,6 +17,7 @@ Gaussian denoiser.
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from ..deconvolution.tikhonov import REFERENCE_LAM
 from ..operators import ForwardModel
 from ..psf import make_gaussian_psf, make_narrow_psf, pad_psf
 from ..utils._validation import check_positive_int, check_real
+from ..utils.exceptions import AstrodeconvWarning
 from .recipe import BROAD_RECIPE
 
 __all__ = ['make_unrolled_examples', 'save_unrolled_examples',
@@ -84,18 +86,28 @@ def _one_regime(truth, k, rng, seed, *, misspecified_fraction,
             psf = _misspecify(psf, rng, misspecify)
         true_fwhm = obs.psf_fwhm[i] / obs.pixel_scale
         if rng.random() < target_fraction:
-            target_fwhm[i] = rng.uniform(2.0, 0.6 * true_fwhm)
-            target = make_gaussian_psf(target_fwhm[i], shape=psf.shape)
-            targets[i] = fftconvolve(truth[i], target, mode='same')
-            psf = make_narrow_psf(psf, target)
+            fwhm = rng.uniform(2.0, 0.6 * true_fwhm)
+            target = make_gaussian_psf(fwhm, shape=psf.shape)
+            try:
+                psf = make_narrow_psf(psf, target)
+            except ValueError:
+                # wider than a narrow or truncated PSF somewhere: no target
+                pass
+            else:
+                target_fwhm[i] = fwhm
+                targets[i] = fftconvolve(truth[i], target, mode='same')
         psfs.append(psf / psf.sum())
     psfs = np.stack(psfs)
+    with warnings.catch_warnings():
+        # the PSFs are sampled on the output grid by construction; wide
+        # ones on small stamps would be reported as possibly mis-sampled
+        warnings.simplefilter('ignore', AstrodeconvWarning)
+        start = np.asarray(TikhonovDeconvolver(
+            lam=REFERENCE_LAM, upsample=k, boundary='periodic',
+            recenter=False)(observed, psf=psfs), dtype=float)
     from ..denoisers.unrolled import effective_fwhm
 
     fwhm = effective_fwhm(psfs)
-    start = np.asarray(TikhonovDeconvolver(
-        lam=REFERENCE_LAM, upsample=k, boundary='periodic', recenter=False)(
-            observed, psf=psfs), dtype=float)
     return {'truth': targets.astype(np.float32),
             'observed': observed.astype(np.float32),
             'psf': psfs.astype(np.float32),
@@ -335,7 +347,7 @@ def train_unrolled(train, validation, output_dir, *,
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
-        running.append(float(loss))
+        running.append(loss.detach().item())
         seconds = time.perf_counter() - clock
         done = max_seconds is not None and seconds > max_seconds
         if step % validate_every == 0 or step == steps or done:
