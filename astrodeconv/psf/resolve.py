@@ -296,9 +296,14 @@ def _image_scale_arcsec(image_scale):
                    f'Quantity with unit {image_scale.unit!r}')
             raise u.UnitsError(msg)
     else:
+        from astropy.wcs.wcsapi import BaseHighLevelWCS, BaseLowLevelWCS
+
         from .for_image import image_pixel_scale
 
         try:
+            if not isinstance(image_scale, (NDData, BaseHighLevelWCS,
+                                            BaseLowLevelWCS)):
+                raise TypeError
             scale = image_pixel_scale(image_scale)
         except TypeError:
             msg = ('image_scale must be a pixel scale (arcsec, or an angle '
