@@ -45,6 +45,8 @@ OPTION_NAMES = {
     'tile': '--tile', 'overlap': '--overlap', 'workers': '--workers',
     'scheduler': '--scheduler', 'size': '--size',
     'chunk_size': '--chunk-size',
+    # simulate
+    'n_galaxies': '-n', 'stamp_size': '--stamp-size', 'n_jobs': '--jobs',
     # multiband
     'sed_weights': '--sed-weights', 'broad_band': '--broad-band',
     'constraint_fraction': '--constraint-fraction',

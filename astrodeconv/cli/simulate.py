@@ -4,6 +4,7 @@
 import os
 
 from ..deconvolution.tikhonov import REFERENCE_LAM
+from ._common import UsageError, check_minimum
 
 __all__ = []
 
@@ -77,7 +78,7 @@ def _positive_pair(values, option, *, zero=False):
         bound = '0 <= LOW' if zero else '0 < LOW'
         msg = (f'{option} must be two numbers {bound} <= HIGH, got '
                f'{values}')
-        raise ValueError(msg)
+        raise UsageError(msg)
     return (low, high) if low != high else low
 
 
@@ -93,7 +94,7 @@ def _morphology(values):
         except ValueError:
             msg = (f'--morphology must be KIND or KIND=PROBABILITY words, '
                    f'got {word!r}')
-            raise ValueError(msg) from None
+            raise UsageError(msg) from None
     return mix
 
 
@@ -128,10 +129,8 @@ def run(args, out):
 
     if args.n_galaxies < 10:
         msg = f'-n must be at least 10 (for the split), got {args.n_galaxies}'
-        raise ValueError(msg)
-    if args.jobs < 1:
-        msg = f'--jobs must be at least 1, got {args.jobs}'
-        raise ValueError(msg)
+        raise UsageError(msg)
+    check_minimum(args, {'--jobs': 1, '--stamp-size': 8})
     options = _options(args)
     # before any simulation: a missing directory or an existing file
     check_output_path(args.output, overwrite=args.overwrite, name='-o')
