@@ -42,7 +42,7 @@ _NOT_RUN = {
                          'CPU cores)',
     'evaluate train.h5 --weights run/best.pt': 'needs the model of the '
                                                'full-size training',
-    'deconvolve galaxy.fits --method learned --weights run/best.pt':
+    'deconvolve galaxy.fits --method learned --denoiser run/best.pt':
         'needs the model of the full-size training',
     'torchrun': 'distributed training on several processes or GPUs',
     'train train_v2.h5': 'trains the shipped models of the broad recipe '
@@ -357,3 +357,49 @@ def test_install_page_versions_match_pyproject():
     assert documented == required
     python = re.search(r'Python (3\.[0-9]+) or later', text).group(1)
     assert project['requires-python'] == f'>={python}'
+
+
+def _cli_page():
+    return (DOCS / 'user_guide' / 'cli.rst').read_text(encoding='utf-8')
+
+
+def test_cli_page_lists_every_command(capsys):
+    """The command table of the CLI page is that of ``astrodeconv --help``."""
+    import argparse
+
+    parser = build_parser()
+    commands = next(action for action in parser._actions
+                    if isinstance(action, argparse._SubParsersAction))
+    names = list(commands.choices)
+    assert main(['--help']) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in names)
+    page = _cli_page()
+    table = page[:page.index('This page explains them')]
+    listed = re.findall(r'^   \* - ``(\w+)``$', table, flags=re.M)
+    assert listed == names
+    count = re.search(r'It has (\w+) commands', page)[1]
+    words = {6: 'six', 7: 'seven', 8: 'eight', 9: 'nine', 10: 'ten'}
+    assert count == words[len(names)]
+
+
+def test_cli_page_lists_the_deprecated_spellings():
+    """Every deprecated option spelling is in the table of the CLI page."""
+    from astrodeconv.cli._common import AliasedOption
+
+    page = _cli_page()
+    table = page[page.index('Former spellings'):page.index('Exit codes')]
+    parser = build_parser()
+    found = set()
+    for command, sub in next(
+            a for a in parser._actions if a.dest == 'command').choices.items():
+        for action in sub._actions:
+            if isinstance(action, AliasedOption):
+                for old in action.deprecated:
+                    found.add(old)
+                    row = re.search(rf'\* - ``{re.escape(old)}[^`]*``\n'
+                                    r'\s+- ``([^`]*)``', table)
+                    assert row, old
+                    assert row[1].split()[0] == action.current, old
+                    assert command in table, (old, command)
+    assert found == {'--weights', '--noise-samples', '--no-acceleration'}
