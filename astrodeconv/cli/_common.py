@@ -42,6 +42,7 @@ OPTION_NAMES = {
     # outputs and runs
     'overwrite': '--overwrite', 'resume': '--resume',
     'progress': '--progress', 'output': '-o', 'output_dir': '-o',
+    'checkpoint_dir': '-o',
     'tile': '--tile', 'overlap': '--overlap', 'workers': '--workers',
     'scheduler': '--scheduler', 'size': '--size',
     'chunk_size': '--chunk-size',
