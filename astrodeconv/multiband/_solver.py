@@ -75,6 +75,9 @@ class _NumpyOps:
     def repeat(self, x, k):
         return x.repeat(k, axis=-2).repeat(k, axis=-1)
 
+    def zeros(self, shape):
+        return np.zeros(shape)
+
     def clamp_min(self, x, value):
         return np.maximum(x, value)
 
@@ -137,6 +140,9 @@ class _TorchOps:
     def repeat(self, x, k):
         return x.repeat_interleave(k, dim=-2).repeat_interleave(k, dim=-1)
 
+    def zeros(self, shape):
+        return self.torch.zeros(shape, dtype=self.dtype, device=self.device)
+
     def clamp_min(self, x, value):
         return self.torch.clamp_min(x, value)
 
@@ -176,6 +182,47 @@ def _crop(x, width):
     if width == 0:
         return x
     return x[..., width:-width, width:-width]
+
+
+class _Padded:
+    """
+    Zero-padded work arrays that are reused from one iteration to the
+    next: only their interior is written, their border stays zero.
+    """
+
+    def __init__(self, ops):
+        self.ops = ops
+        self.buffers = {}
+
+    def _buffer(self, key, shape):
+        buffer = self.buffers.get(key)
+        if buffer is None or tuple(buffer.shape) != tuple(shape):
+            buffer = self.ops.zeros(tuple(shape))
+            self.buffers[key] = buffer
+        return buffer
+
+    def pad(self, key, x, width):
+        """``x`` with ``width`` zeros on every side (``ops.pad``)."""
+        if width == 0:
+            return x
+        ny, nx = x.shape[-2:]
+        out = self._buffer(key, tuple(x.shape[:-2])
+                           + (ny + 2 * width, nx + 2 * width))
+        out[..., width:width + ny, width:width + nx] = x
+        return out
+
+    def pad_repeat(self, key, x, width, k):
+        """``ops.repeat(ops.pad(x, width), k)`` in one copy."""
+        if k == 1:
+            return self.pad(key, x, width)
+        ny, nx = x.shape[-2:]
+        lead = tuple(x.shape[:-2])
+        gy, gx = ny + 2 * width, nx + 2 * width
+        out = self._buffer(key, lead + (gy * k, gx * k))
+        blocks = out.reshape(lead + (gy, k, gx, k))
+        blocks[..., width:width + ny, :, width:width + nx, :] = \
+            x[..., :, None, :, None]
+        return out
 
 
 def _block_sum(x, k):
@@ -242,11 +289,13 @@ class JointOperators:
         self.band_lipschitz = lips.reshape(band_psfs.shape[:-2])
         self.broad_lipschitz = broad_model.lipschitz()
         self.n_bands = n_bands
+        self.padded = _Padded(ops)
 
     def subset(self, index):
         """The operators of some objects (``index`` into the batch)."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
+        new.padded = _Padded(self.ops)
         if self.band_otf.ndim == 4:
             new.band_otf = self.band_otf[index]
             new.band_otf_conj = self.band_otf_conj[index]
@@ -263,12 +312,21 @@ class JointOperators:
         ops, k, p = self.ops, self.k, self.pad
         if sed.shape[-1] != 1:
             return self.band_forward(x), self.broad_forward((sed * x).sum(1))
-        spec = ops.rfft2(ops.pad(x, p * k))
+        spec = ops.rfft2(self.padded.pad('x', x, p * k))
         bands = ops.irfft2(spec * self.band_otf, self.grid_shape)
-        bands = _crop(_block_sum(bands, k), p)
+        bands = _block_sum(_crop(bands, p * k), k)
         combined = (spec * sed).sum(1) * self.broad_otf
         broad = _crop(ops.irfft2(combined, self.grid_shape), p * k)
         return bands, broad
+
+    def predict_broad(self, x, sed):
+        """``H_V sum_b w_b x_b`` alone (the second output of `predict`)."""
+        ops, k, p = self.ops, self.k, self.pad
+        if sed.shape[-1] != 1:
+            return self.broad_forward((sed * x).sum(1))
+        spec = ops.rfft2(self.padded.pad('x', x, p * k))
+        combined = (spec * sed).sum(1) * self.broad_otf
+        return _crop(ops.irfft2(combined, self.grid_shape), p * k)
 
     def gradient(self, band_weighted, broad_weighted, coefficient):
         """
@@ -278,10 +336,10 @@ class JointOperators:
         per-pixel coefficient multiplies after the adjoint.
         """
         ops, k, p = self.ops, self.k, self.pad
-        fine = ops.repeat(ops.pad(band_weighted, p), k)
+        fine = self.padded.pad_repeat('band', band_weighted, p, k)
         spec = ops.rfft2(fine) * self.band_otf_conj
-        broad_spec = ops.rfft2(ops.pad(broad_weighted, p * k)) \
-            * self.broad_otf_conj
+        broad_spec = ops.rfft2(self.padded.pad('broad', broad_weighted,
+                                               p * k)) * self.broad_otf_conj
         if coefficient.shape[-1] == 1:
             spec = spec + coefficient * broad_spec[:, None]
             return _crop(ops.irfft2(spec, self.grid_shape), p * k)
@@ -297,7 +355,7 @@ class JointOperators:
         """``(N, B, fy, fx)`` fine images to ``(N, B, ny, nx)``."""
         k, p = self.k, self.pad
         conv = self._convolve(self.ops.pad(x, p * k), self.band_otf)
-        return _crop(_block_sum(conv, k), p)
+        return _block_sum(_crop(conv, p * k), k)
 
     def band_adjoint(self, r):
         """``(N, B, ny, nx)`` coarse residuals to fine images."""
@@ -364,7 +422,7 @@ class JointHistory:
 
 
 def project_flux(ops, v, weight, flux, positivity, *, tolerance=None,
-                 mu=None, n_newton=FLUX_NEWTON):
+                 mu=None, n_newton=FLUX_NEWTON, weight_sq=None):
     """
     Project images onto ``{x : sum(weight * x) = flux}`` (and ``x >= 0``),
     or onto the slab ``|sum(weight * x) - flux| <= tolerance``.
@@ -391,6 +449,9 @@ def project_flux(ops, v, weight, flux, positivity, *, tolerance=None,
     n_newton : int
         Largest number of Newton steps; they stop once the flux is right
         to 1e-10 relative.
+    weight_sq : array, optional
+        ``weight * weight``, when the caller keeps it from one call to
+        the next.
 
     Returns
     -------
@@ -400,28 +461,38 @@ def project_flux(ops, v, weight, flux, positivity, *, tolerance=None,
     """
     tiny = np.finfo(float).tiny
     target = np.asarray(flux, dtype=float)
+    if weight_sq is None:
+        weight_sq = weight * weight
     if tolerance is not None:
         # the slab: the flux of max(v, 0) (or v) moved to the nearest side
         start = ops.clamp_min(v, 0.0) if positivity else v
         held = ops.to_numpy((weight * start).sum(-1).sum(-1))
         target = np.clip(held, target - tolerance, target + tolerance)
     if not positivity:
-        norm = ops.to_numpy((weight * weight).sum(-1).sum(-1))
+        norm = ops.to_numpy(weight_sq.sum(-1).sum(-1))
         excess = ops.to_numpy((weight * v).sum(-1).sum(-1)) - target
         mu = excess / np.maximum(norm, tiny)
         return v - ops.asarray(mu[..., None, None]) * weight, mu
     mu = np.zeros(target.shape) if mu is None else np.array(mu)
     scale = np.maximum(np.abs(target), tiny)
+    converged = False
     for _ in range(n_newton):
         x = ops.clamp_min(v - ops.asarray(mu[..., None, None]) * weight, 0.0)
         excess = ops.to_numpy((weight * x).sum(-1).sum(-1)) - target
         if np.all(np.abs(excess) <= 1e-10 * scale):
+            converged = True
             break
-        slope = ops.to_numpy(((x > 0) * weight * weight).sum(-1).sum(-1))
+        slope = ops.to_numpy(((x > 0) * weight_sq).sum(-1).sum(-1))
         mu = mu + excess / np.maximum(slope, tiny)
-    x = ops.clamp_min(v - ops.asarray(mu[..., None, None]) * weight, 0.0)
+    if not converged:
+        # x belongs to the mu before the last step
+        x = ops.clamp_min(v - ops.asarray(mu[..., None, None]) * weight,
+                          0.0)
+    mu = np.where(target > 0, mu, 0.0)
+    if not np.any(target <= 0):
+        return x, mu
     empty = ops.asarray((target <= 0)[..., None, None].astype(float)) > 0
-    return ops.where(empty, 0.0 * x, x), np.where(target > 0, mu, 0.0)
+    return ops.where(empty, 0.0 * x, x), mu
 
 
 class _Batch:
@@ -537,6 +608,7 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
                  else np.asarray(stop_chi2, dtype=float)),
         'index': np.arange(n_obj),
         'flux_weight': None if flux is None else flux[0],
+        'flux_weight_sq': None if flux is None else flux[0] * flux[0],
         'flux_total': None if flux is None else np.asarray(flux[1]),
         'flux_tolerance': (None if flux is None or flux[2] is None
                            else np.asarray(flux[2])),
@@ -573,7 +645,8 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
         if flux is not None:
             x_new, b.arrays['flux_mu'] = project_flux(
                 ops, x_new, b.flux_weight, b.flux_total, positivity,
-                tolerance=b.flux_tolerance, mu=b.flux_mu)
+                tolerance=b.flux_tolerance, mu=b.flux_mu,
+                weight_sq=b.flux_weight_sq)
         elif positivity:
             x_new = ops.clamp_min(x_new, 0.0)
         delta = x_new - b.x
@@ -604,7 +677,8 @@ def solve_joint(operators, y, inv_var, broad, broad_inv_var, sed, x0, *,
             rows = np.flatnonzero(near)
             pick = ops.asarray(rows).long() if ops.name == 'torch' else rows
             sed_rows = b.sed[pick] if b.sed.shape[0] == len(index) else b.sed
-            _, fitted = operators.subset(pick).predict(x_new[pick], sed_rows)
+            fitted = operators.subset(pick).predict_broad(x_new[pick],
+                                                          sed_rows)
             misfit = fitted - b.broad[pick]
             chi2_x = ops.to_numpy((misfit * misfit * b.broad_inv_var[pick])
                                   .sum(-1).sum(-1))

@@ -38,11 +38,14 @@ import warnings
 import numpy as np
 from astropy import units as u
 from astropy.nddata import NDData
+from astropy.utils.exceptions import AstropyDeprecationWarning
 
+from ..deconvolution.core import DeconvolutionResults
 from ..operators import fourier as F
 from ..psf.core import pad_psf
 from ..psf.for_image import image_pixel_scale
 from ..psf.resolve import emit_psf_warnings, resolve_psf
+from ..utils._deprecation import renamed_keyword
 from ..utils._masking import fill_masked
 from ..utils._nddata import (build_output, is_surface_brightness,
                              parse_image_input)
@@ -84,29 +87,46 @@ DENOISER_FLUX_CHANGE = 0.01
 TORCH_BATCH = 4
 
 _NOISE_MODES = ('uncertainty', 'measure')
+_renamed_psfs = renamed_keyword('psfs', 'psf', since='0.1')
+_renamed_errors = renamed_keyword('errors', 'error', since='0.1')
 _BOUNDARIES = ('zero', 'periodic')
 
 
-class MultiBandResults:
+class MultiBandResults(DeconvolutionResults):
     """
     The outcome of `MultiBandDeconvolver.deconvolve`.
 
+    A `~astrodeconv.deconvolution.DeconvolutionResults` whose attributes
+    hold one entry per narrow band: ``image`` and ``residual`` are lists,
+    ``params`` holds the per-object parameters.
+
     Attributes
     ----------
-    images : list
+    image : list
         One result per narrow band on the broad-band grid, of the kind of
         the input (NDData, Quantity or array; a stack ``(N, fy, fx)`` for
         a batch).
+    residual : list of ndarray
+        Per band, ``y_b - H_b x_b`` on the narrow-band grid.
+    error : None
+        The uncertainty is not propagated through the joint solution.
+    effective_filter, effective_psf : None
+        The solution has no single resolution kernel.
+    params : dict
+        The parameters used and what the iterations did:
+        ``'n_iter'`` (iterations run), ``'stop_reason'``,
+        ``'constraint_weight'`` (the final ``lam_b`` of every band,
+        ``(N, B)``) and ``'sed_weights'``; per object (a leading axis of
+        length ``N``) for a batch.
     iterations : int or ndarray
-        Iterations run (per object for a batch).
+        Iterations run (per object for a batch), as ``params['n_iter']``.
     stop_reason : str or list of str
-        ``'discrepancy'``, ``'tol'`` or ``'n_iter'``.
+        ``'discrepancy'``, ``'tol'`` or ``'n_iter'``, as
+        ``params['stop_reason']``.
     sed_weights : ndarray
         The SED weights used.
     constraint_weight : ndarray
         The final ``lam_b`` of every band (``(N, B)``).
-    residuals : list of ndarray
-        Per band, ``y_b - H_b x_b`` on the narrow-band grid.
     broad_residual : ndarray
         ``y_V - H_V sum_b w_b x_b`` on the broad-band grid.
     noise : dict
@@ -116,25 +136,64 @@ class MultiBandResults:
         Per iteration (last axis): ``data_chi2`` ``(N, B, n)``,
         ``broad_chi2`` ``(N, n)``, ``constraint_weight``, ``change``,
         ``restarts``.
+    images, residuals : list
+        Deprecated spellings of ``image`` and ``residual`` (they warn).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astrodeconv.multiband import MultiBandResults
+    >>> results = MultiBandResults(
+    ...     image=[np.ones((4, 4))] * 2, residual=[np.zeros((2, 2))] * 2,
+    ...     iterations=12, stop_reason='discrepancy',
+    ...     sed_weights=np.array([0.5, 0.5]),
+    ...     constraint_weight=np.array([[0.1, 0.2]]),
+    ...     broad_residual=np.zeros((4, 4)), noise={}, history={})
+    >>> results
+    <MultiBandResults(n_bands=2, iterations=12, stop_reason='discrepancy')>
+    >>> results.params['n_iter'], len(results.image)
+    (12, 2)
     """
 
-    def __init__(self, *, images, iterations, stop_reason, sed_weights,
-                 constraint_weight, residuals, broad_residual, noise,
+    def __init__(self, *, image, residual, iterations, stop_reason,
+                 sed_weights, constraint_weight, broad_residual, noise,
                  history):
-        self.images = images
+        super().__init__(
+            image=image, residual=residual, error=None,
+            effective_filter=None, effective_psf=None,
+            params={'n_iter': iterations, 'stop_reason': stop_reason,
+                    'constraint_weight': constraint_weight,
+                    'sed_weights': sed_weights})
         self.iterations = iterations
         self.stop_reason = stop_reason
         self.sed_weights = sed_weights
         self.constraint_weight = constraint_weight
-        self.residuals = residuals
         self.broad_residual = broad_residual
         self.noise = noise
         self.history = history
 
+    @property
+    def images(self):
+        """Deprecated spelling of ``image``."""
+        _warn_renamed('images', 'image')
+        return self.image
+
+    @property
+    def residuals(self):
+        """Deprecated spelling of ``residual``."""
+        _warn_renamed('residuals', 'residual')
+        return self.residual
+
     def __repr__(self):
         return make_repr(self, ('n_bands', 'iterations', 'stop_reason'),
-                         overrides={'n_bands': len(self.images)},
+                         overrides={'n_bands': len(self.image)},
                          brackets=True)
+
+
+def _warn_renamed(old, new):
+    warnings.warn(f'MultiBandResults.{old} is deprecated since astrodeconv '
+                  f'0.1; use MultiBandResults.{new}',
+                  AstropyDeprecationWarning, stacklevel=3)
 
 
 def _scale_or_none(image):
@@ -255,11 +314,13 @@ class MultiBandDeconvolver:
         their edges, which the solution regains); ``'periodic'``: circular
         convolutions.
     device : str or `torch.device`, optional
-        ``'cpu'`` (default) computes on the CPU: with numpy for one object,
-        with torch for batches of `TORCH_BATCH` objects or more (faster,
-        same results to about 1e-10); ``'cuda'`` (or ``'auto'`` on a
-        machine with a GPU) with torch on the GPU; a `torch.device` with
-        torch on that device.
+        ``'auto'`` (default) means ``astrodeconv.conf.device``, as for the
+        other deconvolvers: a GPU if one is available, else the CPU.
+        ``'cpu'`` computes on the CPU: with numpy for one object, with
+        torch for batches of `TORCH_BATCH` objects or more (faster, same
+        results to about 1e-10); ``'cuda'`` with torch on the GPU; a
+        `torch.device` with torch on that device. On a machine without a
+        GPU ``'auto'`` gives exactly the results of ``'cpu'``.
     dtype : {None, 'float64', 'float32'}, optional
         Precision: float64 on the CPU and float32 on a GPU by default.
         ``'float32'`` on the CPU computes with torch; on batches it was
@@ -290,7 +351,7 @@ class MultiBandDeconvolver:
     >>> vis = ForwardModel(vis_psf, (32, 32)).forward(0.5 * truth.sum(0))
     >>> deconv = MultiBandDeconvolver(noise='measure')
     >>> r, i = deconv(bands, vis + rng.normal(0, 0.05, vis.shape),
-    ...               sed_weights=[0.5, 0.5], psfs=psfs, broad_psf=vis_psf)
+    ...               sed_weights=[0.5, 0.5], psf=psfs, broad_psf=vis_psf)
     >>> r.shape, bool(r[10, 12] > r[20, 18])
     ((32, 32), True)
     """
@@ -299,7 +360,7 @@ class MultiBandDeconvolver:
                  constraint_weight=None, accelerate=True, positivity=True,
                  conserve_flux=True, flux_tolerance=None,
                  discrepancy=1.0, tol=1e-4, noise='uncertainty',
-                 upsample=None, boundary='zero', device='cpu', dtype=None,
+                 upsample=None, boundary='zero', device='auto', dtype=None,
                  denoiser=None, progress=False):
         self.n_iter = check_positive_int(n_iter, 'n_iter')
         self.constraint_fraction = check_real(
@@ -353,22 +414,39 @@ class MultiBandDeconvolver:
 
     # -- devices -----------------------------------------------------------
     def _torch_device(self):
-        """None for numpy, else the torch device to compute on."""
+        """
+        None for the CPU rules (numpy, torch for batches), else the torch
+        device to compute on.
+
+        ``'auto'`` is ``astrodeconv.conf.device``, and that, when it is
+        ``'auto'`` too, a GPU if one is available; either way a CPU is
+        computed on as with ``device='cpu'``.
+        """
         device = self.device
+        if isinstance(device, str) and device == 'auto':
+            from astrodeconv import conf
+
+            device = conf.device
+            if not isinstance(device, str) or (
+                    device not in ('auto', 'cpu')
+                    and device.split(':')[0] != 'cuda'):
+                msg = ("astrodeconv.conf.device must be one of 'auto', "
+                       f"'cpu', 'cuda' (or cuda:N), got {device!r}")
+                raise ValueError(msg)
+            if device == 'auto':
+                try:
+                    import torch
+                except ImportError:  # pragma: no cover - a dependency
+                    return None
+                if not torch.cuda.is_available():
+                    return None
+                device = 'cuda'
         if isinstance(device, str) and device == 'cpu':
             return None
-        if isinstance(device, str) and device not in ('auto',) and not \
-                device.startswith('cuda'):
+        if isinstance(device, str) and not device.startswith('cuda'):
             msg = ("device must be 'cpu', 'auto', 'cuda', 'cuda:N' or a "
                    f'torch.device, got {device!r}')
             raise ValueError(msg)
-        if isinstance(device, str) and device == 'auto':
-            try:
-                import torch
-            except ImportError:  # pragma: no cover - torch is a dependency
-                return None
-            if not torch.cuda.is_available():
-                return None
         if not isinstance(device, str) and type(device).__name__ != 'device':
             msg = ("device must be 'cpu', 'auto', 'cuda', 'cuda:N' or a "
                    f'torch.device, got {type(device).__name__}')
@@ -396,15 +474,27 @@ class MultiBandDeconvolver:
         return None
 
     # -- calling -----------------------------------------------------------
+    @_renamed_psfs
+    @_renamed_errors
     def __call__(self, bands, broad=None, **kwargs):
         """
-        Deconvolve; return one result per narrow band (see `deconvolve`).
-        """
-        return self.deconvolve(bands, broad, **kwargs).images
+        Deconvolve; return one result per narrow band.
 
+        Takes the arguments of `deconvolve`.
+
+        Returns
+        -------
+        images : list
+            ``results.image`` of `deconvolve`: one image (or stack) per
+            narrow band, of the kind of the input.
+        """
+        return self.deconvolve(bands, broad, **kwargs).image
+
+    @_renamed_psfs
+    @_renamed_errors
     def deconvolve(self, bands, broad=None, *, sed_weights=None,
                    spectrum=None, filters=None, broad_filter=None,
-                   psfs=None, broad_psf=None, errors=None,
+                   psf=None, broad_psf=None, error=None,
                    broad_error=None):
         """
         Deconvolve the narrow bands jointly with the broad band.
@@ -430,14 +520,16 @@ class MultiBandDeconvolver:
             The band of every image, for the default SED weights.
         broad_filter : `Band` or str, optional
             The band of the broad image (e.g. ``'euclid_vis'``).
-        psfs : list of array_like, optional
-            The narrow-band PSFs on the fine grid, for images without
-            ``psf``; a list entry may be ``(N, py, px)`` (one per object).
+        psf : list of array_like, optional
+            The narrow-band PSFs on the fine grid, one per band, for images
+            without ``psf``; a list entry may be ``(N, py, px)`` (one per
+            object). Formerly ``psfs`` (deprecated).
         broad_psf : array_like, optional
             The broad-band PSF, for a broad image without ``psf``.
-        errors : list, optional
+        error : list, optional
             1-sigma uncertainties of the narrow bands (scalars or arrays),
-            for images without ``uncertainty``.
+            one per band, for images without ``uncertainty``. Formerly
+            ``errors`` (deprecated).
         broad_error : float or array_like, optional
             1-sigma uncertainty of the broad band.
 
@@ -445,8 +537,8 @@ class MultiBandDeconvolver:
         -------
         results : `MultiBandResults`
         """
-        problem = _Problem(self, bands, broad, psfs=psfs,
-                           broad_psf=broad_psf, errors=errors,
+        problem = _Problem(self, bands, broad, psfs=psf,
+                           broad_psf=broad_psf, errors=error,
                            broad_error=broad_error)
         weights = problem.sed(sed_weights, spectrum, filters, broad_filter)
         return problem.solve(weights)
@@ -479,8 +571,8 @@ class _Problem:
             msg = 'broad must be given (the broad-band image), got None'
             raise ValueError(msg)
         self.n_bands = len(bands)
-        psfs = self._per_band(psfs, 'psfs')
-        errors = self._per_band(errors, 'errors')
+        psfs = self._per_band(psfs, 'psf')
+        errors = self._per_band(errors, 'error')
         self.items = [parse_image_input(
             image, psf=psfs[b], error=errors[b], name=f'bands[{b}]',
             allow_batch=True, require_psf=True)
@@ -601,7 +693,7 @@ class _Problem:
             if item.error is None:
                 msg = (f'{name} must have an uncertainty (the pixels are '
                        'weighted by it), got none; attach one (NDData '
-                       'uncertainty, or errors= / broad_error=) or use '
+                       'uncertainty, or error= / broad_error=) or use '
                        "noise='measure'")
                 raise ValueError(msg)
             error = item.error
@@ -900,15 +992,15 @@ class _Problem:
                                        psf=None))
         single = not self.batch
         return MultiBandResults(
-            images=images,
+            image=images,
             iterations=int(n_done[0]) if single else n_done,
             stop_reason=reasons[0] if single else reasons,
             sed_weights=weights[0, :, 0, 0] if weights.shape[-1] == 1
             and weights.shape[0] == 1 else weights,
             constraint_weight=hist['constraint_weight'][
                 np.arange(len(n_done)), :, n_done - 1],
-            residuals=[residual[:, b] if self.batch else residual[0, b]
-                       for b in range(self.n_bands)],
+            residual=[residual[:, b] if self.batch else residual[0, b]
+                      for b in range(self.n_bands)],
             broad_residual=broad_residual if self.batch
             else broad_residual[0],
             noise={'bands': np.stack(self.noise_levels[:-1], axis=-1),

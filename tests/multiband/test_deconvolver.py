@@ -75,8 +75,8 @@ def deconvolve(bands, broad, psfs, broad_psf, weights, *, errors=None,
         errors = [NOISE] * len(bands) if errors is None else errors
         broad_error = BROAD_NOISE if broad_error is None else broad_error
     return MultiBandDeconvolver(**kwargs).deconvolve(
-        bands, broad, sed_weights=weights, psfs=psfs, broad_psf=broad_psf,
-        errors=errors, broad_error=broad_error, filters=filters,
+        bands, broad, sed_weights=weights, psf=psfs, broad_psf=broad_psf,
+        error=errors, broad_error=broad_error, filters=filters,
         broad_filter=broad_filter)
 
 
@@ -97,7 +97,7 @@ def test_no_flux_leakage_between_bands():
     centres = [(9, 9), (22, 24), (10, 23)]
     truth = np.stack([gaussian_image(fine, c, 1.2, 100.0) for c in centres])
     bands, broad, psfs, broad_psf = observe(truth, WEIGHTS)
-    x = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).images)
+    x = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).image)
     y, xx = np.indices(fine)
     for b, centre in enumerate(centres):
         aperture = (y - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= 5 ** 2
@@ -115,17 +115,17 @@ def test_broad_band_sharpens_every_band():
     truth = galaxy_truth(seed=1)
     bands, broad, psfs, broad_psf = observe(truth, WEIGHTS)
     joint = np.stack(deconvolve(bands, broad, psfs, broad_psf,
-                                WEIGHTS).images)
+                                WEIGHTS).image)
     alone = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
                                 constraint_weight=0.0, discrepancy=None,
-                                n_iter=30).images)
+                                n_iter=30).image)
     assert np.all(nmse(joint, truth) < 0.6 * nmse(alone, truth))
 
 
 def test_flux_conserved_with_zero_boundaries():
     truth = galaxy_truth(seed=2)
     bands, broad, psfs, broad_psf = observe(truth, WEIGHTS)
-    x = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).images)
+    x = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).image)
     np.testing.assert_allclose(x.sum(axis=(-2, -1)),
                                truth.sum(axis=(-2, -1)), rtol=0.01)
 
@@ -196,11 +196,11 @@ def test_flux_projection():
     truth = 0.05 * galaxy_truth(seed=12)
     bands, broad, psfs, broad_psf = observe(truth, WEIGHTS)
     kept = np.stack(deconvolve(bands, broad, psfs, broad_psf,
-                               WEIGHTS).images)
+                               WEIGHTS).image)
     loose = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
-                                conserve_flux=False).images)
+                                conserve_flux=False).image)
     slab = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
-                               flux_tolerance=1.0).images)
+                               flux_tolerance=1.0).image)
     data_flux = np.array([band.sum() for band in bands])
     true_flux = truth.sum(axis=(-2, -1))
     sigma_sum = NOISE * np.sqrt(bands[0].size)      # 6 % of the flux
@@ -218,10 +218,10 @@ def test_flux_projection():
 
 def test_positivity(problem):
     truth, (bands, broad, psfs, broad_psf) = problem
-    images = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).images
+    images = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).image
     assert min(image.min() for image in images) >= 0
     free = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
-                      positivity=False, conserve_flux=False).images
+                      positivity=False, conserve_flux=False).image
     assert min(image.min() for image in free) < 0
 
 
@@ -229,14 +229,14 @@ def test_batch_equals_one_object_at_a_time():
     truths = np.stack([galaxy_truth(seed=s) for s in (4, 5, 6)])
     bands, broad, psfs, broad_psf = observe(truths, WEIGHTS, noise=0.02)
     batch = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS)
-    assert batch.images[0].shape == (3, 32, 32)
+    assert batch.image[0].shape == (3, 32, 32)
     assert len(batch.iterations) == 3
     for i in range(3):
         one = deconvolve([band[i] for band in bands], broad[i], psfs,
                          broad_psf, WEIGHTS)
         assert one.iterations == batch.iterations[i]
         for b in range(3):
-            np.testing.assert_allclose(batch.images[b][i], one.images[b],
+            np.testing.assert_allclose(batch.image[b][i], one.image[b],
                                        rtol=1e-9, atol=1e-12)
 
 
@@ -244,8 +244,8 @@ def test_per_object_psfs_in_a_batch():
     truths = np.stack([galaxy_truth(seed=s) for s in (7, 8)])
     bands, broad, psfs, broad_psf = observe(truths, WEIGHTS)
     per_object = [np.stack([p, p]) for p in psfs]
-    a = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).images
-    b = deconvolve(bands, broad, per_object, broad_psf, WEIGHTS).images
+    a = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).image
+    b = deconvolve(bands, broad, per_object, broad_psf, WEIGHTS).image
     np.testing.assert_allclose(np.stack(a), np.stack(b), rtol=1e-9,
                                atol=1e-12)
 
@@ -253,8 +253,8 @@ def test_per_object_psfs_in_a_batch():
 def test_sed_maps_equal_to_scalars_give_the_same_result(problem):
     truth, (bands, broad, psfs, broad_psf) = problem
     maps = np.broadcast_to(WEIGHTS[:, None, None], (3, 32, 32))
-    a = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).images
-    b = deconvolve(bands, broad, psfs, broad_psf, maps).images
+    a = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).image
+    b = deconvolve(bands, broad, psfs, broad_psf, maps).image
     np.testing.assert_allclose(np.stack(a), np.stack(b), rtol=1e-9,
                                atol=1e-12)
 
@@ -266,16 +266,16 @@ def test_torch_backend_matches_numpy(problem):
     b = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
                    device=torch.device('cpu'))
     assert a.iterations == b.iterations
-    np.testing.assert_allclose(np.stack(a.images), np.stack(b.images),
+    np.testing.assert_allclose(np.stack(a.image), np.stack(b.image),
                                rtol=1e-8, atol=1e-10)
 
 
 def test_float32_close_to_float64():
     truths = np.stack([galaxy_truth(seed=s) for s in (9, 10)])
     bands, broad, psfs, broad_psf = observe(truths, WEIGHTS)
-    a = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).images)
+    a = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS).image)
     b = np.stack(deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
-                            dtype='float32').images)
+                            dtype='float32').image)
     assert np.abs(a - b).max() < 1e-3 * np.abs(a).max()
 
 
@@ -283,8 +283,8 @@ def test_periodic_boundary_runs(problem):
     truth, (bands, broad, psfs, broad_psf) = problem
     result = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
                         boundary='periodic')
-    assert result.images[0].shape == (32, 32)
-    assert np.all(nmse(np.stack(result.images), truth) < 0.5)
+    assert result.image[0].shape == (32, 32)
+    assert np.all(nmse(np.stack(result.image), truth) < 0.5)
 
 
 # -- the NDData contract -----------------------------------------------------
@@ -341,7 +341,7 @@ def test_quantity_in_quantity_out(problem):
     truth, (bands, broad, psfs, broad_psf) = problem
     out = MultiBandDeconvolver()(
         [b * u.nJy for b in bands], broad * u.nJy, sed_weights=WEIGHTS,
-        psfs=psfs, broad_psf=broad_psf, errors=[NOISE * u.nJy] * 3,
+        psf=psfs, broad_psf=broad_psf, error=[NOISE * u.nJy] * 3,
         broad_error=BROAD_NOISE * u.nJy)
     assert all(isinstance(image, u.Quantity) and image.unit == u.nJy
                for image in out)
@@ -367,7 +367,7 @@ def test_sed_weights_from_a_spectrum_and_filters(problem):
                    flux=(wave / (700 * u.nm)).value ** 2 * u.nJy)
     filters = ['rubin_r', 'rubin_i', 'rubin_z']
     result = MultiBandDeconvolver(n_iter=3, discrepancy=None).deconvolve(
-        bands, broad, psfs=psfs, broad_psf=broad_psf, errors=[NOISE] * 3,
+        bands, broad, psf=psfs, broad_psf=broad_psf, error=[NOISE] * 3,
         broad_error=BROAD_NOISE, filters=filters, broad_filter='euclid_vis',
         spectrum=red)
     expected = sed_weights([get_band(f) for f in filters],
@@ -577,9 +577,9 @@ def test_regression_on_the_reference_sample(sample):
     with pytest.warns(AstrodeconvWarning, match='used as given'):
         result = MultiBandDeconvolver(noise='measure').deconvolve(
             sample.bandset, sed_weights=sample.sed_weights)
-    assert result.images[2].meta['PSFOFFY'] == pytest.approx(-1.383,
-                                                             abs=1e-3)
-    x = np.stack([image.data for image in result.images])
+    assert result.image[2].meta['PSFOFFY'] == pytest.approx(-1.383,
+                                                            abs=1e-3)
+    x = np.stack([image.data for image in result.image])
     error = nmse(x, sample.target)
     assert np.all(error <= 1.05 * REFERENCE_NMSE), error
     # the flux each band's data hold is kept; the r data hold 2 standard
@@ -608,10 +608,10 @@ def test_simulated_galaxies_are_sharpened():
     sim = simulate_multiband(3, seed=11)
     result = MultiBandDeconvolver().deconvolve(
         [sim.data[:, b] for b in range(3)], sim.broad_data,
-        sed_weights=sim.sed_weights, psfs=list(sim.psfs),
-        broad_psf=sim.broad_psf, errors=list(sim.errors),
+        sed_weights=sim.sed_weights, psf=list(sim.psfs),
+        broad_psf=sim.broad_psf, error=list(sim.errors),
         broad_error=sim.broad_error)
-    x = np.stack(result.images, axis=1)
+    x = np.stack(result.image, axis=1)
     start = np.stack([np.kron(sim.data[:, b], np.ones((2, 2))) / 4
                       for b in range(3)], axis=1)
     assert np.all(nmse(x, sim.truth) < 0.6 * nmse(start, sim.truth))
@@ -625,9 +625,192 @@ def test_optional_denoiser_on_every_band(problem):
         warnings.simplefilter('ignore', AstrodeconvWarning)
         cleaned = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS,
                              denoiser='unet16-gauss-v1')
-    a, b = np.stack(plain.images), np.stack(cleaned.images)
+    a, b = np.stack(plain.image), np.stack(cleaned.image)
     assert b.shape == a.shape and np.all(np.isfinite(b))
     assert not np.allclose(a, b)
     assert plain.iterations == cleaned.iterations
     with pytest.raises(ValueError, match='must take the noise level'):
         MultiBandDeconvolver(denoiser='unet16-sim-v2')
+
+
+# -- the common protocol ---------------------------------------------------
+def test_results_share_the_deconvolution_results_names(problem):
+    from astrodeconv.deconvolution import DeconvolutionResults
+
+    truth, (bands, broad, psfs, broad_psf) = problem
+    result = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS)
+    assert isinstance(result, DeconvolutionResults)
+    assert len(result.image) == len(result.residual) == 3
+    assert result.error is None and result.effective_psf is None
+    # the residual is the data minus the model of the returned image
+    model = ForwardModel(psfs[0], bands[0].shape, upsample=K,
+                         pad_width=6).forward(result.image[0])
+    np.testing.assert_allclose(result.residual[0], bands[0] - model,
+                               atol=1e-9 * np.abs(bands[0]).max())
+    params = result.params
+    assert params['n_iter'] == result.iterations > 0
+    assert params['stop_reason'] == result.stop_reason == 'discrepancy'
+    np.testing.assert_array_equal(params['constraint_weight'],
+                                  result.constraint_weight)
+    assert params['constraint_weight'].shape == (1, 3)
+    np.testing.assert_array_equal(params['sed_weights'], WEIGHTS)
+
+
+def test_batch_params_are_per_object():
+    truths = np.stack([galaxy_truth(seed=s) for s in (5, 6)])
+    bands, broad, psfs, broad_psf = observe(truths, WEIGHTS)
+    result = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS)
+    assert result.params['n_iter'].shape == (2,)
+    assert len(result.params['stop_reason']) == 2
+    assert result.params['constraint_weight'].shape == (2, 3)
+
+
+def test_old_result_names_warn_and_alias(problem):
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    truth, (bands, broad, psfs, broad_psf) = problem
+    result = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS, n_iter=5,
+                        noise='measure')
+    with pytest.warns(AstropyDeprecationWarning,
+                      match=r'MultiBandResults.images is deprecated.*use '
+                            r'MultiBandResults.image'):
+        assert result.images is result.image
+    with pytest.warns(AstropyDeprecationWarning,
+                      match=r'MultiBandResults.residuals is deprecated'):
+        assert result.residuals is result.residual
+
+
+def test_old_keyword_names_warn_and_give_the_same_result(problem):
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    truth, (bands, broad, psfs, broad_psf) = problem
+    deconv = MultiBandDeconvolver(n_iter=8, noise='measure')
+    new = deconv(bands, broad, sed_weights=WEIGHTS, psf=psfs,
+                 broad_psf=broad_psf, error=[NOISE] * 3,
+                 broad_error=BROAD_NOISE)
+    with pytest.warns(AstropyDeprecationWarning,
+                      match="'psfs' keyword of deconvolve is deprecated.*"
+                            "use 'psf'"):
+        with pytest.warns(AstropyDeprecationWarning,
+                          match="'errors' keyword of deconvolve"):
+            old = deconv.deconvolve(bands, broad, sed_weights=WEIGHTS,
+                                    psfs=psfs, broad_psf=broad_psf,
+                                    errors=[NOISE] * 3,
+                                    broad_error=BROAD_NOISE).image
+    with pytest.warns(AstropyDeprecationWarning,
+                      match="'psfs' keyword of __call__"):
+        called = deconv(bands, broad, sed_weights=WEIGHTS, psfs=psfs,
+                        broad_psf=broad_psf, error=[NOISE] * 3,
+                        broad_error=BROAD_NOISE)
+    for a, b, c in zip(new, old, called):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    with pytest.raises(TypeError, match="got both 'psfs' and 'psf'"):
+        deconv.deconvolve(bands, broad, sed_weights=WEIGHTS, psfs=psfs,
+                          psf=psfs, broad_psf=broad_psf,
+                          error=[NOISE] * 3, broad_error=BROAD_NOISE)
+
+
+def test_psf_list_length_is_checked_by_its_new_name(problem):
+    truth, (bands, broad, psfs, broad_psf) = problem
+    with pytest.raises(ValueError, match=r'psf must be a list with one '
+                                         r'entry per band \(3\), got 2'):
+        deconvolve(bands, broad, psfs[:2], broad_psf, WEIGHTS)
+
+
+def test_device_auto_follows_conf_device(problem):
+    from astrodeconv import conf
+
+    truth, (bands, broad, psfs, broad_psf) = problem
+    assert MultiBandDeconvolver().device == 'auto'
+    cpu = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS, device='cpu')
+    auto = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS)
+    np.testing.assert_array_equal(np.stack(cpu.image), np.stack(auto.image))
+    with conf.set_temp('device', 'cpu'):
+        pinned = deconvolve(bands, broad, psfs, broad_psf, WEIGHTS)
+        assert MultiBandDeconvolver()._torch_device() is None
+    np.testing.assert_array_equal(np.stack(cpu.image),
+                                  np.stack(pinned.image))
+    with conf.set_temp('device', 'tpu'):
+        with pytest.raises(ValueError, match='conf.device must be one of'):
+            MultiBandDeconvolver()
+
+
+def test_device_auto_uses_the_gpu_when_configured():
+    torch = pytest.importorskip('torch')
+    from astrodeconv import conf
+
+    if not torch.cuda.is_available():
+        with conf.set_temp('device', 'cuda'):
+            with pytest.raises(ValueError, match='CUDA is not available'):
+                MultiBandDeconvolver()
+        return
+    with conf.set_temp('device', 'cuda'):
+        assert MultiBandDeconvolver()._torch_device().type == 'cuda'
+
+
+# -- the solver's kernels --------------------------------------------------
+@pytest.mark.parametrize('backend', ['numpy', 'torch'])
+def test_padded_buffers_equal_plain_padding(backend):
+    from astrodeconv.multiband._solver import _Padded, make_ops
+
+    if backend == 'torch':
+        torch = pytest.importorskip('torch')
+        ops = make_ops(torch.device('cpu'))
+    else:
+        ops = make_ops(None)
+    rng = np.random.default_rng(1)
+    padded = _Padded(ops)
+    for n in (3, 2):                      # a smaller batch reallocates
+        x = ops.asarray(rng.normal(size=(n, 2, 5, 7)))
+        for k, width in ((2, 3), (3, 1), (1, 2)):
+            got = ops.to_numpy(padded.pad_repeat(('r', k), x, width, k))
+            want = ops.to_numpy(ops.repeat(ops.pad(x, width), k))
+            np.testing.assert_array_equal(got, want)
+            got = ops.to_numpy(padded.pad(('p', k), x, width))
+            np.testing.assert_array_equal(got, ops.to_numpy(ops.pad(x, width)))
+        # the border stays zero when the buffer is written again
+        y = ops.asarray(rng.normal(size=(n, 2, 5, 7)))
+        got = ops.to_numpy(padded.pad_repeat(('r', 2), y, 3, 2))
+        np.testing.assert_array_equal(got,
+                                      ops.to_numpy(ops.repeat(ops.pad(y, 3),
+                                                              2)))
+
+
+def test_broad_prediction_alone_equals_the_joint_one():
+    from astrodeconv.multiband._solver import JointOperators, make_ops
+
+    rng = np.random.default_rng(2)
+    psfs = np.stack([make_gaussian_psf(f, shape=(11, 11)) for f in FWHMS])
+    broad_psf = make_gaussian_psf(BROAD_FWHM, shape=(11, 11))
+    ops = make_ops(None)
+    operators = JointOperators(psfs, broad_psf, (8, 8), K, 3, ops)
+    x = rng.uniform(size=(2, 3, 16, 16))
+    for sed in (WEIGHTS[None, :, None, None],
+                rng.uniform(0.2, 0.4, (2, 3, 16, 16))):
+        bands, broad = operators.predict(x, sed)
+        np.testing.assert_array_equal(operators.predict_broad(x, sed), broad)
+        np.testing.assert_array_equal(bands, operators.band_forward(x))
+
+
+def test_flux_projection_with_kept_square_weights():
+    from astrodeconv.multiband._solver import make_ops, project_flux
+
+    rng = np.random.default_rng(3)
+    ops = make_ops(None)
+    v = rng.normal(1.0, 2.0, (2, 3, 9, 9))
+    weight = rng.uniform(0.5, 1.0, (2, 3, 9, 9))
+    flux = np.array([[40.0, 30.0, 0.0], [20.0, 10.0, 5.0]])
+    x, mu = project_flux(ops, v, weight, flux, True)
+    kept, kept_mu = project_flux(ops, v, weight, flux, True,
+                                 weight_sq=weight * weight)
+    np.testing.assert_array_equal(x, kept)
+    np.testing.assert_array_equal(mu, kept_mu)
+    assert np.all(x >= 0)
+    np.testing.assert_allclose((weight * x).sum(axis=(-2, -1)), flux,
+                               rtol=1e-10, atol=1e-12)
+    assert np.all(x[0, 2] == 0) and mu[0, 2] == 0
+    # one Newton step: not converged, x is recomputed with the last mu
+    one, one_mu = project_flux(ops, v, weight, flux, True, n_newton=1)
+    np.testing.assert_array_equal(
+        one[1], np.maximum(v[1] - one_mu[1][:, None, None] * weight[1], 0))
