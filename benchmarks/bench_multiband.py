@@ -24,6 +24,12 @@ Measured in one run:
   - ``ours_200``: the same for 200 iterations, stopping rules off.
   - ``ours_gradient``: plain projected gradient (``accelerate=False``)
     with the stopping rule.
+  - ``ours_plain_arrays``: the sample's arrays as the reference code
+    reads them (no WCS, PSFs not shifted), ``noise='measure'``, the PSF
+    centre convention declared with ``psf_center='scipy'`` (the even-size
+    centre of ``scipy.signal.fftconvolve(mode='same')``, ``n/2 - 1``)
+    instead of shifting the arrays as `load_reference_sample` does. Run
+    only when `MultiBandDeconvolver.deconvolve` takes ``psf_center``.
 
   Wall times are medians of ``--repeat`` runs, NMSE per band against the
   HST target, flux per band.
@@ -35,7 +41,11 @@ Measured in one run:
 Run::
 
     python benchmarks/bench_multiband.py [--n-objects 64] [--repeat 5]
+        [--only {sample,batch}] [--profile N]
         [-o benchmarks/results/bench_multiband.json] [--overwrite]
+
+``--profile N`` prints the N functions where one batched float64 call
+spends most time (cProfile), after the measurements.
 
 Goals: ours at least 10 times faster than the straightforward reference
 at equal or better NMSE, and the batch at least 3 times faster per object
@@ -43,6 +53,7 @@ than one object at a time.
 """
 
 import argparse
+import inspect
 import os
 import platform
 import time
@@ -174,11 +185,14 @@ def bench_sample(repeat):
                                      sed_weights=sample.sed_weights)
 
         seconds, result = timed(run, repeat)
-        x = np.stack([image.data for image in result.images])
+        x = np.stack([image.data for image in result.image])
         out[name] = describe(x, target, seconds,
                              iterations=int(result.iterations),
                              stop_reason=result.stop_reason,
                              speedup=ref_time / seconds)
+    plain = bench_plain_arrays(raw, target, ref_time, repeat)
+    if plain is not None:
+        out['ours_plain_arrays'] = plain
     best = out['ours_default']
     out['goal_speedup'] = GOAL_SPEEDUP
     out['speedup_met'] = bool(best['speedup'] >= GOAL_SPEEDUP)
@@ -187,12 +201,65 @@ def bench_sample(repeat):
     return out
 
 
-def bench_batch(n_objects, repeat):
+def bench_plain_arrays(raw, target, ref_time, repeat):
+    """
+    The sample as plain arrays, the PSF convention declared (None when
+    ``deconvolve`` does not take ``psf_center``).
+    """
+    deconv = MultiBandDeconvolver(noise='measure')
+    if 'psf_center' not in inspect.signature(deconv.deconvolve).parameters:
+        print('MultiBandDeconvolver.deconvolve takes no psf_center: the '
+              'plain-array row is skipped')
+        return None
+
+    def run():
+        return deconv.deconvolve(
+            list(raw['data']), raw['broad'], sed_weights=raw['sed'],
+            psf=list(raw['psfs']), broad_psf=raw['broad_psf'],
+            psf_center='scipy')
+
+    with warnings.catch_warnings():
+        # PSF offsets kept as given are reported by a warning
+        warnings.simplefilter('ignore')
+        seconds, result = timed(run, repeat)
+    x = np.stack(result.image)
+    return describe(x, target, seconds, iterations=int(result.iterations),
+                    stop_reason=result.stop_reason,
+                    speedup=ref_time / seconds)
+
+
+def batch_inputs(n_objects):
     sim = simulate_multiband(n_objects, seed=20261130)
     bands = [sim.data[:, b] for b in range(sim.data.shape[1])]
-    kwargs = dict(sed_weights=sim.sed_weights, psfs=list(sim.psfs),
-                  broad_psf=sim.broad_psf, errors=list(sim.errors),
+    kwargs = dict(sed_weights=sim.sed_weights, psf=list(sim.psfs),
+                  broad_psf=sim.broad_psf, error=list(sim.errors),
                   broad_error=sim.broad_error)
+    return sim, bands, kwargs
+
+
+def profile_batch(n_objects, top):
+    """cProfile of one batched float64 call: the ``top`` functions."""
+    import cProfile
+    import io
+    import pstats
+
+    sim, bands, kwargs = batch_inputs(n_objects)
+    deconv = MultiBandDeconvolver()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        deconv.deconvolve(bands, sim.broad_data, **kwargs)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        deconv.deconvolve(bands, sim.broad_data, **kwargs)
+        profiler.disable()
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats('tottime').print_stats(
+        top)
+    return stream.getvalue()
+
+
+def bench_batch(n_objects, repeat):
+    sim, bands, kwargs = batch_inputs(n_objects)
     deconv = MultiBandDeconvolver()
     single = MultiBandDeconvolver(dtype='float32')
 
@@ -212,9 +279,9 @@ def bench_batch(n_objects, repeat):
         batch_time, batch_result = timed(batch, repeat)
         batch32_time, batch32_result = timed(batch32, repeat)
         loop_time, loop_results = timed(loop, max(1, repeat // 2))
-    x = np.stack(batch_result.images, axis=1)
-    x32 = np.stack(batch32_result.images, axis=1)
-    x_loop = np.stack([np.stack(r.images) for r in loop_results])
+    x = np.stack(batch_result.image, axis=1)
+    x32 = np.stack(batch32_result.image, axis=1)
+    x_loop = np.stack([np.stack(r.image) for r in loop_results])
     start = np.stack([np.kron(b, np.ones((sim.upsample, sim.upsample)))
                       / sim.upsample ** 2 for b in bands], axis=1)
     return {
@@ -253,7 +320,9 @@ def table(report):
     sample = report.get('sample')
     if sample:
         for name in ('reference', 'ours_default', 'ours_gradient',
-                     'ours_200'):
+                     'ours_200', 'ours_plain_arrays'):
+            if name not in sample:
+                continue
             row = sample[name]
             speed = row.get('speedup', 1.0)
             lines.append(
@@ -261,7 +330,9 @@ def table(report):
                 f"{speed:.1f} | "
                 + ' / '.join(f'{v:.4f}' for v in row['nmse']) + ' | '
                 + ' / '.join(f'{v:.2f}' for v in row['flux']) + ' |')
-    batch = report['batch']
+    batch = report.get('batch')
+    if not batch:
+        return '\n'.join(lines) + '\n'
     lines += ['', f"Batch of {batch['n_objects']} simulated objects: "
               f"{batch['per_object_ms_batch']:.1f} ms per object batched, "
               f"{batch['per_object_ms_loop']:.1f} ms one at a time "
@@ -282,18 +353,27 @@ def main(argv=None):
     parser.add_argument('-o', '--output', default=str(
         Path(__file__).parent / 'results' / 'bench_multiband.json'))
     parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--only', choices=('sample', 'batch'),
+                        help='run one of the two workloads')
+    parser.add_argument('--profile', type=int, default=0, metavar='N',
+                        help='print the N costliest functions of one '
+                        'batched call')
     args = parser.parse_args(argv)
     report = {'benchmark': 'bench_multiband', 'version': __version__,
               'machine': platform.machine(), 'cpus': os.cpu_count(),
               'threads': os.environ.get('OMP_NUM_THREADS')}
-    if SAMPLE.is_dir():
-        report['sample'] = bench_sample(args.repeat)
-    else:
-        report['sample'] = None
-        print(f'the reference sample is not at {SAMPLE}: skipped')
-    report['batch'] = bench_batch(args.n_objects, args.repeat)
+    report['sample'] = report['batch'] = None
+    if args.only != 'batch':
+        if SAMPLE.is_dir():
+            report['sample'] = bench_sample(args.repeat)
+        else:
+            print(f'the reference sample is not at {SAMPLE}: skipped')
+    if args.only != 'sample':
+        report['batch'] = bench_batch(args.n_objects, args.repeat)
     text = table(report)
     print(text)
+    if args.profile:
+        print(profile_batch(args.n_objects, args.profile))
     write_report(args.output, report, table=text, overwrite=args.overwrite)
 
 

@@ -180,7 +180,7 @@ plt.show()
 # band spread onto the VIS grid with flux conserved
 # (`~astrodeconv.operators.upsample_flux`).
 
-r, i, z = measured.images
+r, i, z = measured.image
 print(f'{type(r).__name__} {r.shape}, unit {r.unit}, pixel scale '
       f'{abs(r.wcs.wcs.cdelt[0]) * 3600:.2f} arcsec, DCNVITER='
       f'{r.meta["DCNVITER"]}, DCNVSTOP={r.meta["DCNVSTOP"]!r}')
@@ -189,8 +189,8 @@ k = observed.upsample
 baseline = [upsample_flux(np.asarray(image.data, dtype=float), k)
             for image in observed.images]
 runs = {'upsampled input': baseline,
-        'noise="uncertainty"': [image.data for image in trusted.images],
-        'noise="measure"': [image.data for image in measured.images]}
+        'noise="uncertainty"': [image.data for image in trusted.image],
+        'noise="measure"': [image.data for image in measured.image]}
 print(f'{"NMSE":21s}' + ''.join(f'{name:>10s}' for name in names))
 for label, images in runs.items():
     print(f'{label:21s}' + ''.join(
@@ -220,7 +220,7 @@ print(f'{"target":21s}' + ''.join(f'{np.sum(truth):10.5g}'
 
 fig, axes = plt.subplots(3, 4, figsize=(12, 9.4))
 for row, name, band, result, truth in zip(axes, names, observed.images,
-                                          measured.images, target):
+                                          measured.image, target):
     data = np.asarray(band.data)
     soft = 0.05 * truth.max()
     limit = np.arcsinh(truth.max() / soft)
@@ -241,7 +241,7 @@ plt.show()
 # %%
 # Residuals
 # ---------
-# ``results.residuals`` holds, for each band, the data minus the
+# ``results.residual`` holds, for each band, the data minus the
 # prediction ``H_b x_b`` on the Rubin grid. ``results.broad_residual``
 # holds the VIS image minus the prediction from the weighted sum of the
 # bands. Divided by the noise used, the Rubin residuals look like noise,
@@ -250,7 +250,7 @@ plt.show()
 # noise. The VIS residual keeps a trace of the galaxy's core, which the
 # weighted sum of the three bands does not reproduce exactly.
 
-residuals = measured.residuals + [measured.broad_residual]
+residuals = measured.residual + [measured.broad_residual]
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
 for ax, name, residual, sigma in zip(axes, names + ['VIS'], residuals,
                                      used):
@@ -285,7 +285,7 @@ print(f'SED weights, throughputs: {np.round(bandset.sed_weights(), 3)}')
 from_bands = MultiBandDeconvolver(noise='measure').deconvolve(bandset)
 print(f'{from_bands.iterations} iterations, NMSE ' + ', '.join(
     f'{name} {nmse(image.data, truth):.3f}'
-    for name, image, truth in zip(names, from_bands.images, target)))
+    for name, image, truth in zip(names, from_bands.image, target)))
 
 # %%
 # On the sample the two sets of weights give close results. With the
