@@ -120,9 +120,18 @@ class UnrolledHQS(Denoiser):
     n_iter : int, optional
         Number of iterations (network passes per image).
     base_width, n_levels : int, optional
-        Size of the shared UNet64.
+        Size of the shared UNet64 (the default prior).
     hidden : int, optional
         Width of the hyper-parameter network.
+    prior : str, optional
+        Architecture of the shared prior (see
+        `~astrodeconv.denoisers.build_denoiser`): ``'UNet64'`` (with the
+        noise level as an input), ``'Learnlet'`` (noise-level aware) or
+        ``'SUNet'`` (blind to the noise level: the schedule then acts
+        through the data-step weights only).
+    prior_kwargs : dict, optional
+        Constructor arguments of the prior, e.g. ``{'base_width': 64,
+        'n_levels': 5, 'sigma_input': True}`` for the full-size UNet-64.
 
     Examples
     --------
@@ -137,7 +146,8 @@ class UnrolledHQS(Denoiser):
 
     requires_sigma = True
 
-    def __init__(self, *, n_iter=6, base_width=16, n_levels=4, hidden=32):
+    def __init__(self, *, n_iter=6, base_width=16, n_levels=4, hidden=32,
+                 prior='UNet64', prior_kwargs=None):
         super().__init__()
         for value, name in ((n_iter, 'n_iter'), (hidden, 'hidden')):
             if isinstance(value, bool) or not isinstance(value, int) or (
@@ -145,9 +155,15 @@ class UnrolledHQS(Denoiser):
                 msg = f'{name} must be an integer >= 1, got {value!r}'
                 raise ValueError(msg)
         self.n_iter = n_iter
-        self.prior = UNet64(base_width=base_width, n_levels=n_levels,
-                            sigma_input=True)
-        self.size_multiple = self.prior.size_multiple
+        if prior == 'UNet64' and not prior_kwargs:
+            self.prior = UNet64(base_width=base_width, n_levels=n_levels,
+                                sigma_input=True)
+        else:
+            from .weights import build_denoiser
+
+            self.prior = build_denoiser(prior, **dict(prior_kwargs or {}))
+        self.size_multiple = getattr(self.prior, 'size_multiple', 1)
+        self.fixed_size = getattr(self.prior, 'fixed_size', None)
         self.hyper = nn.Sequential(nn.Linear(3, hidden), nn.Tanh(),
                                    nn.Linear(hidden, 2 * n_iter))
         # untrained: the plug-and-play schedule, whatever the input
@@ -159,7 +175,11 @@ class UnrolledHQS(Denoiser):
 
     def forward(self, x, sigma=None):
         """The prior step: denoise ``x`` (B, 1, H, W) at noise ``sigma``."""
-        return self.prior(x, sigma)
+        if getattr(self.prior, 'requires_sigma', False):
+            return self.prior(x, sigma)
+        # a prior blind to the noise level (e.g. SUNet): the schedule
+        # still sets the weight of every data step
+        return self.prior(x)
 
     def schedule(self, features):
         """

@@ -215,12 +215,13 @@ def _batch(group, index, k, rng, augment):
             'psf_fwhm': group['psf_fwhm'][index]}
 
 
-def _run_batch(net, batch, k, torch, checkpoint=False):
+def _run_batch(net, batch, k, torch, checkpoint=False, device='cpu'):
     from ..denoisers.unrolled import schedule_features
     from ..operators.differentiable import TorchDataStep
 
     def tensor(value):
-        return torch.as_tensor(np.asarray(value), dtype=torch.float32)
+        return torch.as_tensor(np.asarray(value), dtype=torch.float32,
+                               device=device)
 
     sigma = tensor(batch['sigma'])
     fine = sigma / k ** 2
@@ -228,18 +229,18 @@ def _run_batch(net, batch, k, torch, checkpoint=False):
     features = schedule_features(
         fine / start.amax(dim=(-2, -1)).clamp(min=1e-12),
         tensor(batch['psf_fwhm']), torch.full_like(sigma, float(k)))
-    step = TorchDataStep(batch['model'])
+    step = TorchDataStep(batch['model'], device=device)
     return net.unroll(start, tensor(batch['back_projected']), step,
                       features, fine, sigma, checkpoint=checkpoint)
 
 
 def _nmse(x, truth, torch):
-    truth = torch.as_tensor(truth, dtype=torch.float32)
+    truth = torch.as_tensor(truth, dtype=torch.float32, device=x.device)
     return ((x - truth) ** 2).sum(dim=(-2, -1)) / (truth ** 2).sum(
         dim=(-2, -1)).clamp(min=1e-12)
 
 
-def _validate(net, examples, batch_size, torch):
+def _validate(net, examples, batch_size, torch, device='cpu'):
     scores = []
     with torch.no_grad():
         for k, group in examples.items():
@@ -247,8 +248,8 @@ def _validate(net, examples, batch_size, torch):
                 index = np.arange(i, min(i + batch_size,
                                          len(group['truth'])))
                 batch = _batch(group, index, k, None, False)
-                x = _run_batch(net, batch, k, torch)
-                scores.append(_nmse(x, batch['truth'], torch).numpy())
+                x = _run_batch(net, batch, k, torch, device=device)
+                scores.append(_nmse(x, batch['truth'], torch).cpu().numpy())
     return float(np.median(np.concatenate(scores)))
 
 
@@ -256,6 +257,7 @@ def train_unrolled(train, validation, output_dir, *,
                    init='unet16-gauss-v1', n_iter=6, batch_size=4,
                    steps=2000, lr=1e-4, hyper_lr=1e-3, validate_every=100,
                    max_seconds=None, threads=1, seed=0, checkpoint=False,
+                   device='cpu', prior='UNet64', prior_kwargs=None,
                    overwrite=False):
     """
     Train `~astrodeconv.denoisers.UnrolledHQS` end to end.
@@ -292,6 +294,11 @@ def train_unrolled(train, validation, output_dir, *,
         Seed of the batches and augmentations.
     checkpoint : bool, optional
         Gradient checkpointing of the prior steps.
+    device : str, optional
+        Where to train (``'cpu'``, ``'cuda'``).
+    prior, prior_kwargs : optional
+        Architecture of the shared prior (see
+        `~astrodeconv.denoisers.UnrolledHQS`); ``init`` must match it.
     overwrite : bool, optional
         Replace an existing ``best.pt``.
 
@@ -312,10 +319,10 @@ def train_unrolled(train, validation, output_dir, *,
     if best_path.exists() and not overwrite:
         msg = f'{best_path} exists; pass overwrite=True to replace it'
         raise FileExistsError(msg)
-    net = UnrolledHQS(n_iter=n_iter)
+    net = UnrolledHQS(n_iter=n_iter, prior=prior, prior_kwargs=prior_kwargs)
     if init is not None:
-        prior = load_denoiser(init)
-        net.prior.load_state_dict(prior.state_dict())
+        net.prior.load_state_dict(load_denoiser(init).state_dict())
+    net.to(device)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam([
         {'params': net.prior.parameters(), 'lr': lr},
@@ -326,8 +333,10 @@ def train_unrolled(train, validation, output_dir, *,
     factors = np.array(sorted(sizes))
     weights = np.array([sizes[k] for k in factors], dtype=float)
     net.eval()
-    best = _validate(net, validation, batch_size, torch)
+    best = _validate(net, validation, batch_size, torch, device)
     log = {'init': str(init), 'n_iter': n_iter, 'batch_size': batch_size,
+           'prior': prior, 'prior_kwargs': dict(prior_kwargs or {}),
+           'device': str(device),
            'steps': steps, 'lr': lr, 'hyper_lr': hyper_lr,
            'history': [{'step': 0, 'val_nmse': best, 'seconds': 0.0}],
            'untrained_val_nmse': best}
@@ -340,7 +349,8 @@ def train_unrolled(train, validation, output_dir, *,
         k = int(rng.choice(factors, p=weights / weights.sum()))
         index = rng.choice(sizes[k], batch_size, replace=False)
         batch = _batch(train[k], index, k, rng, True)
-        x = _run_batch(net, batch, k, torch, checkpoint=checkpoint)
+        x = _run_batch(net, batch, k, torch, checkpoint=checkpoint,
+                       device=device)
         loss = _nmse(x, batch['truth'], torch).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -352,7 +362,7 @@ def train_unrolled(train, validation, output_dir, *,
         done = max_seconds is not None and seconds > max_seconds
         if step % validate_every == 0 or step == steps or done:
             net.eval()
-            score = _validate(net, validation, batch_size, torch)
+            score = _validate(net, validation, batch_size, torch, device)
             log['history'].append({'step': step, 'val_nmse': score,
                                    'train_nmse': float(np.mean(running)),
                                    'seconds': seconds})
@@ -368,3 +378,74 @@ def train_unrolled(train, validation, output_dir, *,
         if done:
             break
     return log
+
+
+def main(argv=None):
+    """
+    Simulate the examples and train, as one command.
+
+    The shipped model's recipe (2 CPU cores)::
+
+        python -m astrodeconv.training.unrolled -o unrolled_run \\
+            --n-per-regime 600 --steps 1500 --max-seconds 4800
+
+    The full-size UNet-64 prior inside the loop, on a GPU::
+
+        python -m astrodeconv.training.unrolled -o unrolled_unet64 \\
+            --n-per-regime 4000 --steps 40000 --batch-size 16 \\
+            --prior UNet64 --prior-kwargs '{"base_width": 64, "n_levels": 5,
+            "sigma_input": true}' --init none --lr 2e-4 --device cuda
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog='python -m astrodeconv.training.unrolled',
+        description='Train an unrolled (physics-in-the-loop) deconvolver '
+        'end to end.')
+    parser.add_argument('-o', '--output', required=True,
+                        help='directory of best.pt, log.json, examples')
+    parser.add_argument('--n-per-regime', type=int, default=600)
+    parser.add_argument('--val-per-regime', type=int, default=40)
+    parser.add_argument('--seed', type=int, default=101)
+    parser.add_argument('--val-seed', type=int, default=202)
+    parser.add_argument('--n-iter', type=int, default=6)
+    parser.add_argument('--prior', default='UNet64')
+    parser.add_argument('--prior-kwargs', default=None,
+                        help='JSON constructor arguments of the prior')
+    parser.add_argument('--init', default='unet16-gauss-v1',
+                        help="weights of the prior, or 'none'")
+    parser.add_argument('--steps', type=int, default=1500)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--lr', type=float, default=1e-4)
+    parser.add_argument('--hyper-lr', type=float, default=1e-3)
+    parser.add_argument('--max-seconds', type=float, default=None)
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--checkpoint', action='store_true',
+                        help='gradient checkpointing (less memory)')
+    parser.add_argument('--overwrite', action='store_true')
+    args = parser.parse_args(argv)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    sets = {}
+    for name, n, seed in (('val', args.val_per_regime, args.val_seed),
+                          ('train', args.n_per_regime, args.seed)):
+        path = out / f'{name}_examples.npz'
+        if not path.exists():
+            save_unrolled_examples(make_unrolled_examples(n, seed=seed), path)
+        sets[name] = load_unrolled_examples(path)
+    train_unrolled(
+        sets['train'], sets['val'], out, n_iter=args.n_iter,
+        init=None if args.init.lower() == 'none' else args.init,
+        prior=args.prior,
+        prior_kwargs=None if args.prior_kwargs is None else json.loads(
+            args.prior_kwargs),
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        hyper_lr=args.hyper_lr, max_seconds=args.max_seconds,
+        threads=args.threads, device=args.device,
+        checkpoint=args.checkpoint, overwrite=args.overwrite)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -125,3 +125,29 @@ def test_unrolled_training_runs_and_writes_a_loadable_model(tmp_path):
     assert [h['step'] for h in log['history']] == [0, 1, 2]
     net = load_denoiser(tmp_path / 'best.pt')
     assert isinstance(net, UnrolledHQS) and net.n_iter == 2
+
+
+def test_unrolled_with_other_priors():
+    """A larger UNet64 prior, and one blind to the noise level."""
+    from astrodeconv.denoisers import UNet64
+
+    wide = UnrolledHQS(n_iter=2, prior='UNet64', prior_kwargs={
+        'base_width': 4, 'n_levels': 3, 'sigma_input': True})
+    assert wide.prior.base_width == 4 and wide.prior.requires_sigma
+    blind = UnrolledHQS(n_iter=2, prior='UNet64', prior_kwargs={
+        'base_width': 4, 'n_levels': 3})
+    x = torch.rand(2, 1, 16, 16)
+    reference = UNet64(base_width=4, n_levels=3)
+    reference.load_state_dict(blind.prior.state_dict())
+    with torch.no_grad():
+        assert torch.equal(blind(x, torch.tensor([0.1, 0.2])), reference(x))
+
+
+@pytest.mark.slow
+def test_unrolled_training_command(tmp_path):
+    from astrodeconv.training.unrolled import main
+
+    assert main(['-o', str(tmp_path), '--n-per-regime', '2',
+                 '--val-per-regime', '1', '--n-iter', '1', '--steps', '1',
+                 '--batch-size', '2', '--init', 'none']) == 0
+    assert isinstance(load_denoiser(tmp_path / 'best.pt'), UnrolledHQS)
