@@ -44,8 +44,6 @@ LAYER_OF = {name: level for level, names in enumerate(LAYERS)
 PENDING = {
     ('circles', 'denoisers'): 'load_sunet_checkpoint moves next to SUNet '
                               '(denoisers._checkpoints <-> denoisers.sunet)',
-    ('circles', 'datasets'): 'the population model gets its own module '
-                             '(datasets.scenes <-> datasets.simulate)',
     ('layers', 'utils'): 'utils stops importing datasets (the normalisation '
                          'constant) and psf (the PSF parser)',
     ('private', 'training'): 'training stops importing '

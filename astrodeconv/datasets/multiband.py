@@ -220,7 +220,7 @@ def simulate_multiband(n, *, bands=('rubin_r', 'rubin_i', 'rubin_z'),
     from ..multiband import get_band, sed_weights
     from ..operators import ForwardModel
     from ..psf import make_moffat_psf
-    from .simulate import _draw_parameters, galaxy_components
+    from .population import _draw_parameters, galaxy_components
 
     galsim = import_optional('galsim', purpose='to simulate galaxies')
     n = check_positive_int(n, 'n')

@@ -84,10 +84,10 @@ about as fast to draw as a default galaxy.
 
 import numpy as np
 
-from .simulate import (_COUNT_SLOPE, _HLR_TO_SCALE, _MAX_OFFSET, _SERSIC_N,
-                       _SIZE_MEDIAN, _SIZE_PIVOT, _SIZE_RANGE, _SIZE_SCATTER,
-                       _SIZE_SLOPE, _ZERO_POINT, _disk_radius,
-                       _draw_parameters)
+from .population import (_COUNT_SLOPE, _HLR_TO_SCALE, _MAX_OFFSET,
+                         _SERSIC_N, _SIZE_MEDIAN, _SIZE_PIVOT, _SIZE_RANGE,
+                         _SIZE_SCATTER, _SIZE_SLOPE, _ZERO_POINT,
+                         _disk_radius, _draw_parameters)
 
 __all__ = []
 
@@ -242,7 +242,7 @@ def _bulge_disk(sim, rng, mag, r_half):
     """
     A default galaxy of magnitude ``mag`` and disk radius ``r_half``.
 
-    The profile of `simulate._galaxy_profile`, with the clumps as knots
+    The profile of `population._galaxy_profile`, with the clumps as knots
     (their FWHM rounded to that of the nearest template).
     """
     galsim, gsparams = sim.galsim, sim.gsparams_small
