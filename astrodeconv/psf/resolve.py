@@ -7,17 +7,18 @@ dimensionless Quantity, an NDData/CCDData with a celestial WCS or a pixel
 scale in its meta, a photutils `~photutils.psf.ImagePSF`) into a validated
 float array on the output grid of a deconvolution, and records what it did
 in a `ResolvedPSF`: where the pixel scale came from, the resampling
-factor, the centre convention it was read in, the centroid offset found
-and whether the PSF was recentred. Every deconvolver, the multi-band
-solver, the catalogue and mosaic modes and `~astrodeconv.operators.
-ForwardModel` call it; the record feeds their warnings and the provenance
-keywords of their outputs.
+factor, the centre convention it was read in, the centroid offset found,
+whether the PSF was recentred and, when an output resolution was asked
+for with ``target_psf=``, the target and the narrow PSF built from it.
+Every deconvolver, the multi-band solver, the catalogue and mosaic modes
+and `~astrodeconv.operators.ForwardModel` call it; the record feeds
+their warnings and the provenance keywords of their outputs.
 """
 
 import math
 import numbers
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from astropy import units as u
@@ -27,7 +28,8 @@ from ..utils._nddata import missing_psf_error
 from ..utils.exceptions import AstrodeconvWarning
 from . import _sampling
 from .core import psf_center as _package_center
-from .core import _SUM_RTOL, validate_psf
+from .core import _SUM_RTOL, crop_psf, validate_psf
+from .target import make_narrow_psf, target_psf_from_fwhm
 
 __all__ = ['resolve_psf', 'ResolvedPSF', 'emit_psf_warnings', 'PSF_CENTERS',
            'FAR_OFF_PIXELS']
@@ -92,6 +94,25 @@ class ResolvedPSF:
     center_message : str or None
         The one of `messages` about the centre (recentred, or used as
         given far off-centre), for callers that report it once per call.
+    target : `~numpy.ndarray` or None
+        The output resolution asked for with ``target_psf=``, on the
+        output grid, centred and of unit sum; None without one. `array`
+        is then the narrow PSF built from it
+        (`~astrodeconv.psf.make_narrow_psf`).
+    full_psf : `~numpy.ndarray` or None
+        With a target, the PSF itself on the output grid (what `array`
+        would be without the target); None without one.
+    target_kind : str or None
+        How the target was given: ``'gaussian'`` (a FWHM), ``'array'``,
+        ``'nddata'``, ``'imagepsf'`` or ``'model'``.
+    target_fwhm : float or None
+        The FWHM of the target in output pixels (given, or measured;
+        None when it cannot be measured).
+    target_fwhm_arcsec : float or None
+        The same in arcsec, when the output pixel scale is known.
+    output_scale : float or None
+        The output pixel scale in arcsec (the data pixel scale divided by
+        ``upsample``), when a target was resolved and it is known.
     """
 
     array: np.ndarray
@@ -105,6 +126,12 @@ class ResolvedPSF:
     shift: tuple = None
     messages: tuple = field(default=())
     center_message: str = None
+    target: np.ndarray = None
+    full_psf: np.ndarray = None
+    target_kind: str = None
+    target_fwhm: float = None
+    target_fwhm_arcsec: float = None
+    output_scale: float = None
 
     @property
     def shape(self):
@@ -123,19 +150,30 @@ class ResolvedPSF:
 
         ``DCNVPSFY``/``DCNVPSFX``: the offset removed by recentring;
         ``PSFOFFY``/``PSFOFFX``: the centroid offset of a PSF used as given
-        more than `FAR_OFF_PIXELS` off-centre; both in output pixels.
+        more than `FAR_OFF_PIXELS` off-centre; both in output pixels. With
+        a target resolution: ``DCNVTGT``, how it was given (`target_kind`),
+        ``DCNVTFW``, its FWHM in arcsec (when the output pixel scale is
+        known) and ``DCNVTFWP``, its FWHM in output pixels (when it could
+        be measured).
 
         Returns
         -------
         cards : dict
         """
+        cards = {}
         if self.recentered and self.shift is not None:
-            return {'DCNVPSFY': round(self.shift[0], 4),
-                    'DCNVPSFX': round(self.shift[1], 4)}
-        if self.far_off:
-            return {'PSFOFFY': round(float(self.offset[0]), 4),
-                    'PSFOFFX': round(float(self.offset[1]), 4)}
-        return {}
+            cards = {'DCNVPSFY': round(self.shift[0], 4),
+                     'DCNVPSFX': round(self.shift[1], 4)}
+        elif self.far_off:
+            cards = {'PSFOFFY': round(float(self.offset[0]), 4),
+                     'PSFOFFX': round(float(self.offset[1]), 4)}
+        if self.target is not None:
+            cards['DCNVTGT'] = self.target_kind
+            if self.target_fwhm_arcsec is not None:
+                cards['DCNVTFW'] = round(float(self.target_fwhm_arcsec), 5)
+            if self.target_fwhm is not None:
+                cards['DCNVTFWP'] = round(float(self.target_fwhm), 4)
+        return cards
 
     def emit_warnings(self, stacklevel=2):
         """Emit `messages` as `~astrodeconv.utils.AstrodeconvWarning`."""
@@ -386,6 +424,162 @@ def _centre(arr, recenter):
     return stack.reshape(arr.shape), offset, shift
 
 
+# -- the output resolution (target_psf=) -----------------------------------
+
+#: What ``target_psf=`` accepts, for messages.
+_TARGET_KINDS = ('a FWHM Quantity (an angle such as 0.2 * u.arcsec, or '
+                 'output pixels such as 2.0 * u.pix), a 2D array, an NDData '
+                 'or a photutils/astropy model sampled on the output grid')
+
+
+def _odd_shape(shape):
+    """``shape`` (the last two axes) with each side made odd."""
+    return tuple(int(n) | 1 for n in tuple(shape)[-2:])
+
+
+def _target_fwhm_pixels(fwhm, output_scale, name):
+    """A FWHM Quantity in output pixels; refused without a pixel scale."""
+    if fwhm.unit.is_equivalent(u.pix):
+        value = float(fwhm.to_value(u.pix))
+    elif fwhm.unit.physical_type == 'angle':
+        if output_scale is None:
+            msg = (f'{name} is a FWHM of {fwhm}, an angle, but the pixel '
+                   'scale of the output grid is unknown (the data carry no '
+                   'celestial WCS and no image_scale was given): give the '
+                   'data a celestial WCS, or give the FWHM in output pixels '
+                   '(e.g. 2.0 * u.pix), or give the target as an array '
+                   'sampled on the output grid')
+            raise ValueError(msg)
+        value = float(fwhm.to_value(u.arcsec)) / output_scale
+    else:
+        msg = (f'{name} must be {_TARGET_KINDS}, got a Quantity with unit '
+               f'{fwhm.unit!r}')
+        raise u.UnitsError(msg)
+    if not (math.isfinite(value) and value > 0):
+        msg = f'{name} FWHM must be positive and finite, got {fwhm}'
+        raise ValueError(msg)
+    return value
+
+
+def _target_model(model, stamp):
+    """An astropy/photutils model evaluated on the output grid."""
+    from .interop import image_psf_to_array, model_to_psf
+
+    if type(model).__module__.split('.')[0] == 'photutils' and all(
+            p in model.param_names for p in ('x_0', 'y_0')):
+        # photutils models are sampled at the pixel centres (effective
+        # PSFs and pixel-integrated PRFs)
+        return image_psf_to_array(model, stamp)
+    return model_to_psf(model, stamp)
+
+
+def _target_array(target_psf, stamp, output_scale, data_scale, upsample,
+                  out_shape, name):
+    """The target as an array, its kind, given FWHM and sampling message."""
+    from astropy.modeling import Model
+
+    if isinstance(target_psf, ResolvedPSF):
+        msg = (f'{name} must be {_TARGET_KINDS}, got a ResolvedPSF (the '
+               'target is a resolution, not a PSF to resolve)')
+        raise TypeError(msg)
+    if isinstance(target_psf, u.Quantity) and target_psf.ndim == 0:
+        fwhm = _target_fwhm_pixels(target_psf, output_scale, name)
+        stamp = tuple(max(n, int(math.ceil(4 * fwhm)) | 1) for n in stamp)
+        return target_psf_from_fwhm(fwhm, stamp), 'gaussian', fwhm, None
+    if isinstance(target_psf, (bool, numbers.Number, str, bytes)):
+        msg = (f'{name} must be {_TARGET_KINDS}, got '
+               f'{type(target_psf).__name__} {target_psf!r} (a plain number '
+               'has no unit: say 0.2 * u.arcsec or 2.0 * u.pix)')
+        raise TypeError(msg)
+    if _sampling._is_image_psf(target_psf):
+        kind = 'imagepsf'
+        arr, sampling = _sampling.unpack_psf(target_psf, name)
+    elif isinstance(target_psf, Model):
+        if target_psf.n_inputs != 2:
+            msg = (f'{name} must be a 2D model, got a model with '
+                   f'{target_psf.n_inputs} input(s)')
+            raise ValueError(msg)
+        return _target_model(target_psf, stamp), 'model', None, None
+    else:
+        kind = 'nddata' if isinstance(target_psf, NDData) else 'array'
+        arr, sampling, _ = _unpack(target_psf, name)
+    if sampling is not None and sampling.scale is not None \
+            and data_scale is None:
+        msg = (f'{name} is sampled at {sampling.scale:.6g} arcsec per pixel '
+               f'(from {sampling.source}), but the pixel scale of the '
+               'output grid is unknown (the data carry no celestial WCS and '
+               'no image_scale was given), so it cannot be put on the '
+               'output grid: give the data a celestial WCS, or give the '
+               'target as an array sampled on the output grid')
+        raise ValueError(msg)
+    arr = _real_array(arr, name, allow_stack=False)
+    arr = validate_psf(arr, name=name, check_center=False, warn=False)
+    _sampling.check_far_off(arr, name)
+    arr, message, _ = _sampling.match_psf_sampling(
+        arr, sampling, data_scale=data_scale, upsample=upsample,
+        out_shape=out_shape if sampling is not None else None, name=name)
+    return arr, kind, None, message
+
+
+def _resolve_target(target_psf, *, stamp, image_scale, upsample, out_shape,
+                    name):
+    """
+    The target resolution on the output grid, centred, of unit sum.
+
+    Returns the array, its kind, its FWHM (output pixels, or None), the
+    output pixel scale (arcsec, or None) and the warning of a resampling
+    (or None).
+    """
+    from .measure import recenter_psf
+
+    data_scale = _image_scale_arcsec(image_scale)
+    output_scale = None if data_scale is None else data_scale / upsample
+    arr, kind, fwhm, message = _target_array(
+        target_psf, stamp, output_scale, data_scale, upsample, out_shape,
+        name)
+    offset = _sampling.center_offsets(arr[None])[0]
+    if math.hypot(*offset) > _sampling.RECENTER_TOL:
+        # a resolution, not a registration: centred, so that the result
+        # is not shifted by the target
+        arr = recenter_psf(arr)
+    if fwhm is None:
+        fwhm = _sampling._fwhm_or_none(arr)
+    return arr, kind, fwhm, output_scale, message
+
+
+def _narrow_stack(arr, target, out_shape, name):
+    """`make_narrow_psf` of each plane, within the output grid."""
+    planes = arr.reshape((-1,) + arr.shape[-2:])
+    narrow = np.stack([make_narrow_psf(plane, target, name=name)
+                       for plane in planes])
+    if out_shape is not None and (narrow.shape[-2] > out_shape[0]
+                                  or narrow.shape[-1] > out_shape[1]):
+        # an odd stamp one pixel larger than an even image: its border
+        # carries nothing of the narrow PSF
+        shape = tuple(min(a, b) for a, b in zip(narrow.shape[-2:],
+                                                out_shape))
+        narrow = np.stack([crop_psf(plane, shape) for plane in narrow])
+        narrow /= narrow.sum(axis=(-2, -1), keepdims=True)
+    return narrow[0] if arr.ndim == 2 else narrow
+
+
+def _apply_target(resolved, target_psf, *, image_scale, shape):
+    """``resolved`` with its array replaced by the narrow PSF."""
+    out_shape = None if shape is None else tuple(shape)[-2:]
+    stamp = _odd_shape(resolved.shape)
+    target, kind, fwhm, output_scale, message = _resolve_target(
+        target_psf, stamp=stamp, image_scale=image_scale,
+        upsample=resolved.upsample, out_shape=out_shape, name='target_psf')
+    narrow = _narrow_stack(resolved.array, target, out_shape, 'target_psf')
+    messages = resolved.messages + (() if message is None else (message,))
+    return replace(
+        resolved, array=narrow, full_psf=resolved.array, target=target,
+        target_kind=kind, target_fwhm=fwhm,
+        target_fwhm_arcsec=(None if fwhm is None or output_scale is None
+                            else fwhm * output_scale),
+        output_scale=output_scale, messages=messages)
+
+
 def resolve_psf(psf, *, image_scale=None, upsample=1, shape=None,
                 recenter=False, psf_center=None, target_psf=None,
                 name='psf', normalize=True, warn=True):
@@ -415,7 +609,14 @@ def resolve_psf(psf, *, image_scale=None, upsample=1, shape=None,
     5. measures its centroid offset: with ``recenter=True`` it is moved
        onto its centroid; otherwise it is used as given (keeping the
        registration it carries), with a warning when the offset exceeds
-       `FAR_OFF_PIXELS`.
+       `FAR_OFF_PIXELS`;
+    6. with ``target_psf``, puts the target resolution on the output grid
+       (a FWHM becomes a circular Gaussian; a target carrying its pixel
+       scale is resampled like the PSF; a target off-centre is centred)
+       and replaces the PSF by the narrow PSF
+       `~astrodeconv.psf.make_narrow_psf` builds from the two, so that a
+       deconvolution returns the truth convolved with the target (see
+       :ref:`output-resolution`).
 
     Parameters
     ----------
@@ -451,9 +652,20 @@ def resolve_psf(psf, *, image_scale=None, upsample=1, shape=None,
         position (0-indexed, pixel centres at integers). The conventions
         differ only for even sizes. Not allowed with an ImagePSF, whose
         ``origin`` says where its centre is.
-    target_psf : None
-        Reserved for the output resolution of a later release; only None
-        is accepted.
+    target_psf : `~astropy.units.Quantity`, array_like, \
+`~astropy.nddata.NDData` or `~astropy.modeling.Model`, optional
+        The output resolution: a FWHM (an angle, which needs the output
+        pixel scale ``image_scale / upsample``, or ``u.pix``, output
+        pixels) for a circular Gaussian, or the target itself sampled on
+        the output grid (a 2D array, an NDData, a photutils
+        `~photutils.psf.ImagePSF` or another photutils or astropy 2D
+        model). An NDData with a celestial WCS or a pixel scale in its
+        meta, or an ImagePSF, is resampled onto the output grid. It must
+        be narrower than the PSF in every direction. The returned
+        `ResolvedPSF.array` is then the narrow PSF, `ResolvedPSF.full_psf`
+        the PSF itself and `ResolvedPSF.target` the target. None (the
+        default): the PSF itself, and the deconvolution aims at the
+        highest resolution the method gives.
     name : str, optional
         The parameter name used in messages.
     normalize : bool, optional
@@ -475,11 +687,18 @@ def resolve_psf(psf, *, image_scale=None, upsample=1, shape=None,
         If ``psf`` is None, is not 2D (or a stack where one is allowed),
         has non-finite values, a non-positive sum, is far off-centre, or
         cannot be resampled onto the output grid; if ``psf_center`` is
-        unknown or outside the PSF.
+        unknown or outside the PSF; if ``target_psf`` is not narrower than
+        the PSF in some direction, or cannot be put on the output grid (an
+        angular FWHM, or an NDData with a pixel scale, when the output
+        pixel scale is unknown), or is given with ``normalize=False`` or to
+        a `ResolvedPSF` that already has one.
     TypeError
-        If ``psf`` holds no real numbers.
+        If ``psf`` holds no real numbers, or ``target_psf`` is of no
+        accepted kind (a plain number has no unit).
     `~astropy.units.UnitsError`
-        If ``psf`` is a Quantity that is not dimensionless.
+        If ``psf`` is a Quantity that is not dimensionless, or
+        ``target_psf`` a Quantity that is neither an angle, pixels nor
+        dimensionless.
 
     Examples
     --------
@@ -494,19 +713,46 @@ def resolve_psf(psf, *, image_scale=None, upsample=1, shape=None,
     [[4, 4]]
     >>> resolved.center_shift
     (1.0, 1.0)
+
+    An output resolution of 0.2 arcsec FWHM for data of 0.1 arcsec pixels:
+    the PSF becomes the narrow PSF, which the target widens back into it.
+
+    >>> from astropy import units as u
+    >>> from scipy.signal import fftconvolve
+    >>> from astrodeconv.psf import make_moffat_psf
+    >>> psf = make_moffat_psf(6.0, shape=(41, 41))
+    >>> resolved = resolve_psf(psf, image_scale=0.1 * u.arcsec,
+    ...                        target_psf=0.2 * u.arcsec)
+    >>> resolved.target_kind, round(resolved.target_fwhm, 3)
+    ('gaussian', 2.0)
+    >>> back = fftconvolve(resolved.array, resolved.target, mode='same')
+    >>> bool(np.abs(back - resolved.full_psf).max() < 1e-3 * psf.max())
+    True
+    >>> resolved.cards()
+    {'DCNVTGT': 'gaussian', 'DCNVTFW': 0.2, 'DCNVTFWP': 2.0}
     """
     if isinstance(psf, ResolvedPSF):
         if psf.upsample != upsample:
             msg = (f'{name} was resolved for upsample={psf.upsample}, got '
                    f'upsample={upsample}; resolve it again for this grid')
             raise ValueError(msg)
+        if target_psf is not None:
+            if psf.target is not None:
+                msg = (f'target_psf must be given once: {name} was resolved'
+                       f' with a target ({psf.target_kind}) already')
+                raise ValueError(msg)
+            # the PSF's own messages were reported by whoever resolved it
+            psf = _apply_target(replace(psf, messages=(),
+                                        center_message=None),
+                                target_psf, image_scale=image_scale,
+                                shape=shape)
         if not warn:
             return psf
         psf.emit_warnings(stacklevel=2)
         return psf
-    if target_psf is not None:
-        msg = ('target_psf is reserved for a later release and must be None'
-               f', got {type(target_psf).__name__}')
+    if target_psf is not None and not normalize:
+        msg = ('target_psf must not be given with normalize=False: the '
+               'narrow PSF is built from a PSF of unit sum')
         raise ValueError(msg)
     if psf is None:
         raise missing_psf_error(name)
@@ -566,6 +812,9 @@ def resolve_psf(psf, *, image_scale=None, upsample=1, shape=None,
         factor=factor, center_shift=center_shift, offset=offset,
         recentered=shift is not None, shift=shift,
         messages=tuple(messages), center_message=center_message)
+    if target_psf is not None:
+        resolved = _apply_target(resolved, target_psf,
+                                 image_scale=image_scale, shape=shape)
     if warn:
         resolved.emit_warnings(stacklevel=2)
     return resolved
