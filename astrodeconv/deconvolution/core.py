@@ -56,6 +56,9 @@ class DeconvolutionResults:
     effective_psf : ndarray or None
         The PSF of the result: the resolution kernel ``w * h`` left after
         deconvolution, centred, cropped to the PSF shape and normalised.
+        With ``target_psf``, that kernel (of the narrow PSF) convolved
+        with the target, or, for the methods that compute no resolution
+        kernel (Richardson-Lucy, the learned methods), the target itself.
     params : dict
         Per-image parameters actually used (e.g. ``lam`` chosen by
         ``lam='auto'``), as arrays of length N for stacks.
@@ -192,6 +195,38 @@ def _stack_psfs(psfs):
     return np.stack([pad_psf(p, shape) for p in psfs])
 
 
+def _convolve_target(kernel, target):
+    """A centred kernel convolved with a centred target, of unit sum."""
+    from scipy.signal import fftconvolve
+
+    shape = tuple(max(a, b) | 1 for a, b in zip(kernel.shape, target.shape))
+    out = fftconvolve(pad_psf(kernel, shape), pad_psf(target, shape),
+                      mode='same')
+    return out / out.sum()
+
+
+def _with_target(eff_psf, targets):
+    """
+    The effective PSF of a result asked for at a target resolution.
+
+    ``eff_psf`` is the resolution kernel of the narrow PSF, ``(1 or N,
+    py, px)``, or None for methods that compute none; ``targets`` the
+    target of each of the N images. The result is that kernel convolved
+    with the target, or the target itself.
+    """
+    if all(t is targets[0] for t in targets):
+        if eff_psf is None:
+            return targets[0][None]
+        return np.stack([_convolve_target(plane, targets[0])
+                         for plane in eff_psf])
+    planes = [t if eff_psf is None else _convolve_target(
+        eff_psf[i if eff_psf.shape[0] > 1 else 0], t)
+        for i, t in enumerate(targets)]
+    ny = max(p.shape[0] for p in planes) | 1
+    nx = max(p.shape[1] for p in planes) | 1
+    return np.stack([pad_psf(p, (ny, nx)) for p in planes])
+
+
 class DeconvolverBase:
     """
     Base class of all deconvolvers.
@@ -247,7 +282,7 @@ class DeconvolverBase:
         return make_repr(self, self._repr_params)
 
     def __call__(self, data, *, psf=None, mask=None, error=None,
-                 psf_center=None):
+                 psf_center=None, target_psf=None):
         """
         Deconvolve ``data`` and return the result in the input's kind.
 
@@ -273,6 +308,17 @@ class DeconvolverBase:
             `~astrodeconv.psf.resolve_psf`): by default ``'astrodeconv'``,
             pixel ``n // 2``; ``'scipy'`` is ``(n - 1) // 2`` and
             ``'photutils'`` ``(n - 1) / 2`` (they differ for even sizes).
+        target_psf : Quantity, array_like, NDData or model, optional
+            The output resolution (see :ref:`output-resolution`): a FWHM
+            (``0.2 * u.arcsec``, which needs a celestial WCS on the data,
+            or ``2.0 * u.pix``, output pixels) for a circular Gaussian, or
+            the target sampled on the output grid (anything
+            `~astrodeconv.psf.resolve_psf` accepts as ``target_psf``). The
+            result is then the truth convolved with the target: the
+            method deconvolves with the narrow PSF
+            (`~astrodeconv.psf.make_narrow_psf`). Default: no target, the
+            highest resolution the method gives (for the learned methods,
+            the resolution of their training set).
 
         Returns
         -------
@@ -280,7 +326,8 @@ class DeconvolverBase:
             The deconvolved image(s).
         """
         return self._run(data, psf=psf, mask=mask, error=error,
-                         diagnostics=False, psf_center=psf_center).image
+                         diagnostics=False, psf_center=psf_center,
+                         target_psf=target_psf).image
 
     # -- helpers for subclasses ------------------------------------------
     def _input_dtype(self):
@@ -297,7 +344,7 @@ class DeconvolverBase:
 
     # -- the public driver -----------------------------------------------
     def deconvolve(self, data, *, psf=None, mask=None, error=None,
-                   psf_center=None):
+                   psf_center=None, target_psf=None):
         """
         Deconvolve ``data`` and return a `DeconvolutionResults`.
 
@@ -310,13 +357,15 @@ class DeconvolverBase:
             effective PSF and the parameters used.
         """
         return self._run(data, psf=psf, mask=mask, error=error,
-                         diagnostics=True, psf_center=psf_center)
+                         diagnostics=True, psf_center=psf_center,
+                         target_psf=target_psf)
 
-    def _run(self, data, *, psf, mask, error, diagnostics, psf_center=None):
+    def _run(self, data, *, psf, mask, error, diagnostics, psf_center=None,
+             target_psf=None):
         items, is_list = parse_images(data, psf=psf, mask=mask, error=error,
                                       require_psf=True,
                                       dtype=self._input_dtype())
-        psf_cards = self._prepare_psfs(items, psf_center)
+        records = self._prepare_psfs(items, psf_center, target_psf)
         _check_memory(items, self.upsample,
                       np.dtype(self._input_dtype()).itemsize,
                       self._memory_factor, type(self).__name__)
@@ -350,6 +399,12 @@ class DeconvolverBase:
                                             mask_stack,
                                             diagnostics=diagnostics,
                                             want_psf=want_psf)
+            targets = [records[i].target for i, item in zip(indices, group)
+                       for _ in range(item.data.shape[0] if item.is_batch
+                                      else 1)]
+            if want_psf and targets[0] is not None:
+                result['effective_psf'] = _with_target(
+                    result.get('effective_psf'), targets)
             last = result
             offset = 0
             for index, item in zip(indices, group):
@@ -358,7 +413,7 @@ class DeconvolverBase:
                 offset += n
                 outputs[index], residuals[index], errors[index] = \
                     self._build_item(item, result, sl,
-                                     psf_cards=psf_cards[index])
+                                     psf_cards=records[index].cards())
                 params_all[index] = {key: (val[sl] if item.is_batch
                                            else val[sl][0])
                                      for key, val in
@@ -388,24 +443,26 @@ class DeconvolverBase:
         return (not self._linear) and any(
             item.error is not None for item in items)
 
-    def _prepare_psfs(self, items, psf_center=None):
+    def _prepare_psfs(self, items, psf_center=None, target_psf=None):
         """
         Put every item's PSF on the output grid through the PSF door.
 
         Each item's PSF goes through `~astrodeconv.psf.resolve_psf` once
         (a `~astrodeconv.psf.ResolvedPSF`, as the catalogue and mosaic
-        modes give, is used as it is), changing ``item.psf`` in place (the
-        items are this call's own). Each kind of warning is emitted once
-        per call; the centring warning names the largest offset.
+        modes give, is used as it is, or given the target), changing
+        ``item.psf`` in place (the items are this call's own): with
+        ``target_psf``, to the narrow PSF. Each kind of warning is emitted
+        once per call; the centring warning names the largest offset.
 
         Returns
         -------
-        cards : list of dict
-            Per item, the PSF's provenance keywords.
+        records : list of `~astrodeconv.psf.ResolvedPSF`
+            Per item, what was resolved (its ``cards()`` are the item's
+            provenance keywords, its ``target`` the output resolution).
         """
         k = self.upsample
         resolved_for = {}
-        cards = []
+        records = []
         fresh = []
         for item in items:
             given = item.psf
@@ -415,22 +472,28 @@ class DeconvolverBase:
             key = None
             if isinstance(given, (np.ndarray, ResolvedPSF)):
                 key = (id(given), out_shape)
+                if target_psf is not None:
+                    # an angular target depends on each image's pixel scale
+                    key += (id(item.wcs),)
             if key is not None and key in resolved_for:
                 resolved = resolved_for[key]
             else:
                 resolved = resolve_psf(given, image_scale=item.wcs,
                                        upsample=k, shape=out_shape,
                                        recenter=self.recenter,
-                                       psf_center=psf_center, warn=False)
+                                       psf_center=psf_center,
+                                       target_psf=target_psf, warn=False)
                 if key is not None:
                     resolved_for[key] = resolved
-            if not isinstance(given, ResolvedPSF):
-                # a ResolvedPSF was reported by whoever resolved it
-                fresh.append(resolved)
+                if not isinstance(given, ResolvedPSF) or (
+                        target_psf is not None):
+                    # a ResolvedPSF was reported by whoever resolved it
+                    # (its target here, if any, by this call)
+                    fresh.append(resolved)
             item.psf = resolved.array
-            cards.append(resolved.cards())
+            records.append(resolved)
         emit_psf_warnings(fresh, stacklevel=4)
-        return cards
+        return records
 
     def _build_item(self, item, result, sl, psf_cards=None):
         k = self.upsample
