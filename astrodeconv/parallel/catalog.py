@@ -120,14 +120,25 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
-def _resolve_psf(psf, wcs, size, deconvolver, psf_center, files):
+def _needs_cutout_scale(target_psf):
+    """Whether a target may need each cutout file's pixel scale."""
+    angle = (isinstance(target_psf, u.Quantity) and target_psf.ndim == 0
+             and target_psf.unit.physical_type == 'angle')
+    return angle or isinstance(target_psf, NDData)
+
+
+def _resolve_psf(psf, wcs, size, deconvolver, psf_center, files,
+                 target_psf=None):
     """
     The PSF through the PSF door, once for every cutout.
 
     Returns a `~astrodeconv.psf.ResolvedPSF` the cutouts' deconvolver uses
     as it is, or, for cutout files (``files``) and a PSF whose scale in
     arcsec only each file's WCS can match, an NDData of the checked array
-    with that scale, which each cutout resamples.
+    with that scale, which each cutout resamples; and the target each
+    cutout must still apply: None when the narrow PSF was built here
+    (always with a mosaic), ``target_psf`` for cutout files whose own
+    pixel scales decide (a PSF or a target given in arcsec).
     """
     from ..psf import emit_psf_warnings, resolve_psf
 
@@ -136,15 +147,25 @@ def _resolve_psf(psf, wcs, size, deconvolver, psf_center, files):
     resolved = resolve_psf(psf, image_scale=wcs, upsample=k,
                            shape=(side, side), recenter=deconvolver.recenter,
                            psf_center=psf_center, warn=False)
+    later = target_psf is not None and files and (
+        resolved.scale is not None or _needs_cutout_scale(target_psf))
     if files and resolved.scale is not None:
-        return NDData(resolved.array, wcs=psf.wcs, meta=psf.meta)
-    if max(resolved.shape) > side:
+        return (NDData(resolved.array, wcs=psf.wcs, meta=psf.meta),
+                target_psf)
+    narrowed = resolved
+    if target_psf is not None and not later:
+        narrowed = resolve_psf(resolved, image_scale=wcs, upsample=k,
+                               shape=(side, side), target_psf=target_psf,
+                               warn=False)
+    if max(narrowed.shape) > side:
         msg = (f'psf must not be larger than the cutout on the output '
                f'grid ({side} x {side} pixels), got shape '
-               f'{resolved.shape}; give a larger size or a smaller PSF')
+               f'{narrowed.shape}; give a larger size or a smaller PSF')
         raise ValueError(msg)
     emit_psf_warnings([resolved], stacklevel=3)
-    return resolved
+    if narrowed is not resolved:
+        narrowed.emit_warnings(stacklevel=3)
+    return narrowed, (target_psf if later else None)
 
 
 def _mosaic_source(mosaic):
@@ -326,15 +347,17 @@ def _image_hdu(result, ident, row, extra):
     return hdu
 
 
-def _deconvolve_items(deconvolver, images, psf):
+def _deconvolve_items(deconvolver, images, psf, target_psf=None):
     """Deconvolve a list of NDData in one batch, else one by one."""
     try:
-        return deconvolver(images, psf=psf), [None] * len(images)
+        return (deconvolver(images, psf=psf, target_psf=target_psf),
+                [None] * len(images))
     except Exception:  # noqa: BLE001 -- find which objects fail
         results, errors = [], []
         for image in images:
             try:
-                results.append(deconvolver(image, psf=psf))
+                results.append(deconvolver(image, psf=psf,
+                                           target_psf=target_psf))
                 errors.append(None)
             except Exception as exc:  # noqa: BLE001 -- reported per object
                 results.append(None)
@@ -384,14 +407,16 @@ def _chunk_images(rows, source, size, max_bad_fraction):
 
 
 def _process_chunk(index, rows, source, psf, method, options, size,
-                   max_bad_fraction, output_dir, deconvolver=None):
+                   max_bad_fraction, output_dir, deconvolver=None,
+                   target_psf=None):
     """
     Cut, deconvolve and write one chunk; return its index rows.
 
     ``rows`` holds ``row`` (catalogue row numbers), ``id`` and either
     ``x``, ``y`` (with a mosaic ``source``) or ``path`` (cutout files,
     ``source`` None). Without ``deconvolver``, the worker's cached one is
-    used.
+    used. ``target_psf`` is the target each cutout still applies (None
+    when ``psf``, resolved once, carries it).
     """
     from ..utils._files import atomic_write
 
@@ -408,7 +433,7 @@ def _process_chunk(index, rows, source, psf, method, options, size,
     results, errors = ([], [])
     if images:
         results, errors = _deconvolve_items(
-            deconvolver, [image for _, image in images], psf)
+            deconvolver, [image for _, image in images], psf, target_psf)
     hdus = [fits.PrimaryHDU()]
     primary = hdus[0].header
     primary['CHUNK'] = (int(index), 'chunk number')
@@ -471,7 +496,8 @@ def _progress_bar(total, progress):
 
 
 def _run_chunks(todo, chunk_rows, source, psf, spec, size, max_bad_fraction,
-                output_dir, workers, scheduler, progress, deconvolver):
+                output_dir, workers, scheduler, progress, deconvolver,
+                target_psf=None):
     """Run the chunks in ``todo``; return {index: outcome or error text}."""
     method, options = spec
     outcomes = {}
@@ -482,7 +508,7 @@ def _run_chunks(todo, chunk_rows, source, psf, spec, size, max_bad_fraction,
                 outcomes[index] = _process_chunk(
                     index, chunk_rows[index], source, psf, method, options,
                     size, max_bad_fraction, output_dir,
-                    deconvolver=deconvolver)
+                    deconvolver=deconvolver, target_psf=target_psf)
                 bar.update()
             return outcomes
         distributed = _cluster.import_optional_distributed()
@@ -496,7 +522,7 @@ def _run_chunks(todo, chunk_rows, source, psf, spec, size, max_bad_fraction,
                 future = client.submit(
                     _process_chunk, index, chunk_rows[index], source,
                     psf_future, method, options, size, max_bad_fraction,
-                    os.fspath(output_dir), pure=False,
+                    os.fspath(output_dir), target_psf=target_psf, pure=False,
                     key=f'astrodeconv-chunk-{index}-{os.getpid()}-'
                     f'{time.time_ns()}')
                 futures[future] = index
@@ -516,7 +542,8 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
                        method='tikhonov', method_options=None, size=64,
                        chunk_size=256, workers=None, scheduler=None,
                        resume=False, overwrite=False, progress=True,
-                       max_bad_fraction=0.5, psf_center=None):
+                       max_bad_fraction=0.5, psf_center=None,
+                       target_psf=None):
     """
     Deconvolve cutouts around the objects of a catalogue, in parallel.
 
@@ -597,6 +624,14 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
     psf_center : {'astrodeconv', 'scipy', 'photutils'} or (y, x), optional
         The centre convention of ``psf``, see
         `~astrodeconv.psf.resolve_psf`.
+    target_psf : Quantity, array_like, NDData or model, optional
+        The output resolution (see :ref:`output-resolution`): a FWHM (an
+        angle, which needs the mosaic's celestial WCS, or ``u.pix``,
+        output pixels) or the target on the output grid. The narrow PSF
+        is built once, with the PSF; with cutout files and a PSF or a
+        target given in arcsec, each file's WCS decides its own. Every
+        cutout is then the truth convolved with the target, and its
+        header records it (``DCNVTGT``, ``DCNVTFW``, ``DCNVTFWP``).
 
     Returns
     -------
@@ -659,13 +694,15 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
         paths = [os.fspath(Path(p).resolve()) for p in catalog]
         table = Table({'id': list(range(len(paths))), 'input': paths})
         source, columns = None, {'path': np.asarray(paths)}
-        psf = _resolve_psf(psf, None, size, deconvolver, psf_center, True)
+        psf, cutout_target = _resolve_psf(psf, None, size, deconvolver,
+                                          psf_center, True, target_psf)
     else:
         source, wcs, _ = _mosaic_source(mosaic)
         table = _read_catalog(catalog)
         x, y = _pixel_positions(table, wcs)
         columns = {'x': x, 'y': y}
-        psf = _resolve_psf(psf, wcs, size, deconvolver, psf_center, False)
+        psf, cutout_target = _resolve_psf(psf, wcs, size, deconvolver,
+                                          psf_center, False, target_psf)
     clash = [name for name in _ADDED_COLUMNS if name in table.colnames]
     if clash:
         msg = (f'catalog must not have the columns {", ".join(clash)}: the '
@@ -694,7 +731,7 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
     outcomes.update(_run_chunks(
         todo, chunk_rows, source, psf, (method, options), size,
         max_bad_fraction, output_dir, workers, scheduler, progress,
-        deconvolver))
+        deconvolver, target_psf=cutout_target))
     return _finish(table, ids, chunk_rows, outcomes, skipped_chunks,
                    output_dir, start)
 

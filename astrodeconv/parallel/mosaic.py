@@ -359,12 +359,14 @@ class _Sink:
 
 
 # -- the driver --------------------------------------------------------------
-def _resolve_psf(psf, tile, header, nddata, deconvolver, psf_center):
+def _resolve_psf(psf, tile, header, nddata, deconvolver, psf_center,
+                 target_psf=None):
     """
     The PSF through the PSF door, once for the whole mosaic.
 
     Returns the `~astrodeconv.psf.ResolvedPSF` every tile's deconvolver
-    uses as it is (no second parse in the tiles).
+    uses as it is (no second parse in the tiles); with ``target_psf``, its
+    array is the narrow PSF.
     """
     from ..io import read_wcs
     from ..psf import emit_psf_warnings, resolve_psf
@@ -374,7 +376,8 @@ def _resolve_psf(psf, tile, header, nddata, deconvolver, psf_center):
         wcs = read_wcs(header)
     resolved = resolve_psf(psf, image_scale=wcs, upsample=1,
                            shape=(tile, tile), recenter=deconvolver.recenter,
-                           psf_center=psf_center, warn=False)
+                           psf_center=psf_center, target_psf=target_psf,
+                           warn=False)
     if max(resolved.shape) > tile:
         msg = (f'tile must be at least the PSF size, got tile={tile} for a '
                f'PSF of shape {resolved.shape}; use a larger tile')
@@ -478,7 +481,7 @@ def _shift(pairs, read):
 def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
                       method_options=None, tile=1024, overlap=None,
                       workers=None, scheduler=None, overwrite=False,
-                      progress=True, psf_center=None):
+                      progress=True, psf_center=None, target_psf=None):
     """
     Deconvolve a large image in overlapping tiles, on a Dask cluster or not.
 
@@ -494,7 +497,8 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
         input's header keywords (WCS, BUNIT, meta) and provenance
         keywords (``DECONV``, the deconvolver class, ``DCNVMODE =
         'mosaic'``, ``DCNVMETH``, ``DCNVOPTS``, ``DCNVTILE``,
-        ``DCNVOVLP``). None returns the image
+        ``DCNVOVLP``, and with ``target_psf`` ``DCNVTGT``, ``DCNVTFW``,
+        ``DCNVTFWP``). None returns the image
         in ``MosaicResult.image`` instead (in-memory inputs).
     psf : array_like, `~astropy.nddata.NDData` or photutils ImagePSF
         The PSF on the mosaic's pixel grid, centred; an NDData PSF with a
@@ -541,6 +545,12 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
     psf_center : {'astrodeconv', 'scipy', 'photutils'} or (y, x), optional
         The centre convention of ``psf``, see
         `~astrodeconv.psf.resolve_psf`.
+    target_psf : Quantity, array_like, NDData or model, optional
+        The output resolution (see :ref:`output-resolution`): a FWHM (an
+        angle, which needs the mosaic's celestial WCS, or ``u.pix``) or
+        the target on the mosaic's pixel grid. The narrow PSF is built
+        once, with the PSF, and every tile is deconvolved with it, so the
+        mosaic is the truth convolved with the target.
 
     Returns
     -------
@@ -584,7 +594,8 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
     options = _method_options(method, method_options)
     # validates the method and options here, before any task runs
     deconvolver = make_deconvolver(method, **options)
-    psf = _resolve_psf(psf, tile, header, nddata, deconvolver, psf_center)
+    psf = _resolve_psf(psf, tile, header, nddata, deconvolver, psf_center,
+                       target_psf)
     if overlap is None:
         overlap = default_overlap(psf.shape)
     overlap = _check_int(overlap, 'overlap', 0)
