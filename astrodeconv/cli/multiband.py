@@ -165,7 +165,7 @@ def run(args, out):
     primary = summary_header(args, results, extnames, weights,
                              bandset.upsample, broad_band)
     extensions = [band_hdu(image, name, path) for image, name, path
-                  in zip(results.images, extnames, args.inputs)]
+                  in zip(results.image, extnames, args.inputs)]
     write(args.output, primary, extensions, args.overwrite)
 
     unit = '' if bandset.unit is None else f' {bandset.unit.to_string()}'
@@ -179,7 +179,7 @@ def run(args, out):
           f'{results.iterations} iterations (stopped: {reason}) -> '
           f'{args.output}', file=out)
     for name, path, image, result, weight in zip(
-            extnames, args.inputs, images, results.images, weights):
+            extnames, args.inputs, images, results.image, weights):
         print(f'  {name} ({path}): SED weight {weight:.4f}, input flux '
               f'{_flux(image):.6g}{unit}, output flux '
               f'{_flux(result):.6g}{unit}', file=out)

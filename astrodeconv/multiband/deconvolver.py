@@ -495,7 +495,7 @@ class MultiBandDeconvolver:
     def deconvolve(self, bands, broad=None, *, sed_weights=None,
                    spectrum=None, filters=None, broad_filter=None,
                    psf=None, broad_psf=None, error=None,
-                   broad_error=None):
+                   broad_error=None, psf_center=None):
         """
         Deconvolve the narrow bands jointly with the broad band.
 
@@ -532,6 +532,14 @@ class MultiBandDeconvolver:
             ``errors`` (deprecated).
         broad_error : float or array_like, optional
             1-sigma uncertainty of the broad band.
+        psf_center : str or tuple, optional
+            Where the centre of every PSF (narrow and broad) lies:
+            ``'astrodeconv'`` (default, ``n // 2``), ``'scipy'``
+            (``(n - 1) // 2``, the convention of
+            `scipy.signal.fftconvolve`), ``'photutils'`` (``(n - 1) / 2``)
+            or an explicit ``(y, x)``; see `astrodeconv.psf.resolve_psf`.
+            PSFs in another convention are shifted exactly to the
+            package's.
 
         Returns
         -------
@@ -539,7 +547,7 @@ class MultiBandDeconvolver:
         """
         problem = _Problem(self, bands, broad, psfs=psf,
                            broad_psf=broad_psf, errors=error,
-                           broad_error=broad_error)
+                           broad_error=broad_error, psf_center=psf_center)
         weights = problem.sed(sed_weights, spectrum, filters, broad_filter)
         return problem.solve(weights)
 
@@ -548,8 +556,9 @@ class _Problem:
     """One call's inputs, parsed and checked, and how to solve them."""
 
     def __init__(self, config, bands, broad, *, psfs, broad_psf, errors,
-                 broad_error):
+                 broad_error, psf_center=None):
         self.config = config
+        self.psf_center = psf_center
         self.bandset = None
         if isinstance(bands, BandSet):
             if broad is not None:
@@ -763,7 +772,7 @@ class _Problem:
         k = self.k
         band_scale = (_scale_or_none(bands_nddata[0])
                       if bands_nddata is not None else None)
-        psf_center = getattr(self, 'psf_center', None)
+        psf_center = self.psf_center
         shape = ((self.n_obj,) if self.batch else ()) + self.fine_shape
         records = [resolve_psf(item.psf, image_scale=band_scale, upsample=k,
                                shape=shape, psf_center=psf_center,
@@ -938,6 +947,7 @@ class _Problem:
 
     def _denoise(self, x):
         """The learned denoiser on every band of every object."""
+        from ..denoisers import denoise_images
         from ..wavelets import estimate_noise
 
         learned = self.config._learned
@@ -945,7 +955,12 @@ class _Problem:
         stack = x.reshape((-1,) + x.shape[-2:])
         sigma = np.atleast_1d(np.asarray(estimate_noise(stack), dtype=float))
         sigma = np.maximum(sigma, 1e-12 * np.abs(stack).max())
-        out = learned._denoise(stack.astype(np.float32), sigma).astype(float)
+        out = denoise_images(
+            learned.network, stack.astype(np.float32), sigma=sigma,
+            normalization='inference', tile_size=learned.tile_size,
+            tile_overlap=learned.tile_overlap,
+            batch_size=learned.batch_size, device=learned.device
+        ).astype(float)
         before = stack.sum(axis=(-2, -1))
         change = np.abs(out.sum(axis=(-2, -1)) / np.where(
             before == 0, 1, before) - 1)

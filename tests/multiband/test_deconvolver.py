@@ -814,3 +814,36 @@ def test_flux_projection_with_kept_square_weights():
     one, one_mu = project_flux(ops, v, weight, flux, True, n_newton=1)
     np.testing.assert_array_equal(
         one[1], np.maximum(v[1] - one_mu[1][:, None, None] * weight[1], 0))
+
+
+def test_psf_center_declares_the_convention_of_plain_arrays():
+    """scipy-convention PSFs declared as such equal shifted PSFs."""
+    from astrodeconv.datasets import simulate_multiband
+
+    sim = simulate_multiband(1, seed=7)
+    bands = [sim.data[0, b] for b in range(sim.data.shape[1])]
+    psfs = [p[0] if p.ndim == 3 else p for p in sim.psfs]
+    broad_psf = sim.broad_psf[0] if sim.broad_psf.ndim == 3 else \
+        sim.broad_psf
+    kwargs = dict(sed_weights=sim.sed_weights[0] if np.ndim(
+        sim.sed_weights) > 1 else sim.sed_weights,
+        error=[e[0] if np.ndim(e) == 3 else e for e in sim.errors],
+        broad_error=sim.broad_error[0] if np.ndim(sim.broad_error) == 3
+        else sim.broad_error)
+    deconv = MultiBandDeconvolver(n_iter=30, discrepancy=None)
+
+    def scipy_style(psf):
+        # an odd PSF padded to even size with its centre at n/2 - 1
+        return np.pad(psf, ((0, 1), (0, 1)))
+
+    def package_style(psf):
+        return np.pad(psf, ((1, 0), (1, 0)))
+
+    declared = deconv.deconvolve(
+        bands, sim.broad_data[0], psf=[scipy_style(p) for p in psfs],
+        broad_psf=scipy_style(broad_psf), psf_center='scipy', **kwargs)
+    shifted = deconv.deconvolve(
+        bands, sim.broad_data[0], psf=[package_style(p) for p in psfs],
+        broad_psf=package_style(broad_psf), **kwargs)
+    for a, b in zip(declared.image, shifted.image):
+        assert np.allclose(a, b, rtol=0, atol=1e-10 * np.abs(b).max())
