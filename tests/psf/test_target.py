@@ -103,6 +103,14 @@ def test_image_psf_and_model_targets():
                                atol=2e-3 * target.max())
     np.testing.assert_allclose(model.array, direct.array, rtol=0,
                                atol=0.02 * direct.array.max())
+    # a photutils PRF (pixel-integrated, sampled at the pixel centres): the
+    # same pixel-integrated Gaussian as a FWHM gives
+    photutils_psf = pytest.importorskip('photutils.psf')
+    prf = resolve_psf(PSF, target_psf=photutils_psf.CircularGaussianPRF(
+        fwhm=2.0))
+    assert prf.target_kind == 'model'
+    np.testing.assert_allclose(prf.array, direct.array, rtol=0,
+                               atol=1e-9 * direct.array.max())
 
 
 def test_a_resolved_psf_takes_its_target_later():
