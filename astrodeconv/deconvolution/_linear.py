@@ -55,6 +55,29 @@ class LinearFourierDeconvolver(DeconvolverBase):
     def _input_dtype(self):
         return np.float32 if self.dtype == 'float32' else np.float64
 
+    def _check_float32_range(self, data):
+        """
+        Refuse data whose Fourier transform float32 cannot hold.
+
+        The zero-frequency term of an image's transform is its total, so
+        with ``dtype='float32'`` an image whose total |value| exceeds the
+        float32 range would come back as non-finite pixels.
+        """
+        if self.dtype != 'float32':
+            return
+        largest = float(np.finfo(np.float32).max)
+        totals = np.abs(data).sum(axis=(-2, -1), dtype=float)
+        worst = int(np.argmax(totals))
+        if totals[worst] >= largest:
+            which = ('the image' if data.shape[0] == 1
+                     else f'image {worst} of the stack')
+            msg = (f"dtype must be 'float64' for these data: the total "
+                   f'|value| of {which}, {totals[worst]:.4g}, '
+                   f'exceeds the float32 range ({largest:.4g}), so '
+                   "dtype='float32' would return non-finite pixels. Use "
+                   "dtype='float64' (the default) or scale the data down.")
+            raise ValueError(msg)
+
     def _pad(self, psf_shape):
         if self.boundary == 'periodic':
             return 0
@@ -107,6 +130,7 @@ class LinearFourierDeconvolver(DeconvolverBase):
                           want_psf=True, want_error=True):
         # want_error=False uses the uncertainty only to choose the filter
         # (lam='auto'), without propagating it
+        self._check_float32_range(data)
         k = self.upsample
         n, ny, nx = data.shape
         pad = self._pad(psf.shape)

@@ -7,6 +7,7 @@ configuration-driven scripts use to turn ``('tikhonov', lam='auto')`` into
 a configured deconvolver without a chain of ``if`` statements.
 """
 
+import difflib
 import inspect
 
 __all__ = ['make_deconvolver', 'default_method', 'DEFAULT_METHOD']
@@ -51,6 +52,18 @@ def _deconvolver_class(method):
     return getattr(modules[method], DECONVOLUTION_METHODS[method])
 
 
+def _invalid_method(method):
+    """The error for an unknown method: every valid name, the closest."""
+    names = (*DECONVOLUTION_METHODS, 'default')
+    valid = ', '.join(repr(name) for name in names)
+    msg = f'Invalid method {method!r}. Valid methods are: {valid}'
+    if isinstance(method, str):
+        close = difflib.get_close_matches(method.lower(), names, n=1)
+        if close:
+            msg += f'. Did you mean {close[0]!r}?'
+    return ValueError(msg)
+
+
 def _accepted_options(cls):
     """The keyword arguments of ``cls``'s constructor."""
     parameters = inspect.signature(cls.__init__).parameters
@@ -90,8 +103,9 @@ def make_deconvolver(method, **options):
     Raises
     ------
     ValueError
-        If ``method`` is unknown, or an option value is invalid (raised by
-        the class).
+        If ``method`` is unknown (the message lists every valid name,
+        ``'default'`` included, and suggests the closest), or an option
+        value is invalid (raised by the class).
     TypeError
         If an option does not apply to the method; the message lists the
         options that do.
@@ -111,7 +125,11 @@ def make_deconvolver(method, **options):
     Traceback (most recent call last):
     ...
     TypeError: lam does not apply to method 'wiener'. Valid options are: ...
-    """
+    >>> make_deconvolver('learnd')
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid method 'learnd'. Valid methods are: 'tikhonov', 'wiener', 'richardson-lucy', 'learned', 'pnp', 'default'. Did you mean 'learned'?
+    """  # noqa: E501
     if isinstance(method, str):
         method = method.replace('_', '-')
     if method == 'default':
@@ -120,9 +138,7 @@ def make_deconvolver(method, **options):
                 'denoiser') is None:
             options = dict(options, weights=DEFAULT_METHOD['weights'])
     if not isinstance(method, str) or method not in DECONVOLUTION_METHODS:
-        valid = ', '.join(repr(m) for m in DECONVOLUTION_METHODS)
-        msg = f'Invalid method {method!r}. Valid methods are: {valid}'
-        raise ValueError(msg)
+        raise _invalid_method(method)
     cls = _deconvolver_class(method)
     options = {name: value for name, value in options.items()
                if value is not None}

@@ -115,6 +115,11 @@ def _fwhm_in_pixels(fwhm, pixel_scale, name='fwhm'):
         if not fwhm.isscalar:
             msg = f'{name} must be a scalar, got shape {fwhm.shape}'
             raise ValueError(msg)
+        if not np.isfinite(fwhm.value) or fwhm.value <= 0:
+            # checked on the value given: once in pixels it would read
+            # as an unrelated number (-0.7 arcsec -> -3.4999999999999996)
+            msg = f'{name} must be positive and finite, got {name}={fwhm}'
+            raise ValueError(msg)
         if fwhm.unit == u.pix:
             value = float(fwhm.value)
         elif fwhm.unit.physical_type == 'angle':

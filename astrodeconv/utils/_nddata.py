@@ -23,6 +23,13 @@ __all__ = []
 _ACCEPTED = ('a 2D numpy array, an astropy Quantity, or an NDData/CCDData '
              'instance')
 
+#: The smallest image side the deconvolvers take (`parse_images`): the
+#: noise is measured with the 5x5 filter of the finest starlet scale
+#: (`astrodeconv.wavelets.estimate_noise`), which every method but an
+#: explicit-``lam`` Tikhonov needs. One minimum for every method, checked
+#: once at the entry.
+MIN_IMAGE_SIZE = 5
+
 
 @dataclass
 class ImageInput:
@@ -41,6 +48,12 @@ class ImageInput:
     kind: str = 'ndarray'
     nddata_class: type = None
     uncertainty_class: type = None
+    #: The least float precision `build_output` gives a result (image
+    #: and error): set by `parse_images` to float64, or to float32 for a
+    #: deconvolver that computes in float32 at the user's request
+    #: (``dtype='float32'``). A result computed in lower precision than
+    #: this is converted; None keeps the dtype of the result.
+    result_dtype: object = None
 
     @property
     def is_batch(self):
@@ -119,7 +132,8 @@ def is_surface_brightness(unit):
     return powers.get(u.rad, 0) <= -2 or powers.get(u.beam, 0) <= -1
 
 
-def _check_image_array(arr, name, allow_batch, *, stack_hint=False):
+def _check_image_array(arr, name, allow_batch, *, stack_hint=False,
+                       min_size=2):
     ndims = (2, 3) if allow_batch else (2,)
     if arr.ndim not in ndims:
         what = ('a 2D image or a 3D stack (N, ny, nx)' if allow_batch
@@ -130,9 +144,12 @@ def _check_image_array(arr, name, allow_batch, *, stack_hint=False):
                     'or a Quantity (or give a list of 2D NDData images); '
                     'an NDData/CCDData holds one 2D image')
         raise ValueError(msg)
-    if arr.size == 0 or min(arr.shape[-2:]) < 2:
-        msg = (f'{name} must have at least 2 pixels along each axis, got '
-               f'shape {arr.shape}')
+    if arr.size == 0 or min(arr.shape[-2:]) < min_size:
+        msg = (f'{name} must have at least {min_size} pixels along each '
+               f'axis, got shape {arr.shape}')
+        if min_size == MIN_IMAGE_SIZE:
+            msg += (f' ({MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} is the smallest '
+                    'image any deconvolver takes)')
         raise ValueError(msg)
 
 
@@ -309,8 +326,35 @@ def _warn_mostly_nonfinite(nonfinite, name):
                       stacklevel=4)
 
 
+def _split_masked(data, mask, name):
+    """
+    The values and the mask of a masked array, or ``(data, None)``.
+
+    A `numpy.ma.MaskedArray` or an astropy ``Masked`` array (or Quantity)
+    gives its unmasked values (a plain array or Quantity) and its mask,
+    which joins the combined mask as an NDData mask does: combined with
+    ``mask=`` it is a ValueError.
+    """
+    if isinstance(data, np.ma.MaskedArray):
+        values = np.ma.getdata(data)
+        own = (None if data.mask is np.ma.nomask
+               else np.ma.getmaskarray(data))
+    elif type(data).__module__.startswith('astropy.utils.masked'):
+        values = data.unmasked
+        own = np.asarray(data.mask, dtype=bool)
+    else:
+        return data, None
+    if own is not None and mask is not None:
+        msg = (f'mask was given but {name} is a masked array with its own '
+               f'mask; combine them into the mask of {name} instead of '
+               'passing mask=')
+        raise ValueError(msg)
+    return values, own
+
+
 def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
-                      allow_batch=False, require_psf=False, dtype=float):
+                      allow_batch=False, require_psf=False, dtype=float,
+                      min_size=2):
     """
     Unpack any supported image input into an `ImageInput`.
 
@@ -318,6 +362,11 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
     ----------
     data : ndarray, Quantity or NDData
         The image. With ``allow_batch`` a 3D array/Quantity is a stack.
+        A masked array (`numpy.ma.MaskedArray`, or astropy's ``Masked``
+        array or Quantity) is its unmasked values, an ndarray (or
+        Quantity) with its mask: the mask joins the combined mask as an
+        NDData mask does (combined with ``mask=`` it is a ValueError), and
+        the result is built as for a plain ndarray (or Quantity).
     psf, mask, error : optional
         Explicit values. Combining one with an NDData that already carries
         that attribute raises a ValueError.
@@ -331,7 +380,12 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
     dtype : {float, numpy.float32}
         ``numpy.float32`` keeps float32 image data in float32 (for methods
         computing in single precision); anything else becomes float64.
+    min_size : int
+        The smallest number of pixels along each image axis.
     """
+    data, own_mask = _split_masked(data, mask, name)
+    if own_mask is not None:
+        mask = own_mask
     if isinstance(data, NDData):
         kind = 'nddata'
         cls = type(data)
@@ -340,7 +394,8 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
             raise TypeError(msg)
         unit = data.unit
         arr = _to_float_array(data.data, name, dtype)
-        _check_image_array(arr, name, allow_batch=False, stack_hint=True)
+        _check_image_array(arr, name, allow_batch=False, stack_hint=True,
+                           min_size=min_size)
         for attr, value in (('psf', psf), ('mask', mask),
                             ('uncertainty', error)):
             if value is not None and getattr(data, attr) is not None:
@@ -370,7 +425,7 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
         msg = f'{name} must be {_ACCEPTED}, got {type(data).__name__}'
         raise TypeError(msg)
 
-    _check_image_array(arr, name, allow_batch)
+    _check_image_array(arr, name, allow_batch, min_size=min_size)
     check_linear_unit(unit, name)
     # fast path: a finite sum means every pixel is finite (a sum that
     # overflows only sends finite data down the elementwise check)
@@ -410,7 +465,15 @@ def parse_image_input(data, *, psf=None, mask=None, error=None, name='data',
 def parse_images(data, *, psf=None, mask=None, error=None, name='data',
                  require_psf=False, dtype=float):
     """
-    Parse one image, a 3D stack or a list of images.
+    Parse one image, a 3D stack or a list of images: the deconvolvers'
+    entry.
+
+    Every image must have at least `MIN_IMAGE_SIZE` pixels along each
+    axis, whatever the method, so that every deconvolver refuses a small
+    image with the same message. Each item's ``result_dtype`` is float32
+    when ``dtype`` is ``numpy.float32`` (a deconvolver computing in single
+    precision by request), float64 otherwise: `build_output` gives the
+    result that dtype whatever the precision of the computation.
 
     Returns
     -------
@@ -432,13 +495,27 @@ def parse_images(data, *, psf=None, mask=None, error=None, name='data',
                                    and not (isinstance(d, NDData)
                                             and d.psf is not None) else None,
                                    name=f'{name}[{i}]',
-                                   require_psf=require_psf, dtype=dtype)
+                                   require_psf=require_psf, dtype=dtype,
+                                   min_size=MIN_IMAGE_SIZE)
                  for i, d in enumerate(data)]
-        return items, True
-    item = parse_image_input(data, psf=psf, mask=mask, error=error,
-                             name=name, allow_batch=True,
-                             require_psf=require_psf, dtype=dtype)
-    return [item], False
+    else:
+        items = [parse_image_input(data, psf=psf, mask=mask, error=error,
+                                   name=name, allow_batch=True,
+                                   require_psf=require_psf, dtype=dtype,
+                                   min_size=MIN_IMAGE_SIZE)]
+    result_dtype = np.dtype(np.float32 if dtype == np.float32
+                            else np.float64)
+    for item in items:
+        item.result_dtype = result_dtype
+    return items, isinstance(data, (list, tuple))
+
+
+def _at_least(values, dtype):
+    """Float ``values`` in at least the precision of ``dtype``."""
+    if (dtype is None or not isinstance(values, np.ndarray)
+            or values.dtype.kind != 'f'):
+        return values
+    return values.astype(np.promote_types(values.dtype, dtype), copy=False)
 
 
 def build_output(parsed, image, *, error=None, mask=None, wcs='same',
@@ -451,10 +528,15 @@ def build_output(parsed, image, *, error=None, mask=None, wcs='same',
     parsed : ImageInput
         The parsed input the result derives from.
     image : ndarray
-        The result, float64.
+        The result. A float result of lower precision than
+        ``parsed.result_dtype`` is converted to it, so that the output of
+        every deconvolver is float64 unless it computes in float32 by
+        request, whatever the input's dtype (float64 results are returned
+        as they are).
     error : ndarray, optional
         1-sigma uncertainty in the data unit (NDData outputs only; it is
-        returned in the input's uncertainty class when that is possible).
+        returned in the input's uncertainty class when that is possible),
+        converted as ``image`` is.
     mask : ndarray, optional
         Output mask; default the input mask when the shapes agree.
     wcs : object, optional
@@ -468,6 +550,8 @@ def build_output(parsed, image, *, error=None, mask=None, wcs='same',
         ``'same'`` keeps the input unit.
     """
     unit = parsed.unit if unit == 'same' else unit
+    image = _at_least(image, parsed.result_dtype)
+    error = _at_least(error, parsed.result_dtype)
     if parsed.kind == 'ndarray':
         return image
     if parsed.kind == 'quantity':

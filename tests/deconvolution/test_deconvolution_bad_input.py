@@ -32,7 +32,7 @@ CALL_CASES = [
     (np.array(['a', 'b']), {'psf': PSF}, TypeError, 'dtype'),
     (np.ones(10), {'psf': PSF}, ValueError, '1 dimension'),
     (np.ones((2, 3, 4, 5)), {'psf': PSF}, ValueError, '4 dimension'),
-    (np.ones((0, 8)), {'psf': PSF}, ValueError, 'at least 2 pixels'),
+    (np.ones((0, 8)), {'psf': PSF}, ValueError, 'at least 5 pixels'),
     (np.full((8, 8), np.nan), {'psf': PSF}, ValueError, 'only NaN'),
     (IMG, {}, ValueError, 'psf must be given'),
     (IMG, {'psf': np.zeros((5, 5))}, ValueError, 'positive sum'),
