@@ -213,3 +213,76 @@ def describe_params(method, params):
     if method == 'wiener':
         return f"balance={float(params['balance']):.4g}"
     return f"n_iter={int(params['n_iter'])}"
+
+
+def warn_without_unit(path, header):
+    """
+    Warn that the file ``path``, whose header has no ``BUNIT``, gives an
+    output without a unit.
+
+    ``header`` is the image header (or the ``meta`` that
+    `astrodeconv.io.read_image` made of it). A ``BUNIT`` that astropy
+    cannot parse is reported by `~astrodeconv.io.read_image` and written
+    back as it was, so only a missing (or blank) one is reported here.
+    """
+    import warnings
+
+    from ..utils.exceptions import AstrodeconvWarning
+
+    if str(header.get('BUNIT', '') or '').strip():
+        return
+    warnings.warn(f'{str(path)!r} has no BUNIT keyword: it is processed '
+                  'without a unit and the output will have no unit. Add '
+                  "BUNIT to its header (e.g. BUNIT = 'nJy') to keep one.",
+                  AstrodeconvWarning, stacklevel=2)
+
+
+def warn_if_file_without_unit(path):
+    """
+    `warn_without_unit` for the image HDU of a FITS file read by a
+    library function; a file that cannot be read is left to that function
+    to report.
+    """
+    from astropy.io import fits
+
+    from ..io import select_image_hdu
+
+    try:
+        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+            header = hdul[select_image_hdu(hdul, path=str(path))].header
+            header = header.copy()
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        return  # the library function names the problem
+    warn_without_unit(path, header)
+
+
+def flux_summary(before, after):
+    """
+    ``input flux X unit, output flux Y unit`` for a summary line.
+
+    For a surface brightness (per solid angle) the sum of the pixels is
+    not a flux, and under super-resolution it grows with the number of
+    pixels: the mean over the unmasked pixels is given instead, which
+    the deconvolution keeps on any grid.
+    """
+    from ..utils._nddata import is_surface_brightness
+
+    unit = getattr(before, 'unit', None)
+    text = '' if unit is None else f' {unit.to_string()}'
+    if is_surface_brightness(unit):
+        return (f'input mean surface brightness {_total(before, np.mean):.6g}'
+                f'{text}, output mean surface brightness '
+                f'{_total(after, np.mean):.6g}{text}')
+    return (f'input flux {_total(before, np.sum):.6g}{text}, output flux '
+            f'{_total(after, np.sum):.6g}{text}')
+
+
+def _total(image, reduce):
+    """``reduce`` (sum or mean) of the finite, unmasked pixels."""
+    data = np.asarray(image.data, dtype=float)
+    good = np.isfinite(data)
+    if getattr(image, 'mask', None) is not None:
+        good &= ~np.asarray(image.mask, dtype=bool)
+    if reduce is np.mean and not good.any():
+        return float('nan')
+    return float(reduce(data[good]))

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ._common import UsageError
+from ._common import UsageError, warn_without_unit
 
 __all__ = []
 
@@ -145,6 +145,8 @@ def read_inputs(args):
     broad = read_image(args.vis)
     for path, image in [*zip(args.inputs, images), (args.vis, broad)]:
         _check_input(path, image, args.noise != 'measure')
+        if image.unit is None:
+            warn_without_unit(path, image.meta)
     return images, broad
 
 

@@ -213,15 +213,19 @@ def method_options(args, parameters):
     return options
 
 
-def make_method_deconvolver(args, parameters):
-    """The deconvolver of ``args``; an invalid value is a `UsageError`."""
+def make_method_deconvolver(args, parameters, **extra):
+    """
+    The deconvolver of ``args`` and its method options; an invalid value
+    is a `UsageError`. ``extra`` keyword arguments go to the deconvolver
+    too, without being counted among the method options.
+    """
     from astropy import units as u
 
     from ..deconvolution import make_deconvolver
 
     options = method_options(args, parameters)
     try:
-        return make_deconvolver(args.method, **options), options
+        return make_deconvolver(args.method, **options, **extra), options
     except (ValueError, TypeError, u.UnitsError) as exc:
         raise UsageError(str(exc)) from None
 

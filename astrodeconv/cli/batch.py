@@ -1,7 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """``astrodeconv batch``: deconvolve the objects of a catalogue."""
 
-from ._common import check_minimum
+from ._common import check_minimum, warn_if_file_without_unit
 from ._options import (add_method_options, add_output_options,
                        add_worker_options, make_method_deconvolver)
 from ._psf_options import (add_psf_options, analytic_psf, check_psf_options,
@@ -85,6 +85,7 @@ def run(args, out):
         psf = analytic_psf(args, fwhm, _stand_in(args.input, args.size), 1)
     else:
         raise psf_required()
+    warn_if_file_without_unit(args.input)
     result = deconvolve_catalog(
         args.input, args.catalog, args.output, psf=psf, method=args.method,
         method_options=options, size=args.size, chunk_size=args.chunk_size,

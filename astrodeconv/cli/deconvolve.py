@@ -1,11 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """``astrodeconv deconvolve``: deconvolve a FITS image."""
 
-import numpy as np
-
-from ._common import UsageError, describe_params
+from ._common import (UsageError, describe_params, flux_summary,
+                      warn_without_unit)
 from ._options import (add_method_options, add_output_options,
-                       make_method_deconvolver)
+                       make_method_deconvolver, method_defaults)
 from ._psf_options import (add_psf_options, analytic_psf, check_psf_options,
                            read_psf_file)
 
@@ -43,26 +42,37 @@ def add_parser(commands):
     output = dec.add_argument_group('output')
     add_output_options(dec, group=output, metavar='OUT.fits',
                        help='output FITS file',
-                       overwrite_help='replace OUT.fits if it exists')
+                       overwrite_help='replace OUT.fits if it exists',
+                       progress_help='show a progress bar on the standard '
+                       'error, for the methods that report their progress '
+                       '(richardson-lucy: its iterations) (default: on)')
     return dec
 
 
+#: The keyword of the deconvolvers that shows a progress bar, by
+#: preference (a method whose class takes neither shows none).
+_PROGRESS_KEYWORDS = ('progress_bar', 'progress')
+
+
+def progress_option(method, progress):
+    """
+    The keyword argument that gives ``method``'s deconvolver a progress
+    bar (``{'progress_bar': progress}``), or ``{}`` if it takes none.
+    """
+    defaults = method_defaults(method)
+    for keyword in _PROGRESS_KEYWORDS:
+        if keyword in defaults:
+            return {keyword: bool(progress)}
+    return {}
+
+
 def _deconvolver_from_args(args):
-    """The deconvolver of the method options (exit status 2 if invalid)."""
-    return make_method_deconvolver(args, OPTIONS)[0]
-
-
-def _flux(image):
-    data = np.asarray(image.data, dtype=float)
-    good = np.isfinite(data)
-    if getattr(image, 'mask', None) is not None:
-        good &= ~np.asarray(image.mask, dtype=bool)
-    return float(data[good].sum())
-
-
-def _unit_text(image):
-    unit = getattr(image, 'unit', None)
-    return '' if unit is None else f' {unit.to_string()}'
+    """
+    The deconvolver of the method options (exit status 2 if invalid), with
+    a progress bar if the method shows one and ``--progress`` is on.
+    """
+    progress = progress_option(args.method, args.progress)
+    return make_method_deconvolver(args, OPTIONS, **progress)[0]
 
 
 def run(args, out):
@@ -74,6 +84,8 @@ def run(args, out):
     fwhm = check_psf_options(args)
     check_output_path(args.output, overwrite=args.overwrite)
     image = read_image(args.input)
+    if image.unit is None:
+        warn_without_unit(args.input, image.meta)
     if args.psf is not None:
         psf = read_psf_file(args.psf)
     elif fwhm is not None:
@@ -89,9 +101,7 @@ def run(args, out):
     results = deconvolver.deconvolve(image, psf=psf,
                                      psf_center=args.psf_center)
     write_image(results.image, args.output, overwrite=args.overwrite)
-    unit = _unit_text(image)
     print(f'{args.method} ({describe_params(args.method, results.params)},'
-          f' upsample={deconvolver.upsample}): input flux '
-          f'{_flux(image):.6g}{unit}, output flux '
-          f'{_flux(results.image):.6g}{unit} -> {args.output}', file=out)
+          f' upsample={deconvolver.upsample}): '
+          f'{flux_summary(image, results.image)} -> {args.output}', file=out)
     return 0

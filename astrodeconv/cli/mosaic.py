@@ -3,7 +3,7 @@
 
 import os
 
-from ._common import UsageError, check_minimum
+from ._common import UsageError, check_minimum, warn_if_file_without_unit
 from ._options import (add_method_options, add_output_options,
                        add_worker_options, make_method_deconvolver)
 from ._psf_options import (add_psf_options, analytic_psf, check_psf_options,
@@ -97,6 +97,7 @@ def run(args, out):
     if not os.path.isfile(args.input):
         msg = f'input {args.input!r} must be an existing FITS file'
         raise FileNotFoundError(msg)
+    warn_if_file_without_unit(args.input)
     if args.psf is not None:
         psf = read_psf_file(args.psf)
     else:

@@ -141,6 +141,26 @@ def read_image(path, *, hdu=None):
           read, the WCS keywords (they live in ``wcs``). ``BUNIT`` is
           kept in ``meta``, as text, only when astropy cannot parse it.
 
+        An attribute whose extension is absent is None: a file written by
+        `write_image` from an image with no bad pixel has no ``MASK``
+        extension, and ``mask`` is then None.
+
+    Notes
+    -----
+    ``CCDData.read(path)`` (astropy's reader) reads the same files, with
+    these differences:
+
+    - it does not return the PSF: it looks for an extension named
+      ``PSFIMAGE``, and `write_image` names it ``PSF``. Use
+      ``CCDData.read(path, hdu_psf='PSF')``;
+    - it needs a unit: a file without ``BUNIT`` (or with one astropy
+      cannot parse) raises ``ValueError`` unless ``unit=`` is given;
+    - it returns the uncertainty in the class named by ``UTYPE``
+      (``VarianceUncertainty``...), not converted to 1 sigma;
+    - ``meta`` is the whole header but the WCS keywords (layout keywords
+      such as ``SIMPLE``, ``BITPIX``, ``NAXIS`` and ``BUNIT`` included),
+      and ``data`` keeps the big-endian byte order of the file.
+
     Raises
     ------
     FileNotFoundError
@@ -375,8 +395,11 @@ def write_image(image, path, *, overwrite=False):
         (``wcs.to_header(relax=True)``, replacing any stale WCS keywords
         of ``meta``) and ``BUNIT`` (for an image without unit, the
         ``BUNIT`` text of ``meta`` if any). Extensions follow: ``UNCERT`` (the
-        uncertainty converted to 1 sigma in the data unit), ``MASK``
-        (``uint8``) and ``PSF`` when those attributes are set.
+        uncertainty converted to 1 sigma in the data unit) and ``PSF``
+        when those attributes are set, and ``MASK`` (``uint8``, 1 for bad
+        pixels) when the mask has a bad pixel: a mask with none holds no
+        information (the deconvolvers always return one), and the file
+        read back then has ``mask`` None, which means the same.
     path : str or path-like
         The output file.
     overwrite : bool, optional
@@ -411,7 +434,7 @@ def write_image(image, path, *, overwrite=False):
     if error is not None:
         hdr = fits.Header({'UTYPE': 'StdDevUncertainty', **unit_card})
         hdus.append(fits.ImageHDU(error, hdr, name=_UNCERT))
-    if mask is not None:
+    if mask is not None and mask.any():
         hdus.append(fits.ImageHDU(mask, name=_MASK))
     if psf is not None:
         hdus.append(fits.ImageHDU(psf, name=_PSF))
