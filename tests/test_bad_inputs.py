@@ -13,11 +13,13 @@ import io
 import re
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy import units as u
 from astropy.nddata import CCDData, NDData
+from astropy.utils.masked import Masked
 
 from astrodeconv import datasets as ds
 from astrodeconv import deconvolution as dc
@@ -456,6 +458,70 @@ LIBRARY = [
      lambda f: tr.make_training_set(f / 'n.h5', 10, upsample=3,
                                     stamp_size=64),
      ValueError, r'^upsample must divide stamp_size'),
+    # issue 20: masked arrays, float32 range, cryptic messages
+    ('masked-array-and-mask',
+     lambda f: dc.TikhonovDeconvolver()(
+         np.ma.MaskedArray(IMG, mask=IMG > 1.2), psf=PSF,
+         mask=np.zeros(IMG.shape, bool)),
+     ValueError, r'^mask was given but data is a masked array with its '
+     r'own mask'),
+    ('masked-quantity-and-mask',
+     lambda f: dc.WienerDeconvolver()(
+         Masked(IMG * u.Jy, mask=IMG > 1.2), psf=PSF,
+         mask=np.zeros(IMG.shape, bool)),
+     ValueError, r'^mask was given but data is a masked array'),
+    ('masked-array-all-masked',
+     lambda f: dc.TikhonovDeconvolver()(
+         np.ma.MaskedArray(IMG, mask=np.ones(IMG.shape, bool)), psf=PSF),
+     ValueError, r'^data must have unmasked pixels'),
+    ('tikhonov-float32-overflow',
+     lambda f: dc.TikhonovDeconvolver(dtype='float32')(
+         np.full((32, 32), 1e37), psf=PSF),
+     ValueError, r"^dtype must be 'float64' for these data: the total "
+     r'\|value\| of the image, 1\.024e\+40, exceeds the float32 range'),
+    ('wiener-float32-overflow-in-a-stack',
+     lambda f: dc.WienerDeconvolver(dtype='float32', balance=0.1)(
+         np.stack([IMG, np.full((32, 32), -1e37)]), psf=PSF),
+     ValueError, r"^dtype must be 'float64' .* of image 1 of the stack"),
+    ('moffat-negative-angular-fwhm',
+     lambda f: ps.make_moffat_psf(-0.7 * u.arcsec,
+                                  pixel_scale=0.2 * u.arcsec),
+     ValueError, r'^fwhm must be positive and finite, got '
+     r'fwhm=-0\.7 arcsec$'),
+    ('gaussian-zero-pixel-fwhm',
+     lambda f: ps.make_gaussian_psf(0 * u.pix), ValueError,
+     r'^fwhm must be positive and finite, got fwhm=0\.0 pix$'),
+    ('kolmogorov-nan-angular-fwhm',
+     lambda f: ps.make_kolmogorov_psf(np.nan * u.arcsec,
+                                      pixel_scale=0.2 * u.arcsec),
+     ValueError, r'^fwhm must be positive and finite, got fwhm=nan arcsec'),
+    ('make-deconvolver-typo',
+     lambda f: dc.make_deconvolver('learnd'), ValueError,
+     r"^Invalid method 'learnd'\. Valid methods are: 'tikhonov', 'wiener', "
+     r"'richardson-lucy', 'learned', 'pnp', 'default'\. Did you mean "
+     r"'learned'\?$"),
+    ('make-deconvolver-capitals',
+     lambda f: dc.make_deconvolver('Wiener'), ValueError,
+     r"Did you mean 'wiener'\?$"),
+    ('make-deconvolver-far-off',
+     lambda f: dc.make_deconvolver('zzz'), ValueError,
+     r"'pnp', 'default'$"),
+    *[(f'{method}-2x2-image',
+       lambda f, method=method: dc.make_deconvolver(method)(
+           np.ones((2, 2)), psf=np.ones((1, 1))),
+       ValueError, r'^data must have at least 5 pixels along each axis, '
+       r'got shape \(2, 2\) \(5x5 is the smallest image any deconvolver '
+       r'takes\)$')
+      for method in ('tikhonov', 'wiener', 'richardson-lucy', 'learned',
+                     'pnp')],
+    ('tikhonov-4-pixel-stack',
+     lambda f: dc.TikhonovDeconvolver(lam=0.1)(np.ones((3, 4, 8)),
+                                               psf=np.ones((1, 1))),
+     ValueError, r'^data must have at least 5 pixels along each axis, '
+     r'got shape \(3, 4, 8\)'),
+    ('tikhonov-small-image-in-a-list',
+     lambda f: dc.TikhonovDeconvolver()([IMG, np.ones((3, 3))], psf=PSF),
+     ValueError, r'^data\[1\] must have at least 5 pixels'),
 ]
 
 #: Cases that read the HDF5 training sets of the fixture.
@@ -596,7 +662,7 @@ CLI = [
      r"^-o/--output-dir '.*image\.fits' must be a directory"),
     ('train-missing-data', ['train', '{}/none.h5', '-o', '{}/run'], 1,
      r"training set '.*none\.h5' does not exist"),
-    ('simulate-too-few', ['simulate', '-n', '3', '-o', '{}/x.h5'], 1,
+    ('simulate-too-few', ['simulate', '-n', '3', '-o', '{}/x.h5'], 2,
      r'^-n must be at least 10'),
     ('simulate-n-word', ['simulate', '-n', 'ten', '-o', '{}/x.h5'], 2,
      r'argument -n/--n-galaxies: invalid int'),
@@ -691,7 +757,7 @@ def test_train_keeps_existing_best(files, tmp_path):
             str(run)]
     status, err = run_cli(argv)
     assert status == 1
-    assert 'best.pt of an earlier run; pass --resume' in err
+    assert 'best.pt of an earlier run; use --resume' in err
     assert (run / 'best.pt').read_bytes() == b'earlier weights'
     assert run_cli(argv + ['--overwrite'])[0] == 0
     assert (run / 'best.pt').read_bytes() != b'earlier weights'
@@ -771,7 +837,7 @@ def test_package_weights_touches_only_its_file(tmp_path):
 
 
 def test_corrupt_weights_file_gives_no_unsafe_advice(tmp_path):
-    from astrodeconv.denoisers._checkpoints import load_sunet_checkpoint
+    from astrodeconv.denoisers import load_sunet_checkpoint
 
     net = build_denoiser('UNet64', base_width=2, n_levels=2)
     good = tmp_path / 'good.pt'
@@ -807,3 +873,298 @@ def test_ssim_of_constant_images():
     stack = mt.ssim(np.stack([flat, flat * 2]), np.stack([flat, flat]),
                     data_range='reference')
     assert np.all(np.isfinite(stack)) and stack[0] == 1.0
+
+
+# --------------------------------------------------------------------------
+# issue 20: masked arrays, precision, and what the files and the summary
+# line say
+
+#: Bad pixels of IMG, given the value 1e6 where a test needs them dirty.
+BAD = np.zeros(IMG.shape, bool)
+BAD[5:8, 10:12] = True
+BAD[20, 25] = True
+DIRTY = np.where(BAD, 1e6, IMG)
+
+SINGLE_IMAGE = [
+    pytest.param(dc.TikhonovDeconvolver, id='tikhonov'),
+    pytest.param(dc.WienerDeconvolver, id='wiener'),
+    pytest.param(lambda: dc.RichardsonLucyDeconvolver(n_iter=10),
+                 id='richardson-lucy'),
+    pytest.param(dc.LearnedDeconvolver, id='learned'),
+]
+
+
+@pytest.mark.parametrize('make', SINGLE_IMAGE)
+def test_masked_array_is_its_mask(make):
+    deconv = make()
+    out = deconv(np.ma.MaskedArray(DIRTY, mask=BAD), psf=PSF)
+    # built as for a plain ndarray
+    assert type(out) is np.ndarray and out.dtype == np.float64
+    np.testing.assert_array_equal(out, deconv(DIRTY, psf=PSF, mask=BAD))
+    # the masked values never reach the result: the flux of the clean
+    # image (1e6 pixels would multiply it by about a thousand)
+    np.testing.assert_array_equal(out, deconv(IMG, psf=PSF, mask=BAD))
+    assert out.sum() == pytest.approx(IMG.sum(), rel=0.02)
+
+
+def test_masked_stacks_lists_and_quantities():
+    tik = dc.TikhonovDeconvolver()
+    none = np.zeros_like(BAD)
+    stack = np.ma.MaskedArray(np.stack([DIRTY, IMG]),
+                              mask=np.stack([BAD, none]))
+    np.testing.assert_array_equal(
+        tik(stack, psf=PSF),
+        tik(np.stack([DIRTY, IMG]), psf=PSF, mask=np.stack([BAD, none])))
+    # a list: each masked array with its own mask
+    listed = tik([np.ma.MaskedArray(DIRTY, mask=BAD), IMG], psf=PSF)
+    np.testing.assert_array_equal(listed[0], tik(IMG, psf=PSF, mask=BAD))
+    np.testing.assert_array_equal(listed[1], tik(IMG, psf=PSF))
+    # astropy's Masked Quantity: a plain Quantity in the same unit
+    wiener = dc.WienerDeconvolver(balance=0.1)
+    out = wiener(Masked(DIRTY * u.nJy, mask=BAD), psf=PSF)
+    assert type(out) is u.Quantity and out.unit == u.nJy
+    np.testing.assert_array_equal(
+        out.value, wiener(DIRTY * u.nJy, psf=PSF, mask=BAD).value)
+    # a masked array without a mask (nomask) is its data, and takes mask=
+    np.testing.assert_array_equal(
+        tik(np.ma.MaskedArray(DIRTY), psf=PSF, mask=BAD),
+        tik(DIRTY, psf=PSF, mask=BAD))
+
+
+def test_masked_array_inside_nddata_keeps_the_nddata_rules():
+    """NDData takes the mask of a masked array: the same result."""
+    tik = dc.TikhonovDeconvolver()
+    out = tik(NDData(np.ma.MaskedArray(DIRTY, mask=BAD), psf=PSF))
+    np.testing.assert_array_equal(out.mask, BAD)
+    np.testing.assert_array_equal(out.data, tik(IMG, psf=PSF, mask=BAD))
+
+
+# float32 input, wide field: the learned methods compute in float32 there
+WIDE = (IMG[:8, :].repeat(5, axis=1)[:, :129]).astype(np.float32)
+
+OUTPUT_DTYPE = [
+    pytest.param(dc.TikhonovDeconvolver, IMG, 1, id='tikhonov'),
+    pytest.param(dc.WienerDeconvolver, IMG, 1, id='wiener'),
+    pytest.param(lambda: dc.RichardsonLucyDeconvolver(n_iter=5), IMG, 1,
+                 id='richardson-lucy'),
+    pytest.param(dc.LearnedDeconvolver, WIDE, 4, id='learned-wide-x4'),
+    pytest.param(lambda upsample: dc.PnPDeconvolver(upsample=upsample,
+                                                    n_iter=1),
+                 WIDE, 4, id='pnp-wide-x4'),
+]
+
+
+@pytest.mark.parametrize('make, data, upsample', OUTPUT_DTYPE)
+def test_float32_input_gives_float64_output(make, data, upsample):
+    deconv = make(upsample=upsample) if upsample > 1 else make()
+    data = np.asarray(data, dtype=np.float32)
+    out = deconv.deconvolve(CCDData(data, unit='nJy', psf=PSF))
+    assert out.image.data.dtype == np.float64
+    assert out.image.shape == tuple(n * upsample for n in data.shape)
+    assert out.image.unit == u.nJy
+    assert out.image.data.sum() == pytest.approx(data.sum(), rel=0.02)
+
+
+def test_float32_by_request_stays_float32():
+    """The one exception, documented: dtype='float32' of the linear ones."""
+    out = dc.TikhonovDeconvolver(dtype='float32')(IMG, psf=PSF)
+    assert out.dtype == np.float32
+    # just inside the float32 range: computed, finite, flux kept
+    big = np.full((32, 32), 3e35)
+    out = dc.TikhonovDeconvolver(dtype='float32')(big, psf=PSF)
+    assert np.isfinite(out).all()
+    assert out.sum(dtype=float) == pytest.approx(big.sum(), rel=1e-5)
+
+
+def test_write_image_writes_mask_only_when_masked(tmp_path):
+    from astropy.io import fits
+
+    tik = dc.TikhonovDeconvolver()
+    clean = tik(CCDData(IMG, unit='nJy'), psf=PSF)
+    assert not clean.mask.any()  # the deconvolvers always give a mask
+    adio.write_image(clean, tmp_path / 'clean.fits')
+    with fits.open(tmp_path / 'clean.fits') as hdul:
+        assert [hdu.name for hdu in hdul] == ['PRIMARY', 'PSF']
+    back = adio.read_image(tmp_path / 'clean.fits')
+    assert back.mask is None and back.unit == u.nJy
+
+    holed = IMG.copy()
+    holed[3, 4] = np.nan
+    out = tik(CCDData(holed, unit='nJy'), psf=PSF)
+    adio.write_image(out, tmp_path / 'holed.fits')
+    with fits.open(tmp_path / 'holed.fits') as hdul:
+        mask = hdul['MASK'].data
+    assert mask[3, 4] == 1 and mask.sum() == 1
+    np.testing.assert_array_equal(
+        adio.read_image(tmp_path / 'holed.fits').mask, out.mask)
+
+
+def test_what_each_reader_returns(tmp_path):
+    """What the docs state about read_image and CCDData.read."""
+    out = dc.TikhonovDeconvolver()(
+        CCDData(IMG, unit='nJy', mask=BAD, psf=PSF,
+                uncertainty=np.full(IMG.shape, 0.1)))
+    path = tmp_path / 'out.fits'
+    adio.write_image(out, path)
+    ours = adio.read_image(path)
+    np.testing.assert_array_equal(ours.psf, out.psf)
+    astropy_default = CCDData.read(path)
+    assert astropy_default.psf is None  # it looks for PSFIMAGE
+    named = CCDData.read(path, hdu_psf='PSF')
+    np.testing.assert_array_equal(named.psf, out.psf)
+    for image in (ours, named):
+        assert image.unit == u.nJy
+        np.testing.assert_array_equal(image.data, out.data)
+        np.testing.assert_array_equal(image.mask, out.mask)
+        np.testing.assert_allclose(image.uncertainty.array,
+                                   out.uncertainty.array)
+    adio.write_image(IMG, tmp_path / 'nounit.fits')
+    with pytest.raises(ValueError, match='unit'):
+        CCDData.read(tmp_path / 'nounit.fits')
+    assert type(adio.read_image(tmp_path / 'nounit.fits')) is NDData
+    # the pages say so
+    root = Path(__file__).resolve().parents[1]
+    for page in ('docs/user_guide/cli.rst', 'docs/reference/io_api.rst'):
+        text = (root / page).read_text()
+        assert "hdu_psf='PSF'" in text, page
+    assert '(or ``CCDData.read``)' not in (
+        root / 'docs/user_guide/cli.rst').read_text()
+
+
+def _fits_image(path, data, unit=None, *, mask=None):
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [10.0, -5.0]
+    wcs.wcs.crpix = [16, 16]
+    wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    image = (NDData(data, wcs=wcs, mask=mask) if unit is None
+             else CCDData(data, unit=unit, wcs=wcs, mask=mask))
+    adio.write_image(image, path)
+    return path
+
+
+def _run_cli_output(argv):
+    """Run the command line in-process: (status, stdout, stderr)."""
+    err, out = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            status = main([str(arg) for arg in argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+def _file_run(command, tmp_path, path):
+    """The arguments of ``command`` on ``path``: (output, argv)."""
+    out = tmp_path / f'{path.stem}_out.fits'
+    if command == 'deconvolve':
+        return out, ['deconvolve', path, '--psf-fwhm', '3pix', '-o', out]
+    if command == 'mosaic':
+        return out, ['mosaic', path, '--psf-fwhm', '3pix', '--tile', '24',
+                     '--overlap', '4', '--workers', '0', '--no-progress',
+                     '-o', out]
+    from astropy.table import Table
+
+    catalog = tmp_path / 'cat.ecsv'
+    if not catalog.exists():
+        Table({'x': [16.0], 'y': [16.0]}).write(catalog)
+    run = tmp_path / f'{path.stem}_run'
+    return run, ['batch', path, '--catalog', catalog, '--psf-fwhm', '3pix',
+                 '--size', '16', '--workers', '0', '--no-progress', '-o',
+                 run]
+
+
+@pytest.mark.parametrize('command', ['deconvolve', 'mosaic', 'batch'])
+def test_command_line_warns_about_a_file_without_bunit(command, tmp_path):
+    from astropy.io import fits
+
+    path = _fits_image(tmp_path / 'nounit.fits', IMG)
+    out, argv = _file_run(command, tmp_path, path)
+    status, _, err = _run_cli_output(argv)
+    assert status == 0, err
+    warning = [line for line in err.splitlines()
+               if line.startswith('astrodeconv: warning:')
+               and 'BUNIT' in line]
+    assert len(warning) == 1, err
+    assert f"'{path}' has no BUNIT keyword" in warning[0]
+    assert 'the output will have no unit' in warning[0]
+    files = [out] if out.suffix == '.fits' else sorted(out.glob('*.fits'))
+    assert files
+    for name in files:
+        assert 'BUNIT' not in fits.getheader(name)
+    # a file with a BUNIT draws no such warning
+    path = _fits_image(tmp_path / 'unit.fits', IMG, 'nJy')
+    status, _, err = _run_cli_output(_file_run(command, tmp_path, path)[1])
+    assert status == 0, err
+    assert 'BUNIT' not in err
+
+
+def _summary_numbers(line, what):
+    found = re.findall(rf'{what} (\S+)', line)
+    return [float(value) for value in found]
+
+
+def test_command_line_summary_of_a_surface_brightness(tmp_path):
+    path = _fits_image(tmp_path / 'sb.fits', IMG, 'MJy/sr')
+    status, out, err = _run_cli_output(
+        ['deconvolve', path, '--psf-fwhm', '3pix', '--upsample', '2', '-o',
+         tmp_path / 'out.fits'])
+    assert status == 0, err
+    assert 'flux' not in out
+    before, after = _summary_numbers(out, 'mean surface brightness')
+    assert before == pytest.approx(IMG.mean(), rel=1e-5)
+    assert after == pytest.approx(before, rel=1e-5)  # not 4 times larger
+    assert out.count('MJy / sr') == 2
+    # a flux per pixel: the sums, which the deconvolution keeps
+    path = _fits_image(tmp_path / 'flux.fits', IMG, 'nJy')
+    status, out, err = _run_cli_output(
+        ['deconvolve', path, '--psf-fwhm', '3pix', '--upsample', '2', '-o',
+         tmp_path / 'out2.fits'])
+    assert status == 0, err
+    assert 'surface brightness' not in out
+    before = _summary_numbers(out, 'input flux')[0]
+    after = _summary_numbers(out, 'output flux')[0]
+    assert before == pytest.approx(IMG.sum(), rel=1e-5)
+    assert after == pytest.approx(before, rel=1e-5)
+
+
+def test_command_line_progress_bar(tmp_path):
+    path = _fits_image(tmp_path / 'in.fits', IMG, 'nJy')
+    argv = ['deconvolve', path, '--psf-fwhm', '3pix', '--method',
+            'richardson-lucy', '--n-iter', '5', '-o', tmp_path / 'a.fits']
+    status, _, err = _run_cli_output(argv + ['--progress'])
+    assert status == 0, err
+    assert re.search(r'Richardson-Lucy: 100%.*5/5', err), err
+    status, _, err = _run_cli_output(
+        argv[:-1] + [tmp_path / 'b.fits', '--no-progress'])
+    assert status == 0, err
+    assert 'Richardson-Lucy' not in err
+    # a method without a bar takes the option too
+    status, _, err = _run_cli_output(
+        ['deconvolve', path, '--psf-fwhm', '3pix', '--progress', '-o',
+         tmp_path / 'c.fits'])
+    assert status == 0, err
+
+
+def test_command_line_mask_extension(tmp_path):
+    from astropy.io import fits
+
+    path = _fits_image(tmp_path / 'in.fits', IMG, 'nJy')
+    status, _, err = _run_cli_output(['deconvolve', path, '--psf-fwhm',
+                                      '3pix', '-o', tmp_path / 'a.fits'])
+    assert status == 0, err
+    with fits.open(tmp_path / 'a.fits') as hdul:
+        assert 'MASK' not in [hdu.name for hdu in hdul]
+        assert hdul[0].data.dtype == np.dtype('>f8')
+    # masked pixels in the input: in the output's MASK
+    path = _fits_image(tmp_path / 'masked.fits', IMG.astype(np.float32),
+                       'nJy', mask=BAD)
+    status, _, err = _run_cli_output(['deconvolve', path, '--psf-fwhm',
+                                      '3pix', '--upsample', '2', '-o',
+                                      tmp_path / 'b.fits'])
+    assert status == 0, err
+    with fits.open(tmp_path / 'b.fits') as hdul:
+        np.testing.assert_array_equal(
+            hdul['MASK'].data, BAD.repeat(2, 0).repeat(2, 1))
+        assert hdul[0].data.dtype == np.dtype('>f8')  # float32 input
