@@ -154,9 +154,12 @@ def compute():
 def compare(new, old):
     report = {}
     for key in sorted(set(new) | set(old)):
-        if key not in new or key not in old:
-            report[key] = {'status': 'missing in ' + (
-                'new' if key not in new else 'old')}
+        if key not in old:
+            # a method the old version did not have: nothing to compare
+            report[key] = {'status': 'new', 'met': True}
+            continue
+        if key not in new:
+            report[key] = {'status': 'missing in new'}
             continue
         a, b = new[key], old[key]
         if a.shape != b.shape:
@@ -165,9 +168,9 @@ def compare(new, old):
         scale = np.abs(b).max() or 1.0
         diff = float(np.nanmax(np.abs(a - b)) / scale) if a.size else 0.0
         same_nan = bool(np.array_equal(np.isnan(a), np.isnan(b)))
+        identical = bool(np.array_equal(a, b, equal_nan=True))
         report[key] = {'max_relative_difference': diff,
-                       'identical': bool(np.array_equal(a, b,
-                                                         equal_nan=True)),
+                       'identical': identical,
                        'met': bool(diff <= GOAL and same_nan)}
     return report
 

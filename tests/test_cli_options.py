@@ -179,8 +179,10 @@ def test_help_defaults_are_the_signature_defaults(capsys):
             f"richardson-lucy, {pnp.parameters['n_iter'].default} for pnp)"
             in text)
     learned = inspect.signature(deconvolution.LearnedDeconvolver)
+    unrolled = inspect.signature(deconvolution.UnrolledDeconvolver)
     assert (f"(default: {learned.parameters['denoiser'].default} for "
             f"learned, {pnp.parameters['denoiser'].default} for pnp, "
+            f"{unrolled.parameters['denoiser'].default} for unrolled, "
             f"{deconvolution.DEFAULT_METHOD['weights']} for default)"
             in text)
 

@@ -20,6 +20,7 @@ DECONVOLUTION_METHODS = {
     'richardson-lucy': 'RichardsonLucyDeconvolver',
     'learned': 'LearnedDeconvolver',
     'pnp': 'PnPDeconvolver',
+    'unrolled': 'UnrolledDeconvolver',
 }
 
 
@@ -44,11 +45,11 @@ def default_method():
 
 
 def _deconvolver_class(method):
-    from . import learned, pnp, richardson_lucy, tikhonov, wiener
+    from . import learned, pnp, richardson_lucy, tikhonov, unrolled, wiener
 
     modules = {'tikhonov': tikhonov, 'wiener': wiener,
                'richardson-lucy': richardson_lucy, 'learned': learned,
-               'pnp': pnp}
+               'pnp': pnp, 'unrolled': unrolled}
     return getattr(modules[method], DECONVOLUTION_METHODS[method])
 
 
@@ -79,11 +80,11 @@ def make_deconvolver(method, **options):
     ----------
     method : str
         ``'tikhonov'``, ``'wiener'``, ``'richardson-lucy'`` (or
-        ``'richardson_lucy'``), ``'learned'``, ``'pnp'`` or ``'default'``:
-        `TikhonovDeconvolver`, `WienerDeconvolver`,
+        ``'richardson_lucy'``), ``'learned'``, ``'pnp'``, ``'unrolled'``
+        or ``'default'``: `TikhonovDeconvolver`, `WienerDeconvolver`,
         `RichardsonLucyDeconvolver`, `LearnedDeconvolver`,
-        `PnPDeconvolver`, or the learned method and weights of
-        `DEFAULT_METHOD` (the winner of the generalisation benchmark).
+        `PnPDeconvolver`, `UnrolledDeconvolver`, or the learned method
+        and weights of `DEFAULT_METHOD` (the winner of the generalisation benchmark).
     **options
         Keyword arguments of the class, e.g. ``upsample=4``,
         ``lam='auto'`` (Tikhonov and learned), ``balance`` (Wiener),
@@ -128,7 +129,7 @@ def make_deconvolver(method, **options):
     >>> make_deconvolver('learnd')
     Traceback (most recent call last):
     ...
-    ValueError: Invalid method 'learnd'. Valid methods are: 'tikhonov', 'wiener', 'richardson-lucy', 'learned', 'pnp', 'default'. Did you mean 'learned'?
+    ValueError: Invalid method 'learnd'. Valid methods are: 'tikhonov', 'wiener', 'richardson-lucy', 'learned', 'pnp', 'unrolled', 'default'. Did you mean 'learned'?
     """  # noqa: E501
     if isinstance(method, str):
         method = method.replace('_', '-')
@@ -142,7 +143,7 @@ def make_deconvolver(method, **options):
     cls = _deconvolver_class(method)
     options = {name: value for name, value in options.items()
                if value is not None}
-    if method in ('learned', 'pnp') and 'weights' in options:
+    if method in ('learned', 'pnp', 'unrolled') and 'weights' in options:
         if 'denoiser' in options:
             msg = ('weights and denoiser must not be combined: weights is '
                    'another name for denoiser')

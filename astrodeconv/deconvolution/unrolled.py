@@ -49,7 +49,7 @@ class UnrolledDeconvolver(PnPDeconvolver):
 
     Parameters
     ----------
-    weights : str, path or `~astrodeconv.denoisers.UnrolledHQS`, optional
+    denoiser : str, path or `~astrodeconv.denoisers.UnrolledHQS`, optional
         Registry name, checkpoint path or module. Default
         `UNROLLED_DEFAULT_WEIGHTS`, shipped with the package.
     lam : float, optional
@@ -76,27 +76,27 @@ class UnrolledDeconvolver(PnPDeconvolver):
     >>> truth = 50 * make_gaussian_psf(3.0, shape=(128, 128))
     >>> y = ForwardModel(psf, (64, 64), upsample=2).forward(truth)
     >>> y += np.random.default_rng(0).normal(0.0, 0.01, y.shape)
-    >>> result = UnrolledDeconvolver(upsample=2)(y, psf=psf)  # doctest: +SKIP
-    >>> result.shape, bool(abs(result.sum() / 50 - 1) < 0.05)  # doctest: +SKIP
+    >>> result = UnrolledDeconvolver(upsample=2)(y, psf=psf)
+    >>> result.shape, bool(abs(result.sum() / 50 - 1) < 0.05)
     ((128, 128), True)
     """
 
     _repr_params = ('denoiser_name', 'n_iter', 'upsample', 'device')
 
-    def __init__(self, weights=UNROLLED_DEFAULT_WEIGHTS, *,
+    def __init__(self, denoiser=UNROLLED_DEFAULT_WEIGHTS, *,
                  lam=REFERENCE_LAM, upsample=1, device='auto',
                  batch_size=16, tile_size='auto', tile_overlap=None,
                  amp=False, n_noise_samples=0, seed=0, debias=True,
                  debias_kwargs=None, recenter=False):
         LearnedDeconvolver.__init__(
-            self, weights, lam=lam, upsample=upsample, boundary='periodic',
+            self, denoiser, lam=lam, upsample=upsample, boundary='periodic',
             device=device, batch_size=batch_size, tile_size=tile_size,
             tile_overlap=tile_overlap, amp=amp,
             n_noise_samples=n_noise_samples, seed=seed, debias=debias,
             debias_kwargs=debias_kwargs, recenter=recenter,
             normalization='inference')
         if not hasattr(self.network, 'levels'):
-            msg = (f'weights must hold an unrolled model (UnrolledHQS, '
+            msg = (f'denoiser must hold an unrolled model (UnrolledHQS, '
                    f'trained with astrodeconv.training.train_unrolled), '
                    f'got a {type(self.network).__name__}')
             raise TypeError(msg)

@@ -75,7 +75,7 @@ def test_untrained_unrolled_equals_pnp():
 
 
 def test_unrolled_refuses_a_plain_denoiser():
-    with pytest.raises(TypeError, match='UnrolledHQS'):
+    with pytest.raises(TypeError, match='denoiser must hold an unrolled'):
         UnrolledDeconvolver('unet16-gauss-v1', device='cpu')
 
 
