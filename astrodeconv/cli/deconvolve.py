@@ -4,7 +4,8 @@
 from ._common import (UsageError, describe_params, flux_summary,
                       warn_without_unit)
 from ._options import (add_method_options, add_output_options,
-                       make_method_deconvolver, method_defaults)
+                       make_method_deconvolver, method_defaults,
+                       method_names)
 from ._psf_options import (add_psf_options, analytic_psf, check_psf_options,
                            read_psf_file)
 
@@ -44,14 +45,21 @@ def add_parser(commands):
                        help='output FITS file',
                        overwrite_help='replace OUT.fits if it exists',
                        progress_help='show a progress bar on the standard '
-                       'error, for the methods that report their progress '
-                       '(richardson-lucy: its iterations) (default: on)')
+                       'error (methods that show one: '
+                       f'{", ".join(_methods_with_progress())}; default: '
+                       'on)')
     return dec
 
 
 #: The keyword of the deconvolvers that shows a progress bar, by
 #: preference (a method whose class takes neither shows none).
 _PROGRESS_KEYWORDS = ('progress_bar', 'progress')
+
+
+def _methods_with_progress():
+    """The ``--method`` values whose deconvolver can show a bar."""
+    return [method for method in method_names()
+            if progress_option(method, True)]
 
 
 def progress_option(method, progress):
