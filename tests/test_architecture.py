@@ -41,14 +41,7 @@ LAYER_OF = {name: level for level, names in enumerate(LAYERS)
 #: Work under way elsewhere in issue 18; each entry is a check expected to
 #: fail until that work lands (strict: the test fails once it passes, so
 #: that the entry is removed).
-PENDING = {
-    ('circles', 'denoisers'): 'load_sunet_checkpoint moves next to SUNet '
-                              '(denoisers._checkpoints <-> denoisers.sunet)',
-    ('layers', 'utils'): 'utils stops importing datasets (the normalisation '
-                         'constant) and psf (the PSF parser)',
-    ('private', 'training'): 'training stops importing '
-                             'denoisers._checkpoints',
-}
+PENDING = {}
 
 
 def _modules():

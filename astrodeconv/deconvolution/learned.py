@@ -9,9 +9,11 @@ import os
 
 import numpy as np
 
+from ..denoisers.normalization import NORMALIZATIONS
+from ..denoisers.tiling import (AUTO_TILE_LIMIT, AUTO_TILE_SIZE,
+                                PIXELS_PER_PASS, resolve_tiling)
 from ..utils._validation import check_choice, check_positive_int
 from ..operators import ForwardModel
-from ._tiling import run_tiled
 from .core import DeconvolverBase
 from .debias import _DEFAULTS as _DEBIAS_DEFAULTS
 from .debias import _debias
@@ -19,14 +21,6 @@ from .tikhonov import REFERENCE_LAM, TikhonovDeconvolver
 
 __all__ = ['LearnedDeconvolver', 'AUTO_TILE_LIMIT', 'AUTO_TILE_SIZE',
            'PIXELS_PER_PASS']
-
-#: With ``tile_size='auto'``, images larger than this (pixels a side) are
-#: processed in tiles.
-AUTO_TILE_LIMIT = 512
-#: With ``tile_size='auto'``, the tile size used for larger images.
-AUTO_TILE_SIZE = 256
-#: The most pixels the network processes in one forward pass.
-PIXELS_PER_PASS = 2 ** 18
 
 
 def _resolve_denoiser(denoiser):
@@ -158,9 +152,6 @@ class LearnedDeconvolver(DeconvolverBase):
         self.boundary = boundary
         self.device = resolve_device(device)
         self.batch_size = check_positive_int(batch_size, 'batch_size')
-        if tile_overlap is not None:
-            tile_overlap = check_positive_int(tile_overlap, 'tile_overlap',
-                                              minimum=0)
         self.amp = bool(amp)
         self.n_noise_samples = check_positive_int(
             n_noise_samples, 'n_noise_samples', minimum=0)
@@ -183,107 +174,31 @@ class LearnedDeconvolver(DeconvolverBase):
         self.denoiser_name = info['name']
         if normalization is None:
             normalization = info.get('normalization', 'inference')
-        self.normalization = check_choice(
-            normalization, 'normalization', ('inference', 'target', 'sky'))
-        fixed = getattr(self.network, 'fixed_size', None)
-        if isinstance(tile_size, str):
-            check_choice(tile_size, 'tile_size', ('auto',))
-            tile_size = None if fixed is None else 'auto'
-            auto = True
-        else:
-            auto = False
-        if tile_size in (None, 'auto') and fixed is not None:
-            tile_size = int(fixed[0])
-        if tile_size is not None:
-            tile_size = check_positive_int(tile_size, 'tile_size', minimum=8)
-            if fixed is not None and tile_size != fixed[0]:
-                msg = (f'tile_size must be {fixed[0]} for '
-                       f'{type(self.network).__name__}, whose input size is '
-                       f'fixed, got {tile_size}')
-                raise ValueError(msg)
-            if tile_overlap is None:
-                tile_overlap = tile_size // 4
-            if tile_overlap >= tile_size:
-                msg = (f'tile_overlap must be smaller than tile_size '
-                       f'({tile_size}), got {tile_overlap}')
-                raise ValueError(msg)
-        self.tile_size = 'auto' if auto and fixed is None else tile_size
-        self.tile_overlap = tile_overlap
+        self.normalization = check_choice(normalization, 'normalization',
+                                          NORMALIZATIONS)
+        self.tile_size, self.tile_overlap = resolve_tiling(
+            self.network, tile_size, tile_overlap)
 
     # -- the network step ----------------------------------------------
-    def _network(self, tiles, sigma):
-        """Run the network on normalised tiles ``(B, H, W)``."""
-        import torch
+    def _denoise(self, images, sigma, normalization='network'):
+        """
+        The network on images ``(N, H, W)`` of noise ``sigma`` (``(N,)``),
+        through `~astrodeconv.denoisers.denoise_images` with this
+        deconvolver's settings; ``normalization='network'`` is the one the
+        network was trained with, None feeds the images as they are.
+        """
+        from ..denoisers import denoise_images
 
-        from ..utils._torch import to_numpy, to_tensor
-
-        x = to_tensor(tiles, self.device)
-        needs_sigma = getattr(self.network, 'requires_sigma', False)
-        with torch.inference_mode():
-            use_amp = self.amp and self.device.type == 'cuda'
-            with torch.autocast(self.device.type, enabled=use_amp,
-                                dtype=torch.float16):
-                if needs_sigma:
-                    s = torch.as_tensor(sigma, dtype=torch.float32,
-                                        device=self.device)
-                    out = self.network(x, s)
-                else:
-                    try:
-                        out = self.network(x, None)
-                    except TypeError:
-                        out = self.network(x)
-        if tuple(out.shape) != tuple(x.shape):
-            msg = (f'the denoiser must return a tensor of the input shape '
-                   f'{tuple(x.shape)}, got {tuple(out.shape)}')
-            raise ValueError(msg)
-        out = to_numpy(out.float())
-        if not np.all(np.isfinite(out)):
-            msg = ('the denoiser returned non-finite values (NaN or inf); '
-                   'check the weights and the input normalisation')
-            raise FloatingPointError(msg)
-        return out
-
-    def _per_pass(self, height, width):
-        """Images of this size per forward pass (memory bound)."""
-        return max(1, min(self.batch_size,
-                          PIXELS_PER_PASS // (height * width)))
-
-    def _denoise(self, images, sigma):
-        """Normalise, run the network (tiled or whole), de-normalise."""
-        from ..utils._torch import denormalize_images, normalize_images
-
-        offset = 'sky' if self.normalization == 'sky' else 'mean'
-        normed, mean, peak = normalize_images(images, offset=offset)
-        out = self._run_network(normed, sigma / peak[:, 0, 0])
-        return denormalize_images(out, mean, peak)
+        if normalization == 'network':
+            normalization = self.normalization
+        return denoise_images(
+            self.network, images, sigma=sigma, normalization=normalization,
+            tile_size=self.tile_size, tile_overlap=self.tile_overlap,
+            batch_size=self.batch_size, device=self.device, amp=self.amp)
 
     def _run_network(self, normed, sig):
-        """The network on normalised images ``(N, H, W)``, tiled or whole."""
-        n, height, width = normed.shape
-        tile, overlap = self.tile_size, self.tile_overlap
-        if tile == 'auto':
-            tile = (None if max(height, width) <= AUTO_TILE_LIMIT
-                    else min(AUTO_TILE_SIZE, height, width))
-            overlap = None if tile is None else (
-                overlap if overlap is not None else tile // 4)
-        if tile is not None:
-            if tile > height or tile > width:
-                msg = (f'tile_size must not exceed the image size '
-                       f'({height}x{width}), got {tile}; use a smaller '
-                       'tile or pad the image')
-                raise ValueError(msg)
-            return run_tiled(lambda t, idx: self._network(t, sig[idx]),
-                             normed, tile=tile, overlap=overlap,
-                             batch_size=self._per_pass(tile, tile))
-        per_pass = self._per_pass(height, width)
-        mult = getattr(self.network, 'size_multiple', 1)
-        pad_y, pad_x = (-height) % mult, (-width) % mult
-        padded = np.pad(normed, ((0, 0), (0, pad_y), (0, pad_x)),
-                        mode='reflect') if (pad_y or pad_x) else normed
-        out = np.concatenate([
-            self._network(padded[i:i + per_pass], sig[i:i + per_pass])
-            for i in range(0, n, per_pass)])
-        return out[:, :height, :width]
+        """The network on images already in its units (no normalisation)."""
+        return self._denoise(normed, sig, normalization=None)
 
     def _noise_sigma(self, data, error, mask):
         if error is not None:

@@ -194,8 +194,10 @@ class PnPDeconvolver(LearnedDeconvolver):
             alpha = self.prior_weight * sigma ** 2 / level ** 2
             z = model.solve_normal(back_projected + alpha[:, None, None] * x,
                                    alpha)
-            x = self._run_network((z / scale[:, None, None]).astype(
-                np.float32), level / scale) * scale[:, None, None]
+            # the prior step, on images of unit peak
+            x = self._denoise((z / scale[:, None, None]).astype(np.float32),
+                              level / scale, normalization=None
+                              ) * scale[:, None, None]
         image = x.astype(np.float32) if wide else x
         if self.debias:
             image = self._debias_output(image, data, psf, sigma, wide)

@@ -3,6 +3,13 @@
 The one checkpoint reader: files of the weights registry, the released SUNet
 checkpoint and the trainer's checkpoints.
 
+`read_checkpoint` reads a file, `extract_state_dict` finds the state dict
+in what it holds (whatever the layout) and `load_state_strict` loads it
+into a module with a readable report of any mismatch. The weights registry
+(`~astrodeconv.denoisers.load_denoiser`), the SUNet loader
+(`~astrodeconv.denoisers.load_sunet_checkpoint`) and the trainer
+(`~astrodeconv.training.Trainer`) read every file through them.
+
 Every file is read with ``torch.load(..., weights_only=True)``, which
 unpickles only tensors and plain containers, so loading a file never runs
 code from it. An unreadable file raises a `ValueError` that names the file
@@ -16,11 +23,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ['load_sunet_checkpoint']
-
-#: SUNet buffers recomputed from the configuration: a checkpoint may lack
-#: them, but if it has them they must equal ours.
-SUNET_BUFFER_SUFFIXES = ('.attn.relative_position_index', '.attn_mask')
+__all__ = ['read_checkpoint', 'extract_state_dict', 'load_state_strict']
 
 
 def _short_list(names, limit=3):
@@ -104,6 +107,18 @@ def read_checkpoint(path, *, what='checkpoint', kind='PyTorch checkpoint',
         If ``path`` is not a file.
     ValueError
         If the file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from pathlib import Path
+    >>> from astrodeconv.denoisers import read_checkpoint
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / 'w.pt'
+    ...     torch.save({'state_dict': {'w': torch.ones(2)}}, path)
+    ...     content = read_checkpoint(path)
+    >>> content['state_dict']['w'].tolist()
+    [1.0, 1.0]
     """
     text = os.fspath(path)
     path = Path(text)
@@ -149,6 +164,34 @@ def extract_state_dict(checkpoint, *, source='checkpoint', prefix=''):
     Accepts ``{'state_dict': ...}``, ``{'model_state_dict': ...}`` or a
     bare state dict, strips the ``module.`` prefix of
     `torch.nn.DataParallel` and adds ``prefix`` to names lacking it.
+
+    Parameters
+    ----------
+    checkpoint : dict
+        What `read_checkpoint` returned.
+    source : str, optional
+        How error messages name the checkpoint.
+    prefix : str, optional
+        Prefix every name must carry (added where it lacks it).
+
+    Returns
+    -------
+    state : dict
+        Names to tensors.
+
+    Raises
+    ------
+    ValueError
+        If ``checkpoint`` holds no state dict, or names a weight twice.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from astrodeconv.denoisers import extract_state_dict
+    >>> checkpoint = {'epoch': 3,
+    ...               'state_dict': {'module.conv.weight': torch.ones(1)}}
+    >>> list(extract_state_dict(checkpoint))
+    ['conv.weight']
     """
     if not isinstance(checkpoint, Mapping):
         msg = (f'{source} must hold a dict of tensors, got '
@@ -206,152 +249,39 @@ def check_state_keys(module, state, *, source='checkpoint', optional=(),
 
 
 def load_state_strict(module, state, *, source='checkpoint'):
-    """Load ``state`` into ``module``, with a readable mismatch report."""
-    check_state_keys(module, state, source=source)
-    module.load_state_dict(state, strict=True)
-    return module
-
-
-def checkpoint_attention_mask(checkpoint):
     """
-    The SUNet attention-mask mode a loaded checkpoint was made with.
+    Load a state dict into a module, with a readable mismatch report.
 
     Parameters
     ----------
-    checkpoint : dict
-        The content of a checkpoint file.
+    module : `torch.nn.Module`
+        The module, changed in place.
+    state : dict
+        A checkpoint in any layout `extract_state_dict` accepts.
+    source : str, optional
+        How error messages name the checkpoint.
 
     Returns
     -------
-    mode : {'additive', 'exact'}
-        The ``attention_mask`` recorded in its ``arch_kwargs`` (files of
-        `~astrodeconv.denoisers.save_denoiser` and of the trainer). A file
-        of that kind without it was written before the mode existed, when
-        the forward pass always masked exactly: ``'exact'``. Any other
-        checkpoint (the released file, a bare state dict) comes from the
-        reference code: ``'additive'``.
+    module : `torch.nn.Module`
 
     Raises
     ------
     ValueError
-        If the recorded mode is not one of the two.
-    """
-    arch_kwargs = (checkpoint.get('arch_kwargs')
-                   if isinstance(checkpoint, Mapping) else None)
-    if not isinstance(arch_kwargs, Mapping):
-        return 'additive'
-    mode = arch_kwargs.get('attention_mask', 'exact')
-    if mode not in ('additive', 'exact'):
-        msg = (f"checkpoint records attention_mask={mode!r} in its "
-               f"arch_kwargs; it must be 'additive' or 'exact'")
-        raise ValueError(msg)
-    return mode
-
-
-def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
-    """
-    Build a `~astrodeconv.denoisers.SUNet` and load trained weights into it.
-
-    Parameters
-    ----------
-    path_or_dict : str, path-like or dict
-        A checkpoint file, read with ``torch.load(...,
-        weights_only=True)``, or its already-loaded content. Accepted
-        layouts: the released one ``{'epoch', 'state_dict',
-        'optimizer'}``, ``{'model_state_dict': ...}``, or a bare state
-        dict. Keys may carry the ``module.`` prefix of
-        `torch.nn.DataParallel` and may lack the ``swin_unet.`` prefix.
-        The buffers ``relative_position_index`` and ``attn_mask`` may be
-        absent (they are recomputed); if present they must match.
-    map_location : str or `torch.device`, optional
-        Where `torch.load` puts the tensors of a file (unused for a dict).
-    model : `~astrodeconv.denoisers.SUNet`, optional
-        The model to load into (e.g. a non-default configuration). By
-        default, ``SUNet()`` with the published configuration.
-
-    Returns
-    -------
-    model : `~astrodeconv.denoisers.SUNet`
-        With the weights loaded strictly, in evaluation mode, and the
-        attention mask the weights were trained with (see the
-        ``attention_mask`` parameter of `~astrodeconv.denoisers.SUNet`):
-        the reference's ``'additive'`` one for a reference checkpoint (the
-        released file, a bare state dict, anything without astrodeconv's
-        ``arch_kwargs``), without which published weights do not give the
-        published outputs once some logits are large; the recorded one for
-        a file of `~astrodeconv.denoisers.save_denoiser` or of the trainer
-        (``'exact'`` if it records none). A ``model`` built with an
-        explicit ``attention_mask`` (or given one with
-        ``set_attention_mask``) keeps it: pass
-        ``model=SUNet(attention_mask='exact')`` to run published weights
-        with a true mask.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the file is not a readable checkpoint or the checkpoint does not
-        match the architecture (missing or unexpected keys, shape
-        mismatches, different buffers).
+        If a weight is missing or unexpected, or has another shape; the
+        message counts and names them.
 
     Examples
     --------
     >>> import torch
-    >>> from astrodeconv.denoisers.sunet import SUNet, load_sunet_checkpoint
-    >>> small = dict(img_size=16, embed_dim=8, depths=(2, 2),
-    ...              num_heads=(2, 2), window_size=4)
-    >>> trained = SUNet(**small)
-    >>> ckpt = {'epoch': 1, 'state_dict': trained.state_dict()}
-    >>> net = load_sunet_checkpoint(ckpt, model=SUNet(**small))
-    >>> net.training
-    False
-    >>> net.attention_mask
-    'additive'
+    >>> from astrodeconv.denoisers import load_state_strict
+    >>> net = torch.nn.Linear(2, 1)
+    >>> state = {'state_dict': {'weight': torch.ones(1, 2),
+    ...                         'bias': torch.zeros(1)}}
+    >>> load_state_strict(net, state).weight.tolist()
+    [[1.0, 1.0]]
     """
-    from .sunet import SUNet
-
-    if model is None:
-        model = SUNet()
-    elif not isinstance(model, SUNet):
-        msg = f'model must be a SUNet or None, got {type(model).__name__}'
-        raise TypeError(msg)
-    if isinstance(path_or_dict, (str, os.PathLike)):
-        checkpoint = read_checkpoint(
-            path_or_dict, map_location=map_location,
-            unsafe_advice=('If you trust the file, load it with '
-                           'torch.load(path, weights_only=False) and pass '
-                           'the resulting dict to load_sunet_checkpoint.'))
-        if not isinstance(checkpoint, Mapping):
-            msg = (f'{os.fspath(path_or_dict)!r} must hold a dict (a state '
-                   f'dict or a training checkpoint), got '
-                   f'{type(checkpoint).__name__}')
-            raise ValueError(msg)
-    elif isinstance(path_or_dict, Mapping):
-        checkpoint = path_or_dict
-    else:
-        msg = (f'path_or_dict must be a path or a dict, got '
-               f'{type(path_or_dict).__name__}')
-        raise TypeError(msg)
-    state = extract_state_dict(checkpoint, prefix='swin_unet.')
-    mode = checkpoint_attention_mask(checkpoint)
-    check_state_keys(model, state, optional=SUNET_BUFFER_SUFFIXES,
-                     hint='Build the SUNet configuration the checkpoint was '
-                          'trained with and pass it as model=.')
-    for name, value in model.state_dict().items():
-        if not name.endswith(SUNET_BUFFER_SUFFIXES):
-            continue
-        if name not in state:
-            state[name] = value
-        elif not torch.equal(state[name].to(value.device, value.dtype),
-                             value):
-            msg = (f'checkpoint buffer {name} must equal the one recomputed '
-                   f'for this SUNet configuration (window_size='
-                   f'{model.config["window_size"]}, img_size='
-                   f'{model.config["img_size"]}); the checkpoint was made '
-                   f'with another configuration')
-            raise ValueError(msg)
-    model.load_state_dict(state, strict=True)
-    if not model._attention_mask_chosen:
-        model.set_attention_mask(mode)
-    return model.eval()
+    state = extract_state_dict(state, source=source)
+    check_state_keys(module, state, source=source)
+    module.load_state_dict(state, strict=True)
+    return module

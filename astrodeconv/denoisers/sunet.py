@@ -43,15 +43,17 @@ differ by 1e-2 or more. The ``attn_mask`` buffers hold the reference values
 (0 and -100) in both modes, under the reference's names.
 """
 
+import os
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..utils._repr import format_params
 from ..utils._validation import check_positive_int
-# re-exported: checkpoint loading lives with the other checkpoint readers
-from ._checkpoints import load_sunet_checkpoint
 from .base import Denoiser
+from .checkpoints import check_state_keys, extract_state_dict, read_checkpoint
 
 __all__ = ['SUNet', 'load_sunet_checkpoint']
 
@@ -1063,3 +1065,151 @@ class SUNet(Denoiser):
         """
         self.check_input(x)
         return self.swin_unet(x)
+
+
+#: SUNet buffers recomputed from the configuration: a checkpoint may lack
+#: them, but if it has them they must equal ours.
+SUNET_BUFFER_SUFFIXES = ('.attn.relative_position_index', '.attn_mask')
+
+
+def checkpoint_attention_mask(checkpoint):
+    """
+    The SUNet attention-mask mode a loaded checkpoint was made with.
+
+    Parameters
+    ----------
+    checkpoint : dict
+        The content of a checkpoint file.
+
+    Returns
+    -------
+    mode : {'additive', 'exact'}
+        The ``attention_mask`` recorded in its ``arch_kwargs`` (files of
+        `~astrodeconv.denoisers.save_denoiser` and of the trainer). A file
+        of that kind without it was written before the mode existed, when
+        the forward pass always masked exactly: ``'exact'``. Any other
+        checkpoint (the released file, a bare state dict) comes from the
+        reference code: ``'additive'``.
+
+    Raises
+    ------
+    ValueError
+        If the recorded mode is not one of the two.
+    """
+    arch_kwargs = (checkpoint.get('arch_kwargs')
+                   if isinstance(checkpoint, Mapping) else None)
+    if not isinstance(arch_kwargs, Mapping):
+        return 'additive'
+    mode = arch_kwargs.get('attention_mask', 'exact')
+    if mode not in ('additive', 'exact'):
+        msg = (f"checkpoint records attention_mask={mode!r} in its "
+               f"arch_kwargs; it must be 'additive' or 'exact'")
+        raise ValueError(msg)
+    return mode
+
+
+def load_sunet_checkpoint(path_or_dict, *, map_location='cpu', model=None):
+    """
+    Build a `~astrodeconv.denoisers.SUNet` and load trained weights into it.
+
+    Parameters
+    ----------
+    path_or_dict : str, path-like or dict
+        A checkpoint file, read with ``torch.load(...,
+        weights_only=True)``, or its already-loaded content. Accepted
+        layouts: the released one ``{'epoch', 'state_dict',
+        'optimizer'}``, ``{'model_state_dict': ...}``, or a bare state
+        dict. Keys may carry the ``module.`` prefix of
+        `torch.nn.DataParallel` and may lack the ``swin_unet.`` prefix.
+        The buffers ``relative_position_index`` and ``attn_mask`` may be
+        absent (they are recomputed); if present they must match.
+    map_location : str or `torch.device`, optional
+        Where `torch.load` puts the tensors of a file (unused for a dict).
+    model : `~astrodeconv.denoisers.SUNet`, optional
+        The model to load into (e.g. a non-default configuration). By
+        default, ``SUNet()`` with the published configuration.
+
+    Returns
+    -------
+    model : `~astrodeconv.denoisers.SUNet`
+        With the weights loaded strictly, in evaluation mode, and the
+        attention mask the weights were trained with (see the
+        ``attention_mask`` parameter of `~astrodeconv.denoisers.SUNet`):
+        the reference's ``'additive'`` one for a reference checkpoint (the
+        released file, a bare state dict, anything without astrodeconv's
+        ``arch_kwargs``), without which published weights do not give the
+        published outputs once some logits are large; the recorded one for
+        a file of `~astrodeconv.denoisers.save_denoiser` or of the trainer
+        (``'exact'`` if it records none). A ``model`` built with an
+        explicit ``attention_mask`` (or given one with
+        ``set_attention_mask``) keeps it: pass
+        ``model=SUNet(attention_mask='exact')`` to run published weights
+        with a true mask.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is not a readable checkpoint or the checkpoint does not
+        match the architecture (missing or unexpected keys, shape
+        mismatches, different buffers).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from astrodeconv.denoisers import SUNet, load_sunet_checkpoint
+    >>> small = dict(img_size=16, embed_dim=8, depths=(2, 2),
+    ...              num_heads=(2, 2), window_size=4)
+    >>> trained = SUNet(**small)
+    >>> ckpt = {'epoch': 1, 'state_dict': trained.state_dict()}
+    >>> net = load_sunet_checkpoint(ckpt, model=SUNet(**small))
+    >>> net.training
+    False
+    >>> net.attention_mask
+    'additive'
+    """
+    if model is None:
+        model = SUNet()
+    elif not isinstance(model, SUNet):
+        msg = f'model must be a SUNet or None, got {type(model).__name__}'
+        raise TypeError(msg)
+    if isinstance(path_or_dict, (str, os.PathLike)):
+        checkpoint = read_checkpoint(
+            path_or_dict, map_location=map_location,
+            unsafe_advice=('If you trust the file, load it with '
+                           'torch.load(path, weights_only=False) and pass '
+                           'the resulting dict to load_sunet_checkpoint.'))
+        if not isinstance(checkpoint, Mapping):
+            msg = (f'{os.fspath(path_or_dict)!r} must hold a dict (a state '
+                   f'dict or a training checkpoint), got '
+                   f'{type(checkpoint).__name__}')
+            raise ValueError(msg)
+    elif isinstance(path_or_dict, Mapping):
+        checkpoint = path_or_dict
+    else:
+        msg = (f'path_or_dict must be a path or a dict, got '
+               f'{type(path_or_dict).__name__}')
+        raise TypeError(msg)
+    state = extract_state_dict(checkpoint, prefix='swin_unet.')
+    mode = checkpoint_attention_mask(checkpoint)
+    check_state_keys(model, state, optional=SUNET_BUFFER_SUFFIXES,
+                     hint='Build the SUNet configuration the checkpoint was '
+                          'trained with and pass it as model=.')
+    for name, value in model.state_dict().items():
+        if not name.endswith(SUNET_BUFFER_SUFFIXES):
+            continue
+        if name not in state:
+            state[name] = value
+        elif not torch.equal(state[name].to(value.device, value.dtype),
+                             value):
+            msg = (f'checkpoint buffer {name} must equal the one recomputed '
+                   f'for this SUNet configuration (window_size='
+                   f'{model.config["window_size"]}, img_size='
+                   f'{model.config["img_size"]}); the checkpoint was made '
+                   f'with another configuration')
+            raise ValueError(msg)
+    model.load_state_dict(state, strict=True)
+    if not model._attention_mask_chosen:
+        model.set_attention_mask(mode)
+    return model.eval()

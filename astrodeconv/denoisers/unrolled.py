@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._architectures import network_classes
 from .base import Denoiser
 from .unet import UNet64
 
@@ -159,9 +160,12 @@ class UnrolledHQS(Denoiser):
             self.prior = UNet64(base_width=base_width, n_levels=n_levels,
                                 sigma_input=True)
         else:
-            from .weights import build_denoiser
-
-            self.prior = build_denoiser(prior, **dict(prior_kwargs or {}))
+            networks = network_classes()
+            if prior not in networks:
+                valid = ', '.join(repr(name) for name in networks)
+                msg = f'prior must be one of {valid}, got {prior!r}'
+                raise ValueError(msg)
+            self.prior = networks[prior](**dict(prior_kwargs or {}))
         self.size_multiple = getattr(self.prior, 'size_multiple', 1)
         self.fixed_size = getattr(self.prior, 'fixed_size', None)
         self.hyper = nn.Sequential(nn.Linear(3, hidden), nn.Tanh(),

@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 
 from ..utils._files import atomic_write, check_output_path
-from ._checkpoints import (extract_state_dict, load_state_strict,
-                           load_sunet_checkpoint, read_checkpoint)
+from ._architectures import network_classes
 from .base import count_parameters
+from .checkpoints import load_state_strict, read_checkpoint
 
 __all__ = ['WeightsRecord', 'list_weights', 'get_weights', 'load_denoiser',
            'register_weights', 'build_denoiser', 'save_denoiser',
-           'file_sha256', 'package_weights']
+           'file_sha256', 'package_weights', 'denoiser_payload']
 
 #: Environment variable naming a directory of weights files.
 WEIGHTS_DIR_ENV = 'ASTRODECONV_WEIGHTS_DIR'
@@ -91,13 +91,9 @@ _ALIASES = {}
 
 
 def _architectures():
-    from .learnlet import Learnlet
-    from .sunet import SUNet
-    from .unet import UNet64
     from .unrolled import UnrolledHQS
 
-    return {'Learnlet': Learnlet, 'UNet64': UNet64, 'SUNet': SUNet,
-            'UnrolledHQS': UnrolledHQS}
+    return dict(network_classes(), UnrolledHQS=UnrolledHQS)
 
 
 def build_denoiser(architecture, **arch_kwargs):
@@ -337,12 +333,13 @@ def load_denoiser(weights, *, architecture=None, arch_kwargs=None,
                "record it (one of 'Learnlet', 'UNet64', 'SUNet')")
         raise ValueError(msg)
     if architecture == 'SUNet':
+        from .sunet import load_sunet_checkpoint
+
         module = load_sunet_checkpoint(
             checkpoint, model=build_denoiser('SUNet', **(arch_kwargs or {})))
     else:
         module = build_denoiser(architecture, **(arch_kwargs or {}))
-        load_state_strict(module, extract_state_dict(
-            checkpoint, source=str(path)), source=str(path))
+        load_state_strict(module, checkpoint, source=str(path))
     metadata = (record.metadata if record is not None else
                 checkpoint.get('metadata', {}) if isinstance(checkpoint, dict)
                 else {})
@@ -365,8 +362,9 @@ def save_denoiser(module, path, *, overwrite=False, metadata=None):
     Parameters
     ----------
     module : `~astrodeconv.denoisers.Denoiser`
-        A Learnlet, UNet64 or SUNet (``module.arch_kwargs()`` gives its
-        constructor arguments).
+        A Learnlet, UNet64, SUNet or UnrolledHQS (``module.arch_kwargs()``
+        gives its constructor arguments). The file holds
+        `denoiser_payload`.
     path : str or Path
     overwrite : bool, optional
     metadata : dict, optional
@@ -376,25 +374,67 @@ def save_denoiser(module, path, *, overwrite=False, metadata=None):
     -------
     sha256 : str
         The SHA-256 of the written file.
+
+    Raises
+    ------
+    TypeError
+        If ``module`` is not one of those architectures (`load_denoiser`
+        could not rebuild it).
     """
+    architecture = type(module).__name__
+    if architecture not in _architectures():
+        msg = (f'module must be a Learnlet, UNet64, SUNet or UnrolledHQS, '
+               f'got {architecture}')
+        raise TypeError(msg)
     path = check_output_path(path, overwrite=overwrite)
-    data = _serialize(_denoiser_payload(module, metadata))
+    data = _serialize(denoiser_payload(module, metadata=metadata))
     with atomic_write(path, overwrite=overwrite) as stream:
         stream.write(data)
     return hashlib.sha256(data).hexdigest()
 
 
-def _denoiser_payload(module, metadata):
-    """The content of a `save_denoiser` file."""
-    architecture = type(module).__name__
-    if architecture not in _architectures():
-        msg = (f'module must be a Learnlet, UNet64 or SUNet, got '
-               f'{architecture}')
-        raise TypeError(msg)
-    return {'architecture': architecture,
-            'arch_kwargs': module.arch_kwargs(),
+def denoiser_payload(module, *, metadata=None):
+    """
+    The content of a weights file: what `save_denoiser`, `package_weights`
+    and the trainer's ``best.pt`` hold.
+
+    Parameters
+    ----------
+    module : `torch.nn.Module`
+        The network; its ``arch_kwargs()`` (every
+        `~astrodeconv.denoisers.Denoiser` has one) give the constructor
+        arguments, ``{}`` for a module without that method.
+    metadata : dict, optional
+        JSON-like provenance (training recipe, metrics, the
+        ``normalization`` and ``task`` the network was trained for).
+
+    Returns
+    -------
+    payload : dict
+        ``{'architecture', 'arch_kwargs', 'num_params', 'state_dict',
+        'metadata'}``: the class name, the constructor arguments, the
+        parameter count, the weights (on the CPU) and a copy of the
+        metadata. `load_denoiser` reads it back.
+
+    Examples
+    --------
+    >>> from astrodeconv.denoisers import build_denoiser, denoiser_payload
+    >>> net = build_denoiser('UNet64', base_width=4, n_levels=3)
+    >>> payload = denoiser_payload(net, metadata={'task': 'denoise'})
+    >>> sorted(payload), payload['arch_kwargs']
+    (['arch_kwargs', 'architecture', 'metadata', 'num_params', \
+'state_dict'], {'base_width': 4, 'n_levels': 3})
+    """
+    arch_kwargs = getattr(module, 'arch_kwargs', None)
+    # the state dict itself (it carries the modules' versions), on the CPU
+    state = module.state_dict()
+    for key, value in state.items():
+        state[key] = value.to('cpu')
+    return {'architecture': type(module).__name__,
+            'arch_kwargs': dict(arch_kwargs()) if callable(arch_kwargs)
+            else {},
             'num_params': count_parameters(module),
-            'state_dict': module.state_dict(),
+            'state_dict': state,
             'metadata': dict(metadata or {})}
 
 
@@ -462,7 +502,7 @@ def package_weights(checkpoint, directory, *, name, alias=None,
                                   overwrite=overwrite)
     module = load_denoiser(checkpoint)
     metadata = dict(card.pop('metadata', {}))
-    data = _serialize(_denoiser_payload(module, metadata))
+    data = _serialize(denoiser_payload(module, metadata=metadata))
     sha = hashlib.sha256(data).hexdigest()
     filename = f'{name}-{sha[:8]}.pt'
     weights_path = check_output_path(directory / filename,

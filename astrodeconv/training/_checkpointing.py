@@ -4,8 +4,10 @@ The trainer's checkpoint files: writing them atomically, reading and
 checking ``latest.pt``.
 
 ``latest.pt`` holds the full training state (see
-`~astrodeconv.training.Trainer`); ``best.pt`` is in the
-`~astrodeconv.denoisers.save_denoiser` format. Both are written through the
+`~astrodeconv.training.Trainer`); ``best.pt`` holds
+`~astrodeconv.denoisers.denoiser_payload`, the content of the files of
+`~astrodeconv.denoisers.save_denoiser` and
+`~astrodeconv.denoisers.package_weights`. Both are written through the
 package's atomic writer and read through its one checkpoint reader
 (``torch.load(..., weights_only=True)``).
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..denoisers._checkpoints import read_checkpoint
+from ..denoisers.checkpoints import read_checkpoint
 from ..utils._files import atomic_write
 
 __all__ = []

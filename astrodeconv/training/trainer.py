@@ -33,8 +33,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from ..denoisers._checkpoints import extract_state_dict, load_state_strict
 from ..denoisers.base import count_parameters
+from ..denoisers.checkpoints import load_state_strict
+from ..denoisers.weights import denoiser_payload
 from ..utils._repr import make_repr
 from ..utils._torch import resolve_device
 from ..utils._validation import (check_bool, check_nonnegative_real,
@@ -800,12 +801,9 @@ class Trainer:
                                      'inference'),
             # a Tikhonov-output denoiser, or a plain Gaussian denoiser
             'task': getattr(self.train_dataset, 'task', 'tikhonov')}
-        payload = {'architecture': self._architecture,
-                   'arch_kwargs': dict(self._arch_kwargs),
-                   'num_params': count_parameters(self.model),
-                   'state_dict': cpu_state(self.model.state_dict()),
-                   'metadata': metadata}
-        save_checkpoint(payload, self.best_path)
+        # the payload of save_denoiser and package_weights
+        save_checkpoint(denoiser_payload(self.model, metadata=metadata),
+                        self.best_path)
 
     def load_checkpoint(self, path):
         """
@@ -831,8 +829,8 @@ class Trainer:
         """
         path, checkpoint = read_training_checkpoint(path)
         self._check_architecture(checkpoint, path)
-        state = extract_state_dict(checkpoint['state_dict'], source=str(path))
-        load_state_strict(self.model, state, source=str(path))
+        load_state_strict(self.model, checkpoint['state_dict'],
+                          source=str(path))
         self.optimizer.load_state_dict(checkpoint['optimizer_state'])
         if self._scaler is not None and checkpoint.get('scaler_state'):
             self._scaler.load_state_dict(checkpoint['scaler_state'])

@@ -1,7 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-The tensor boundary: devices, numpy <-> torch, and the reference
-normalisation. Only imported by code that runs a network (imports torch).
+The tensor boundary: devices and numpy <-> torch. Only imported by code
+that runs a network (imports torch). The normalisation of images for the
+networks is `astrodeconv.denoisers.normalization`.
 """
 
 import numpy as np
@@ -66,43 +67,3 @@ def to_numpy(tensor):
     """A float64 array ``(N, H, W)`` from a tensor ``(N, 1, H, W)``."""
     return tensor.detach().to('cpu', torch.float32).numpy()[:, 0].astype(
         np.float64)
-
-
-def normalize_images(images, offset='mean'):
-    """
-    The reference inference normalisation ``(x - mean) / peak``.
-
-    ``mean`` is the mean of each image and ``peak`` its (un-centred)
-    maximum, as in the published SUNet code; when the maximum is not
-    positive the largest absolute deviation from the mean is used instead.
-    ``offset='sky'`` subtracts the robust sky level
-    (`astrodeconv.datasets.sky_level`) instead of the mean and divides by
-    the peak above it, for networks trained that way.
-
-    Returns
-    -------
-    normed : ndarray
-    mean, peak : ndarray
-        Shape ``(N, 1, 1)``, to invert with `denormalize_images`.
-    """
-    if offset == 'sky':
-        from ..datasets.normalize import sky_level
-
-        sky = sky_level(images)
-        centred = images - sky
-        peak = centred.max(axis=(-2, -1), keepdims=True)
-        spread = np.abs(centred).max(axis=(-2, -1), keepdims=True)
-        peak = np.where(peak > 0, peak, spread)
-        peak = np.where(peak > 0, peak, 1.0)
-        return centred / peak, sky, peak
-    mean = images.mean(axis=(-2, -1), keepdims=True)
-    peak = images.max(axis=(-2, -1), keepdims=True)
-    spread = np.abs(images - mean).max(axis=(-2, -1), keepdims=True)
-    peak = np.where(peak > 0, peak, spread)
-    peak = np.where(peak > 0, peak, 1.0)
-    return (images - mean) / peak, mean, peak
-
-
-def denormalize_images(normed, mean, peak):
-    """Exact inverse of `normalize_images`."""
-    return normed * peak + mean

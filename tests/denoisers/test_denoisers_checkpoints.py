@@ -7,9 +7,8 @@ import pickle
 import pytest
 import torch
 
-from astrodeconv.denoisers._checkpoints import (checkpoint_attention_mask,
-                                                extract_state_dict,
-                                                read_checkpoint)
+from astrodeconv.denoisers import extract_state_dict, read_checkpoint
+from astrodeconv.denoisers.sunet import checkpoint_attention_mask
 
 
 def test_reads_with_weights_only(tmp_path, monkeypatch):

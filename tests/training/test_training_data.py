@@ -135,7 +135,7 @@ def test_pair_dataset_shapes(recipe, torch_dataset):
 
 def test_pair_dataset_normalisation_matches_inference(recipe,
                                                       torch_dataset):
-    from astrodeconv.utils._torch import normalize_images
+    from astrodeconv.denoisers import normalize_pair
 
     data = torch_dataset.PairDataset(recipe, 'val')
     f = TrainingSetFile(recipe)
@@ -144,7 +144,8 @@ def test_pair_dataset_normalisation_matches_inference(recipe,
         x, y, sigma = data[i]
         tik = f.read(group, 'tikhonov', row).astype(float)
         truth = f.read(group, 'truth', row).astype(float)
-        normed, mean, peak = normalize_images(tik[None])
+        normed, _, params = normalize_pair(tik[None])
+        mean, peak = params.input_offset, params.scale
         np.testing.assert_allclose(x[0].numpy(), normed[0], rtol=1e-5,
                                    atol=1e-6)
         np.testing.assert_allclose(y[0].numpy(),
@@ -161,7 +162,7 @@ def test_pair_dataset_normalisation_matches_inference(recipe,
     # training crops are normalised with the full image's numbers
     train = torch_dataset.PairDataset(recipe, 'train', crop=32)
     group, row = train.locate(5)
-    normed = normalize_images(
+    normed = normalize_pair(
         f.read(group, 'tikhonov', row).astype(float)[None])[0][0]
     x = train[5][0][0].numpy().astype(float)
     values = np.sort(normed.ravel())

@@ -227,6 +227,32 @@ def test_checkpoints_and_best_loadable(tmp_path):
         assert torch.equal(params(net), params(trainer.model))
 
 
+def test_best_is_the_payload_of_package_weights(tmp_path):
+    from astrodeconv.denoisers import (denoiser_payload, package_weights,
+                                       read_checkpoint)
+
+    trainer = make_trainer(tiny_unet(), tmp_path / 'run', epochs=1)
+    trainer.fit()
+    best = read_checkpoint(tmp_path / 'run' / 'best.pt')
+    expected = denoiser_payload(trainer.model, metadata={})
+    assert set(best) == set(expected)
+    assert best['architecture'] == 'UNet64'
+    assert best['arch_kwargs'] == expected['arch_kwargs']
+    assert best['num_params'] == expected['num_params']
+    assert list(best['state_dict']) == list(expected['state_dict'])
+    for key, value in expected['state_dict'].items():
+        assert torch.equal(best['state_dict'][key], value)
+    # packaging it rewrites the same payload, with the card as metadata
+    (tmp_path / 'pkg').mkdir()
+    record = package_weights(tmp_path / 'run' / 'best.pt', tmp_path / 'pkg',
+                             name='tiny', metadata=best['metadata'])
+    packaged = read_checkpoint(tmp_path / 'pkg' / record.filename)
+    assert set(packaged) == set(best)
+    assert packaged['metadata'] == best['metadata']
+    for key, value in best['state_dict'].items():
+        assert torch.equal(packaged['state_dict'][key], value)
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     trainer = make_trainer(tiny_unet(), tmp_path, epochs=2)
     trainer._run_epoch(0)
