@@ -29,6 +29,7 @@ from astrodeconv import metrics as mt
 from astrodeconv import operators as op
 from astrodeconv import psf as ps
 from astrodeconv.cli import main
+from astrodeconv.deconvolution.factory import DECONVOLUTION_METHODS
 from astrodeconv.utils._optional_deps import HAS_H5PY
 
 torch = pytest.importorskip('torch')
@@ -123,6 +124,10 @@ needs_h5py = pytest.mark.skipif(not HAS_H5PY, reason='h5py is required')
 
 # --------------------------------------------------------------------------
 # the library
+
+#: Every name make_deconvolver takes, as its messages list them.
+_METHOD_LIST = ', '.join(repr(name) for name in (*DECONVOLUTION_METHODS,
+                                                 'default'))
 
 LIBRARY = [
     # deconvolvers
@@ -497,23 +502,21 @@ LIBRARY = [
      ValueError, r'^fwhm must be positive and finite, got fwhm=nan arcsec'),
     ('make-deconvolver-typo',
      lambda f: dc.make_deconvolver('learnd'), ValueError,
-     r"^Invalid method 'learnd'\. Valid methods are: 'tikhonov', 'wiener', "
-     r"'richardson-lucy', 'learned', 'pnp', 'default'\. Did you mean "
-     r"'learned'\?$"),
+     rf"^Invalid method 'learnd'\. Valid methods are: {_METHOD_LIST}\. "
+     r"Did you mean 'learned'\?$"),
     ('make-deconvolver-capitals',
      lambda f: dc.make_deconvolver('Wiener'), ValueError,
      r"Did you mean 'wiener'\?$"),
     ('make-deconvolver-far-off',
      lambda f: dc.make_deconvolver('zzz'), ValueError,
-     r"'pnp', 'default'$"),
+     rf'Valid methods are: {_METHOD_LIST}$'),
     *[(f'{method}-2x2-image',
        lambda f, method=method: dc.make_deconvolver(method)(
            np.ones((2, 2)), psf=np.ones((1, 1))),
        ValueError, r'^data must have at least 5 pixels along each axis, '
        r'got shape \(2, 2\) \(5x5 is the smallest image any deconvolver '
        r'takes\)$')
-      for method in ('tikhonov', 'wiener', 'richardson-lucy', 'learned',
-                     'pnp')],
+      for method in DECONVOLUTION_METHODS],
     ('tikhonov-4-pixel-stack',
      lambda f: dc.TikhonovDeconvolver(lam=0.1)(np.ones((3, 4, 8)),
                                                psf=np.ones((1, 1))),
