@@ -205,7 +205,7 @@ def parse_quantity(text, option):
 
 def describe_params(method, params):
     """One-line text of the parameters a deconvolver used."""
-    if method in ('learned', 'pnp', 'default'):
+    if method in ('learned', 'pnp', 'unrolled', 'default'):
         return (f"lam={float(params['lam']):.4g}, "
                 f"sigma={float(params['sigma']):.4g}")
     if method == 'tikhonov':
