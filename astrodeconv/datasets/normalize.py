@@ -4,7 +4,7 @@ Normalisation, augmentation and splitting of training pairs.
 
 The normalisation (`normalize_pair`, `denormalize`, `sky_level`,
 `NormalizationParams`) is the one inference uses too: it lives in
-`astrodeconv.denoisers.normalization`, where its modes are described, and
+``astrodeconv.denoisers.normalization``, where its modes are described, and
 is importable from here as well. `augment` applies the augmentations of
 the published training to a pair, `split_indices` splits a set into
 training, validation and test parts.

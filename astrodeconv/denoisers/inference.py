@@ -3,7 +3,7 @@
 The one way to run a denoiser on images: normalise, tiled pass, restore.
 
 `denoise_images` normalises every image as the network was trained
-(`astrodeconv.denoisers.normalization`), runs the network on the whole
+(``astrodeconv.denoisers.normalization``), runs the network on the whole
 images or on overlapping tiles blended with smooth weights (so that no seam
 shows at tile borders, and the memory of a pass stays bounded), and undoes
 the normalisation. Every learned path of the package runs its network
