@@ -50,7 +50,7 @@ def heldout_groups(args, groups=None, minimum=200):
         path = os.path.join(tempfile.mkdtemp(), 'test_set.h5')
         # every galaxy is used: the split of the file does not matter here
         make_training_set(path, args.n_galaxies, seed=args.seed,
-                          progress_bar=False)
+                          progress=False)
     with TrainingSetFile(path) as handle:
         names = handle.groups
     for name in names:

@@ -211,7 +211,7 @@ def _small_training_set(path):
     pytest.importorskip('h5py')
     from astrodeconv.training import make_training_set
 
-    make_training_set(path, 10, stamp_size=64, seed=3, progress_bar=False)
+    make_training_set(path, 10, stamp_size=64, seed=3, progress=False)
 
 
 def _multiband_files(path):

@@ -137,7 +137,7 @@ def run(args, out):
     make_training_set(
         args.output, args.n_galaxies, seed=args.seed,
         stamp_size=args.stamp_size, pixel_scale=args.pixel_scale,
-        lam=args.lam, overwrite=args.overwrite, progress_bar=True,
+        lam=args.lam, overwrite=args.overwrite, progress=True,
         n_jobs=args.jobs, **options)
     size = os.path.getsize(args.output) / 2 ** 20
     print(f'wrote {args.output} ({args.n_galaxies} galaxies x '

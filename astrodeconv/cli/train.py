@@ -192,7 +192,7 @@ def run(args, out):
         checkpoint_dir=args.output_dir, batch_size=args.batch_size,
         lr=args.lr, min_lr=args.min_lr, warmup_epochs=args.warmup_epochs,
         device=args.device, seed=args.seed, num_workers=args.workers,
-        progress_bar=not args.no_progress, resume=args.resume,
+        progress=not args.no_progress, resume=args.resume,
         overwrite=args.overwrite,
         log=lambda text: print(text, file=out, flush=True))
     with trainer:

@@ -19,6 +19,7 @@ from astropy.table import Table
 
 from ..utils import _optional_deps
 from ..utils._validation import check_positive_int, check_real
+from ..utils._deprecation import renamed_keyword
 
 __all__ = ['measure_catalogue', 'select_galaxies', 'make_cutouts',
            'SELECTION']
@@ -125,7 +126,7 @@ def measure_catalogue(mosaic, *, zero_point, threshold=3.0, n_pixels=10,
         deblend = _optional_deps.HAS_SKIMAGE
     if deblend:
         segm = deblend_sources(filled - median, segm, n_pixels,
-                               progress_bar=False)
+                               progress=False)
     cat = SourceCatalog(filled - median, segm, mask=mask, wcs=wcs)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
@@ -191,8 +192,9 @@ def select_galaxies(catalogue, *, mag_limit=SELECTION['MAG_AUTO'][1],
                             else keep, dtype=bool)]
 
 
+@renamed_keyword('progress_bar', 'progress', since='0.1')
 def make_cutouts(mosaic, catalogue=None, *, size=128, zero_point=None,
-                 select=True, max_nan_fraction=0.0, progress_bar=False):
+                 select=True, max_nan_fraction=0.0, progress=False):
     """
     Cut training stamps out of a mosaic, centred on selected galaxies.
 
@@ -211,7 +213,7 @@ def make_cutouts(mosaic, catalogue=None, *, size=128, zero_point=None,
         Apply `select_galaxies` first.
     max_nan_fraction : float, optional
         Largest fraction of NaN or masked pixels accepted in a cutout.
-    progress_bar : bool, optional
+    progress : bool, optional
 
     Returns
     -------
@@ -246,7 +248,7 @@ def make_cutouts(mosaic, catalogue=None, *, size=128, zero_point=None,
             np.asarray(table['DELTA_J2000']))
     cutouts, reasons = [], []
     for row, x, y in tqdm(zip(table, xs, ys), total=len(table),
-                          disable=not progress_bar, desc='cutouts'):
+                          disable=not progress, desc='cutouts'):
         try:
             # an integer centre puts the centroid within half a pixel of
             # pixel (size // 2, size // 2), the package's centre convention

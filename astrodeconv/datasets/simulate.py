@@ -138,6 +138,7 @@ from .cutouts import SELECTION
 from .population import (_MAX_CLUMPS, _ZERO_POINT, _draw_parameters,
                          _galaxy_profile)
 from ..utils._validation import check_positive_int, check_real
+from ..utils._deprecation import renamed_keyword
 
 __all__ = ['simulate_galaxies', 'MORPHOLOGIES']
 
@@ -546,10 +547,11 @@ def _make_table(rows, attempts):
     return table
 
 
+@renamed_keyword('progress_bar', 'progress', since='0.1')
 def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
                       mag_range=(20.0, 25.5), hst_noise=_DEFAULT_HST_NOISE,
                       n_clumps=None, select=True, indices=None, n_jobs=1,
-                      progress_bar=False, morphology='bulge_disk'):
+                      progress=False, morphology='bulge_disk'):
     """
     Simulate space-based galaxy images (the training targets).
 
@@ -597,7 +599,7 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
         a script using ``n_jobs > 1`` needs the usual
         ``if __name__ == '__main__':`` guard. Each process draws with one
         OpenMP thread (faster than GalSim's default on small stamps).
-    progress_bar : bool, optional
+    progress : bool, optional
         Show a `tqdm` progress bar.
     morphology : str, dict or sequence of str, optional
         Kind of the stamps, one of ``astrodeconv.datasets.MORPHOLOGIES``:
@@ -687,7 +689,7 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
 
     images, rows, attempts = [], [], 0
     chunks = [indices[i:i + _CHUNK] for i in range(0, len(indices), _CHUNK)]
-    with tqdm(total=len(indices), disable=not progress_bar,
+    with tqdm(total=len(indices), disable=not progress,
               desc='simulating galaxies', unit='gal') as bar:
         if n_jobs == 1 or len(chunks) <= 1:
             simulator = _Simulator(**config)

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from ..utils._validation import check_positive_int, check_real
+from ..utils._deprecation import renamed_keyword
 from ..operators import ForwardModel
 from .core import DeconvolverBase
 
@@ -45,7 +46,7 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
         Pedestal added before iterating, in data units.
     upsample : int, optional
         Super-resolution factor (PSF given on the fine grid).
-    progress_bar : bool, optional
+    progress : bool, optional
         Show a tqdm progress bar over iterations.
     recenter : bool, optional
         Use the PSF as given (False, default: it keeps the registration
@@ -72,8 +73,9 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
     _repr_params = ('n_iter', 'offset', 'upsample')
     _linear = False
 
+    @renamed_keyword('progress_bar', 'progress', since='0.1')
     def __init__(self, *, n_iter=30, offset='auto', upsample=1,
-                 progress_bar=False, recenter=False):
+                 progress=False, recenter=False):
         super().__init__(upsample=upsample, recenter=recenter)
         self.n_iter = check_positive_int(n_iter, 'n_iter')
         if isinstance(offset, str):
@@ -87,7 +89,7 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
             msg = f"offset must be a number >= 0 or 'auto', got {offset!r}"
             raise TypeError(msg)
         self.offset = offset
-        self.progress_bar = bool(progress_bar)
+        self.progress = bool(progress)
 
     def _offsets(self, data, mask):
         if self.offset != 'auto':
@@ -121,7 +123,7 @@ class RichardsonLucyDeconvolver(DeconvolverBase):
         norm = np.maximum(adjoint(good), 1e-12)
         x = np.clip(model.upsample_flux(y), 1e-12 * y.max(), None)
         tiny = 1e-12 * max(float(y.max()), 1e-300)
-        for _ in tqdm(range(self.n_iter), disable=not self.progress_bar,
+        for _ in tqdm(range(self.n_iter), disable=not self.progress,
                       desc='Richardson-Lucy', unit='it'):
             model = forward(x)
             ratio = np.divide(good * y, model, out=np.zeros_like(model),

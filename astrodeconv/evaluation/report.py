@@ -281,7 +281,7 @@ def evaluate_training_set(path, *, split='test',
     >>> from astrodeconv.evaluation import evaluate_training_set
     >>> path = os.path.join(tempfile.mkdtemp(), 'set.h5')
     >>> _ = make_training_set(path, 10, stamp_size=64, upsample=2,
-    ...                       progress_bar=False)
+    ...                       progress=False)
     >>> report = evaluate_training_set(path, split='train',
     ...                                methods=['tikhonov'])
     >>> report.summary['groups']['upsample_2']['n_images']

@@ -27,7 +27,7 @@ from astropy.wcs import WCS
 from ..io import make_image_hdu, read_unit, read_wcs, select_image_hdu
 from . import _cluster
 
-__all__ = ['deconvolve_catalog', 'CatalogResult']
+__all__ = ['deconvolve_catalog', 'CatalogResults']
 
 #: Name of the results table written in the output directory.
 RESULTS_NAME = 'results.ecsv'
@@ -45,7 +45,7 @@ def _chunk_name(index):
 
 
 @dataclass
-class CatalogResult:
+class CatalogResults:
     """
     Summary of a `deconvolve_catalog` run.
 
@@ -635,7 +635,7 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
 
     Returns
     -------
-    result : `CatalogResult`
+    result : `CatalogResults`
         Counts of done, skipped and failed objects, the failure reasons
         and the paths of the results table and chunk files.
 
@@ -738,7 +738,7 @@ def deconvolve_catalog(mosaic, catalog, output_dir, *, psf,
 
 def _finish(table, ids, chunk_rows, outcomes, skipped_chunks, output_dir,
             start):
-    """Write results.ecsv and build the `CatalogResult`."""
+    """Write results.ecsv and build the `CatalogResults`."""
     from ..utils._files import atomic_write
 
     n = len(table)
@@ -782,7 +782,7 @@ def _finish(table, ids, chunk_rows, outcomes, skipped_chunks, output_dir,
     table_path = output_dir / RESULTS_NAME
     with atomic_write(table_path, overwrite=True, mode='w') as fileobj:
         results.write(fileobj, format='ascii.ecsv')
-    return CatalogResult(done=done, skipped=skipped, failed=len(failures),
-                         failures=failures, table_path=table_path,
-                         chunk_paths=chunk_paths,
-                         elapsed=time.perf_counter() - start)
+    return CatalogResults(done=done, skipped=skipped, failed=len(failures),
+                          failures=failures, table_path=table_path,
+                          chunk_paths=chunk_paths,
+                          elapsed=time.perf_counter() - start)

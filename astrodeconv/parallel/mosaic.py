@@ -44,7 +44,7 @@ from ..io import fits_unit_string, header_to_meta, select_image_hdu
 from ..utils._blending import ramp_weight
 from ..utils._repr import make_repr
 
-__all__ = ['deconvolve_mosaic', 'MosaicResult', 'default_overlap']
+__all__ = ['deconvolve_mosaic', 'MosaicResults', 'default_overlap']
 
 #: The default halo, in PSF sizes (the larger side of the PSF array).
 OVERLAP_IN_PSF_SIZES = 4
@@ -58,7 +58,7 @@ _FLUX_EXACT = ('tikhonov', 'wiener')
 TILES_PER_WORKER = 2
 
 
-class MosaicResult:
+class MosaicResults:
     """
     The outcome of `deconvolve_mosaic`.
 
@@ -499,7 +499,7 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
         'mosaic'``, ``DCNVMETH``, ``DCNVOPTS``, ``DCNVTILE``,
         ``DCNVOVLP``, and with ``target_psf`` ``DCNVTGT``, ``DCNVTFW``,
         ``DCNVTFWP``). None returns the image
-        in ``MosaicResult.image`` instead (in-memory inputs).
+        in ``MosaicResults.image`` instead (in-memory inputs).
     psf : array_like, `~astropy.nddata.NDData` or photutils ImagePSF
         The PSF on the mosaic's pixel grid, centred; an NDData PSF with a
         pixel scale (WCS or ``PIXSCALE``) is resampled onto the grid of a
@@ -554,7 +554,7 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
 
     Returns
     -------
-    result : `MosaicResult`
+    result : `MosaicResults`
         The output path, tile count, timing, peak memory and fluxes.
 
     Raises
@@ -629,8 +629,8 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
             sink = _Sink(tmp, shape, offset)
             flux_in = run(sink)
         image, path = None, Path(output)
-    return MosaicResult(path=path, image=image, shape=shape,
-                        tiles=len(layout), tile=tile, overlap=overlap,
-                        seconds=time.perf_counter() - started,
-                        peak_memory=peak_memory(), flux_in=flux_in,
-                        flux_out=sink.total)
+    return MosaicResults(path=path, image=image, shape=shape,
+                         tiles=len(layout), tile=tile, overlap=overlap,
+                         seconds=time.perf_counter() - started,
+                         peak_memory=peak_memory(), flux_in=flux_in,
+                         flux_out=sink.total)

@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 
 from ..utils._repr import make_repr
 from ..utils._validation import check_positive_int, check_real
+from ..utils._deprecation import renamed_keyword
 from .core import validate_psf
 from .measure import measure_fwhm
 
@@ -201,9 +202,10 @@ def _select_stars(data, mask, *, threshold, fwhm, size, n_stars, peak_max):
     return Table({'x': x[index], 'y': y[index]})
 
 
+@renamed_keyword('progress_bar', 'progress', since='0.1')
 def build_empirical_psf(data, *, stars=None, size=25, oversampling=1,
                         n_stars=30, threshold=None, fwhm=3.0, peak_max=None,
-                        maxiters=10, progress_bar=False):
+                        maxiters=10, progress=False):
     """
     Build an empirical (effective) PSF from the stars of an image.
 
@@ -253,7 +255,7 @@ def build_empirical_psf(data, *, stars=None, size=25, oversampling=1,
         as saturated.
     maxiters : int, optional
         Maximum number of ePSF building iterations.
-    progress_bar : bool, optional
+    progress : bool, optional
         Show the photutils progress bar (needs tqdm).
 
     Returns
@@ -294,8 +296,8 @@ def build_empirical_psf(data, *, stars=None, size=25, oversampling=1,
     fwhm = check_real(fwhm, 'fwhm', minimum=0, strict=True)
     if peak_max is not None:
         peak_max = check_real(peak_max, 'peak_max', minimum=0, strict=True)
-    if not isinstance(progress_bar, (bool, np.bool_)):
-        msg = f'progress_bar must be True or False, got {progress_bar!r}'
+    if not isinstance(progress, (bool, np.bool_)):
+        msg = f'progress must be True or False, got {progress!r}'
         raise TypeError(msg)
 
     _, median, std = sigma_clipped_stats(arr, mask=mask, sigma=3.0)
@@ -331,7 +333,7 @@ def build_empirical_psf(data, *, stars=None, size=25, oversampling=1,
         msg = 'stars must contain usable stars, got none after extraction'
         raise ValueError(msg)
     builder = EPSFBuilder(oversampling=oversampling, maxiters=maxiters,
-                          progress_bar=progress_bar)
+                          progress_bar=progress)
     built = builder(cutouts)
     psf = validate_psf(np.asarray(built.epsf.data, dtype=float),
                        name='empirical PSF', warn=False)

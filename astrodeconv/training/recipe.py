@@ -18,6 +18,7 @@ from ..psf.analytic import DEFAULT_MOFFAT_BETA
 from ..utils._files import atomic_path, check_output_path
 from ..utils._validation import check_positive_int, check_real
 from ..utils.exceptions import AstrodeconvWarning
+from ..utils._deprecation import renamed_keyword
 
 __all__ = ['make_tikhonov_inputs', 'make_training_set', 'RECIPES']
 
@@ -31,8 +32,9 @@ SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SELECTION = 'MAG < 26, FLUX_RADIUS_80 > 10 px, FWHM > 10 px'
 
 
+@renamed_keyword('progress_bar', 'progress', since='0.1')
 def make_tikhonov_inputs(ground, *, lam=REFERENCE_LAM,
-                         batch_size=TIKHONOV_BATCH, progress_bar=False,
+                         batch_size=TIKHONOV_BATCH, progress=False,
                          description='Tikhonov'):
     """
     Deconvolve ground-based observations with Tikhonov: the network inputs.
@@ -51,7 +53,7 @@ def make_tikhonov_inputs(ground, *, lam=REFERENCE_LAM,
         `~astrodeconv.deconvolution.REFERENCE_LAM` (9e-3).
     batch_size : int, optional
         Images deconvolved at a time.
-    progress_bar : bool, optional
+    progress : bool, optional
         Show a progress bar.
     description : str, optional
         The label of the progress bar.
@@ -83,7 +85,7 @@ def make_tikhonov_inputs(ground, *, lam=REFERENCE_LAM,
     n = len(ground.observed)
     out = None
     for start in tqdm(range(0, n, batch_size), desc=description,
-                      disable=not progress_bar):
+                      disable=not progress):
         sl = slice(start, start + batch_size)
         psf = ground.psf[sl].astype(float)
         psf /= psf.sum(axis=(-2, -1), keepdims=True)
@@ -152,10 +154,11 @@ RECIPES = {
 BROAD_RECIPE = RECIPES['broad']
 
 
+@renamed_keyword('progress_bar', 'progress', since='0.1')
 def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
                       upsample=(1, 4), psf_fwhm=(0.5, 1.0),
                       psf_model='moffat', noise=(0.05, 1.0),
-                      lam=REFERENCE_LAM, overwrite=False, progress_bar=True,
+                      lam=REFERENCE_LAM, overwrite=False, progress=True,
                       n_jobs=1, morphology='bulge_disk',
                       moffat_beta=DEFAULT_MOFFAT_BETA, psf_ellipticity=0.0,
                       peak_snr=None):
@@ -212,7 +215,7 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
         Tikhonov regularisation weight.
     overwrite : bool, optional
         Replace an existing file (otherwise ``FileExistsError``).
-    progress_bar : bool, optional
+    progress : bool, optional
         Show progress bars.
     n_jobs : int, optional
         Processes for the simulation (see
@@ -239,7 +242,7 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
     >>> from astrodeconv.datasets import TrainingSetFile
     >>> from astrodeconv.training import make_training_set
     >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
-    >>> _ = make_training_set(path, 4, stamp_size=64, progress_bar=False)
+    >>> _ = make_training_set(path, 4, stamp_size=64, progress=False)
     >>> TrainingSetFile(path).groups
     ('upsample_1', 'upsample_4')
     """
@@ -266,7 +269,7 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
     start = time.perf_counter()
     truth, catalogue = simulate_galaxies(
         n, stamp_size=stamp_size, pixel_scale=pixel_scale, seed=seed,
-        progress_bar=progress_bar, n_jobs=n_jobs, morphology=morphology)
+        progress=progress, n_jobs=n_jobs, morphology=morphology)
     sim_seconds = time.perf_counter() - start
     codes = np.zeros(n, dtype=np.uint8)
     for code, part in enumerate(split_indices(n, seed=seed)):
@@ -284,7 +287,7 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
                     moffat_beta), psf_ellipticity=_tuple(psf_ellipticity),
                 peak_snr=_tuple(peak_snr))
             tikhonov = make_tikhonov_inputs(
-                ground, lam=lam, progress_bar=progress_bar,
+                ground, lam=lam, progress=progress,
                 description=f'Tikhonov (upsample={k})')
             attrs = {'lam': lam, 'seed': seed, 'degrade_seed': regime_seed,
                      'split_seed': seed, 'split_fractions': SPLIT_FRACTIONS,

@@ -38,6 +38,7 @@ from ..denoisers.checkpoints import load_state_strict
 from ..denoisers.weights import denoiser_payload
 from ..utils._repr import make_repr
 from ..utils._torch import resolve_device
+from ..utils._deprecation import renamed_keyword
 from ..utils._validation import (check_bool, check_nonnegative_real,
                                  check_positive_int)
 from ._checkpointing import (BEST_NAME, CHECKPOINT_FORMAT,  # noqa: F401
@@ -237,7 +238,7 @@ class Trainer:
         Seed of the data order and of the global generators.
     num_workers : int, optional
         DataLoader worker processes (each seeded deterministically).
-    progress_bar : bool, optional
+    progress : bool, optional
         Show a tqdm bar over the batches of each epoch.
     val_every : int, optional
         Validate every ``val_every`` epochs and on the last epoch.
@@ -289,18 +290,19 @@ class Trainer:
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     trainer = Trainer(UNet64(base_width=2, n_levels=2), Pairs(),
     ...                       Pairs(), epochs=2, batch_size=4,
-    ...                       checkpoint_dir=folder, progress_bar=False,
+    ...                       checkpoint_dir=folder, progress=False,
     ...                       log=None)
     ...     history = trainer.fit()
     >>> len(history), sorted(history[0])[:3]
     (2, ['best', 'epoch', 'global_step'])
     """
 
+    @renamed_keyword('progress_bar', 'progress', since='0.1')
     def __init__(self, model, train_dataset, val_dataset=None, *, epochs,
                  checkpoint_dir, batch_size=32, loss='l1', lr=1e-3,
                  min_lr=1e-5, warmup_epochs=3, weight_decay=0.0,
                  grad_clip=None, device='auto', amp=False, seed=0,
-                 num_workers=0, progress_bar=True, val_every=1, log=print,
+                 num_workers=0, progress=True, val_every=1, log=print,
                  resume=False, overwrite=False):
         if not isinstance(model, nn.Module):
             msg = (f'model must be a torch.nn.Module, got '
@@ -324,7 +326,7 @@ class Trainer:
         self.num_workers = check_positive_int(num_workers, 'num_workers',
                                               minimum=0)
         self.val_every = check_positive_int(val_every, 'val_every')
-        self.progress_bar = bool(progress_bar)
+        self.progress = bool(progress)
         if log is not None and not callable(log):
             msg = f'log must be a callable or None, got {type(log).__name__}'
             raise TypeError(msg)
@@ -641,7 +643,7 @@ class Trainer:
         n_batches = 0
         bar = tqdm(total=len(loader), desc=f'epoch {epoch + 1}/{self.epochs}',
                    unit='batch', leave=False,
-                   disable=not self.progress_bar or self.rank != 0)
+                   disable=not self.progress or self.rank != 0)
         start = time.perf_counter()
         try:
             for batch in loader:

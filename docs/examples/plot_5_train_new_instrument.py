@@ -61,7 +61,7 @@ workdir = Path(tmp.name)
 
 path = make_training_set(workdir / 'new_camera.h5', 300, stamp_size=64,
                          pixel_scale=0.05, upsample=2, psf_fwhm=(0.5, 0.7),
-                         psf_model='gaussian', seed=1, progress_bar=False)
+                         psf_model='gaussian', seed=1, progress=False)
 test = read_training_set(path, group='upsample_2')
 print(f'{len(test.truth)} galaxies: truth {test.truth.shape[1:]}, '
       f'observed {test.observed.shape[1:]}; '
@@ -82,7 +82,7 @@ model = UNet64(base_width=8, n_levels=3)
 print(f'UNet with {count_parameters(model)} parameters')
 trainer = Trainer(model, train, val, epochs=2, checkpoint_dir=workdir / 'run',
                   batch_size=8, lr=2e-3, warmup_epochs=1, seed=0,
-                  progress_bar=False)
+                  progress=False)
 history = trainer.fit()
 
 # %%

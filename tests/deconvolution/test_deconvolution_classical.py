@@ -52,7 +52,7 @@ class TestRichardsonLucy:
         np.testing.assert_allclose(out.data[far], clean[far], atol=0.05)
 
     def test_progress_bar(self, observed, psf, capsys):
-        deconv = RichardsonLucyDeconvolver(n_iter=3, progress_bar=True)
+        deconv = RichardsonLucyDeconvolver(n_iter=3, progress=True)
         deconv(observed, psf=psf)
         assert 'Richardson-Lucy' in capsys.readouterr().err
 
@@ -95,3 +95,13 @@ class TestWiener:
     def test_flux(self, observed, psf, upsample):
         out = WienerDeconvolver(upsample=upsample)(observed, psf=psf)
         assert np.isclose(out.sum(), observed.sum(), rtol=1e-9)
+
+
+def test_progress_bar_is_a_deprecated_spelling_of_progress():
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    from astrodeconv.deconvolution import RichardsonLucyDeconvolver
+
+    with pytest.warns(AstropyDeprecationWarning, match="use 'progress'"):
+        deconvolver = RichardsonLucyDeconvolver(progress_bar=True)
+    assert deconvolver.progress is True

@@ -13,7 +13,7 @@ from astropy.wcs import WCS
 
 from astrodeconv.io import write_image
 from astrodeconv.parallel import _cluster
-from astrodeconv.parallel.catalog import CatalogResult, deconvolve_catalog
+from astrodeconv.parallel.catalog import CatalogResults, deconvolve_catalog
 from astrodeconv.psf import make_gaussian_psf
 from astrodeconv.utils._files import is_temporary_file
 
@@ -97,7 +97,7 @@ def test_dask_equals_plain_loop(survey, client, tmp_path):
     loop = deconvolve_catalog(survey['mosaic'], survey['catalog'],
                               tmp_path / 'loop', workers=0, **common)
     for result in (with_dask, loop):
-        assert isinstance(result, CatalogResult)
+        assert isinstance(result, CatalogResults)
         assert (result.done, result.skipped) == (N_GOOD, 0)
         _check_bad_two(result)
         assert len(result.chunk_paths) == 4
@@ -249,3 +249,14 @@ def test_open_client_bad_arguments():
     with pytest.raises(ValueError, match='workers must be a positive int'):
         with _cluster.open_client(workers=0):
             pass
+
+
+def test_former_result_names_are_deprecated_aliases():
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    import astrodeconv.parallel as parallel
+
+    for old, new in (('CatalogResult', 'CatalogResults'),
+                     ('MosaicResult', 'MosaicResults')):
+        with pytest.warns(AstropyDeprecationWarning, match=new):
+            assert getattr(parallel, old) is getattr(parallel, new)

@@ -14,7 +14,7 @@ from astropy.wcs import WCS
 from scipy.signal import fftconvolve
 
 from astrodeconv.deconvolution import make_deconvolver
-from astrodeconv.parallel.mosaic import (MosaicResult, _layout,
+from astrodeconv.parallel.mosaic import (MosaicResults, _layout,
                                          deconvolve_mosaic, default_overlap)
 from astrodeconv.psf import make_gaussian_psf
 from astrodeconv.utils._files import TMP_MARKER
@@ -107,7 +107,7 @@ def test_tiled_matches_untiled(tmp_path):
     result = deconvolve_mosaic(tmp_path / 'in.fits', out_path, psf=PSF,
                                tile=256, workers=0, progress=False)
     seconds = time.perf_counter() - start
-    assert isinstance(result, MosaicResult)
+    assert isinstance(result, MosaicResults)
     assert result.tiles == 16 and result.overlap == default_overlap(
         PSF.shape) == 100
     assert result.path == out_path and result.seconds <= seconds

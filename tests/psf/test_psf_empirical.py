@@ -225,7 +225,7 @@ def test_data_errors():
     ({'fwhm': -3}, ValueError, 'fwhm must be > 0'),
     ({'threshold': -1.0}, ValueError, 'threshold must be > 0'),
     ({'peak_max': 0}, ValueError, 'peak_max must be > 0'),
-    ({'progress_bar': 'yes'}, TypeError, 'progress_bar must be True or'),
+    ({'progress': 'yes'}, TypeError, 'progress must be True or'),
 ])
 def test_argument_errors(field, kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -81,7 +81,7 @@ def main(argv=None):
     with Trainer(model, SyntheticPairs(32, seed=1),
                  SyntheticPairs(8, seed=2), epochs=2, batch_size=4,
                  checkpoint_dir=folder, device='cpu', warmup_epochs=1,
-                 lr=1e-2, progress_bar=False, seed=0) as trainer:
+                 lr=1e-2, progress=False, seed=0) as trainer:
         trainer.fit()
         total = sum(float(p.detach().double().sum())
                     for p in model.parameters())

@@ -22,7 +22,7 @@ h5py = pytest.importorskip('h5py')
 def recipe(tmp_path_factory):
     pytest.importorskip('galsim')
     path = tmp_path_factory.mktemp('recipe') / 'train.h5'
-    make_training_set(path, 12, seed=3, stamp_size=64, progress_bar=False)
+    make_training_set(path, 12, seed=3, stamp_size=64, progress=False)
     return path
 
 
@@ -74,7 +74,7 @@ def test_make_training_set(recipe):
     np.testing.assert_allclose(four.tikhonov, again, rtol=1e-4,
                                atol=1e-5 * np.abs(again).max())
     with pytest.raises(FileExistsError, match='already exists'):
-        make_training_set(recipe, 2, stamp_size=64, progress_bar=False)
+        make_training_set(recipe, 2, stamp_size=64, progress=False)
 
 
 def test_make_tikhonov_inputs_batches_match_one_call():
@@ -98,10 +98,10 @@ def test_make_tikhonov_inputs_batches_match_one_call():
 def test_make_training_set_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='upsample must divide'):
         make_training_set(tmp_path / 'a.h5', 2, stamp_size=64,
-                          upsample=(1, 3), progress_bar=False)
+                          upsample=(1, 3), progress=False)
     with pytest.raises(ValueError, match='lam must be > 0'):
         make_training_set(tmp_path / 'a.h5', 2, lam=0.0,
-                          progress_bar=False)
+                          progress=False)
 
 
 @pytest.fixture(scope='module')

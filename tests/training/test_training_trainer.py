@@ -38,7 +38,7 @@ def tiny_unet(seed=0, base_width=2):
 
 def make_trainer(model, folder, *, train=None, val=None, epochs=3, **kw):
     options = {'batch_size': 4, 'lr': 1e-2, 'warmup_epochs': 1,
-               'progress_bar': False, 'log': None, 'device': 'cpu'}
+               'progress': False, 'log': None, 'device': 'cpu'}
     options.update(kw)
     train = SyntheticPairs(16, size=8, seed=1) if train is None else train
     val = SyntheticPairs(4, size=8, seed=2) if val is None else val
@@ -152,7 +152,7 @@ def test_loss_decreases(tmp_path):
     lines = []
     trainer = Trainer(model, train, val, epochs=6, batch_size=8, lr=1e-2,
                       warmup_epochs=1, checkpoint_dir=tmp_path,
-                      device='cpu', progress_bar=False, log=lines.append)
+                      device='cpu', progress=False, log=lines.append)
     history = trainer.fit()
     assert isinstance(history, TrainingHistory)
     loss = history.column('train_loss')
@@ -173,7 +173,7 @@ def test_loss_decreases(tmp_path):
 
 def test_progress_bar_runs(tmp_path, capsys):
     trainer = make_trainer(tiny_unet(), tmp_path, epochs=1,
-                           progress_bar=True)
+                           progress=True)
     trainer.fit()
     assert 'epoch 1/1' in capsys.readouterr().err
 
@@ -271,7 +271,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 def test_best_tracks_train_loss_without_validation(tmp_path):
     trainer = Trainer(tiny_unet(), SyntheticPairs(16, size=8, seed=1),
                       epochs=2, batch_size=4, checkpoint_dir=tmp_path,
-                      device='cpu', progress_bar=False, log=None)
+                      device='cpu', progress=False, log=None)
     history = trainer.fit()
     assert trainer.best_metric == 'train_loss'
     assert np.all(np.isnan(history.column('val_loss')))
