@@ -23,6 +23,7 @@ from astropy.utils.masked import Masked
 
 from astrodeconv import datasets as ds
 from astrodeconv import deconvolution as dc
+from astrodeconv import denoisers as dn
 from astrodeconv import evaluation as ev
 from astrodeconv import io as adio
 from astrodeconv import metrics as mt
@@ -342,7 +343,7 @@ LIBRARY = [
     ('split-fractions-sum',
      lambda f: ds.split_indices(10, fractions=(0.5, 0.6, 0.1)), ValueError,
      r'^fractions must'),
-    ('normalize-pair-mode', lambda f: ds.normalize_pair(IMG, mode='train!'),
+    ('normalize-pair-mode', lambda f: dn.normalize_pair(IMG, mode='train!'),
      ValueError, r'^mode must'),
     ('make-cutouts-ndarray', lambda f: ds.make_cutouts(IMG), TypeError,
      r'^mosaic must'),

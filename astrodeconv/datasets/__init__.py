@@ -35,6 +35,8 @@ _MOVED = {'PairDataset': 'astrodeconv.training.PairDataset',
 
 
 def __getattr__(name):
+    if name in normalize._MOVED_TO_DENOISERS:   # deprecated spellings
+        return getattr(normalize, name)
     if name in _MOVED:
         msg = (f'astrodeconv.datasets.{name} has moved: use {_MOVED[name]} '
                'instead')

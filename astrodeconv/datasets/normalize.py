@@ -1,23 +1,43 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Normalisation, augmentation and splitting of training pairs.
+Augmentation and splitting of training pairs.
 
-The normalisation (`normalize_pair`, `denormalize`, `sky_level`,
-`NormalizationParams`) is the one inference uses too: it lives in
-``astrodeconv.denoisers.normalization``, where its modes are described, and
-is importable from here as well. `augment` applies the augmentations of
-the published training to a pair, `split_indices` splits a set into
-training, validation and test parts.
+`augment` applies the augmentations of the published training to a pair,
+`split_indices` splits a set into training, validation and test parts.
+The normalisation of the pairs is the one inference uses:
+`~astrodeconv.denoisers.normalize_pair`, `~astrodeconv.denoisers.
+denormalize`, `~astrodeconv.denoisers.sky_level` and
+`~astrodeconv.denoisers.NormalizationParams`
+(``astrodeconv.denoisers.normalization``); their former spellings
+``astrodeconv.datasets.normalize_pair`` etc. still work for one release,
+with an `~astropy.utils.exceptions.AstropyDeprecationWarning`.
 """
 
-import numpy as np
+import warnings
 
-from ..denoisers.normalization import (NormalizationParams, denormalize,
-                                       normalize_pair, sky_level)
+import numpy as np
+from astropy.utils.exceptions import AstropyDeprecationWarning
+
+from ..denoisers import normalization as _normalization
 from ..utils._validation import check_positive_int
 
-__all__ = ['NormalizationParams', 'normalize_pair', 'denormalize', 'sky_level',
-           'augment', 'split_indices']
+__all__ = ['augment', 'split_indices']
+
+# The normalisation names that moved to astrodeconv.denoisers (0.1).
+_MOVED_TO_DENOISERS = ('NormalizationParams', 'normalize_pair',
+                       'denormalize', 'sky_level')
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_DENOISERS:
+        warnings.warn(
+            f'astrodeconv.datasets.{name} is deprecated since 0.1: use '
+            f'astrodeconv.denoisers.{name} (the normalisation shared by '
+            'training and inference)', AstropyDeprecationWarning,
+            stacklevel=2)
+        return getattr(_normalization, name)
+    msg = f'module {__name__!r} has no attribute {name!r}'
+    raise AttributeError(msg)
 
 
 def _dihedral(a, rot, flip):

@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 
+from ..denoisers import tiling as _tiling
 from ..denoisers.normalization import NORMALIZATIONS
-from ..denoisers.tiling import (AUTO_TILE_LIMIT, AUTO_TILE_SIZE,
-                                PIXELS_PER_PASS, resolve_tiling)
+from ..denoisers.tiling import resolve_tiling
 from ..utils._validation import check_choice, check_positive_int
 from ..operators import ForwardModel
 from .core import DeconvolverBase
@@ -21,6 +21,16 @@ from .tikhonov import REFERENCE_LAM, TikhonovDeconvolver
 
 __all__ = ['LearnedDeconvolver', 'AUTO_TILE_LIMIT', 'AUTO_TILE_SIZE',
            'PIXELS_PER_PASS']
+
+#: With ``tile_size='auto'``, images larger than this (pixels a side) are
+#: processed in tiles (`astrodeconv.denoisers.AUTO_TILE_LIMIT`).
+AUTO_TILE_LIMIT = _tiling.AUTO_TILE_LIMIT
+#: With ``tile_size='auto'``, the tile size used for larger images
+#: (`astrodeconv.denoisers.AUTO_TILE_SIZE`).
+AUTO_TILE_SIZE = _tiling.AUTO_TILE_SIZE
+#: The most pixels the network processes in one forward pass
+#: (`astrodeconv.denoisers.PIXELS_PER_PASS`).
+PIXELS_PER_PASS = _tiling.PIXELS_PER_PASS
 
 
 def _resolve_denoiser(denoiser):
@@ -116,7 +126,7 @@ class LearnedDeconvolver(DeconvolverBase):
         checkpoint; ``'inference'`` when they do not say). ``'inference'``
         (also ``'target'``): the reference ``(x - mean) / max``;
         ``'sky'``: ``(x - sky) / max(x - sky)`` with the robust sky level
-        (`astrodeconv.datasets.sky_level`), which puts the sky at 0 on a
+        (`astrodeconv.denoisers.sky_level`), which puts the sky at 0 on a
         stamp and on a wide field alike.
     recenter : bool, optional
         Use the PSF as given (False, default: it keeps the registration

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..datasets.normalize import augment as augment_pair
-from ..datasets.normalize import normalize_pair
+from ..denoisers.normalization import normalize_pair
 from ..datasets.storage import SPLITS, TrainingSetFile
 from ..utils._validation import check_choice, check_positive_int
 
@@ -50,7 +50,7 @@ class PairDataset(torch.utils.data.Dataset):
     * ``input``: the Tikhonov image, normalised, as a ``float32`` tensor
       ``(1, c, c)``;
     * ``target``: the truth image normalised with the same numbers
-      (`astrodeconv.datasets.normalize_pair`), ``(1, c, c)``;
+      (`astrodeconv.denoisers.normalize_pair`), ``(1, c, c)``;
     * ``sigma``: the noise level in the network's units, a ``float32``
       scalar tensor: the observation's 1-sigma noise divided by
       ``upsample**2`` (the flux of one observed pixel is spread over
@@ -88,7 +88,7 @@ class PairDataset(torch.utils.data.Dataset):
     augment : bool, optional
         Augment the pairs; default True for ``split='train'`` only.
     normalization : {'inference', 'target', 'sky'}, optional
-        Normalisation mode of `astrodeconv.datasets.normalize_pair`.
+        Normalisation mode of `astrodeconv.denoisers.normalize_pair`.
         ``'inference'`` (default) matches what
         `~astrodeconv.deconvolution.LearnedDeconvolver` does at inference.
     seed : int, optional

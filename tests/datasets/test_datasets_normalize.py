@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from astrodeconv.datasets import (NormalizationParams, augment, denormalize,
-                                  normalize_pair, split_indices)
+from astropy.utils.exceptions import AstropyDeprecationWarning
+
+from astrodeconv.datasets import augment, split_indices
+from astrodeconv.denoisers import (NormalizationParams, denormalize,
+                                   normalize_pair)
 
 
 @pytest.fixture
@@ -169,11 +172,21 @@ def test_split_bad_fractions(fractions):
         split_indices(10, fractions=fractions)
 
 
-def test_one_normalisation_for_training_and_inference():
+@pytest.mark.parametrize('name', ['normalize_pair', 'denormalize',
+                                  'sky_level', 'NormalizationParams'])
+def test_former_spellings_warn_and_give_the_one_normalisation(name):
     import astrodeconv.datasets as datasets
+    from astrodeconv.datasets import normalize as module
     from astrodeconv.denoisers import normalization
 
-    # the training building blocks are the inference module's functions
-    for name in ('normalize_pair', 'denormalize', 'sky_level',
-                 'NormalizationParams'):
-        assert getattr(datasets, name) is getattr(normalization, name)
+    for home in (datasets, module):
+        with pytest.warns(AstropyDeprecationWarning,
+                          match=f'use astrodeconv.denoisers.{name}'):
+            assert getattr(home, name) is getattr(normalization, name)
+    assert name not in datasets.__all__
+
+
+def test_training_pairs_use_the_inference_normalisation():
+    from astrodeconv.training import dataset
+
+    assert dataset.normalize_pair is normalize_pair

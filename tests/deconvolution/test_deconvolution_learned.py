@@ -284,7 +284,7 @@ def test_non_finite_network_output_raises(observed, psf):
 
 
 def test_sky_normalization_puts_the_sky_at_zero():
-    from astrodeconv.datasets import normalize_pair, sky_level
+    from astrodeconv.denoisers import normalize_pair, sky_level
 
     rng = np.random.default_rng(3)
     stamp = rng.normal(2.0, 0.1, (64, 64))
