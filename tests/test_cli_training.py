@@ -176,7 +176,7 @@ def test_train_denoise_task_records_it(dataset, tmp_path, capsys):
     (['simulate', '-n', '20', '--noise', '0.1', '1', '--peak-snr', '1',
       '9', '-o', 'x.h5'], 2, 'not allowed with'),
     (['simulate', '-n', '20', '--jobs', '0', '-o', 'x.h5'], 2,
-     '--jobs must be at least 1'),
+     '--workers must be at least 1'),
     (['train', 'x.h5', '--sigma-range', '0.1', '0.2', '-o', 'run'], 2,
      '--sigma-range needs --task denoise'),
     (['train', 'x.h5', '--threads', '0', '-o', 'run'], 2,

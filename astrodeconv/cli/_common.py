@@ -47,7 +47,7 @@ OPTION_NAMES = {
     'scheduler': '--scheduler', 'size': '--size',
     'chunk_size': '--chunk-size',
     # simulate
-    'n_galaxies': '-n', 'stamp_size': '--stamp-size', 'n_jobs': '--jobs',
+    'n_galaxies': '-n', 'stamp_size': '--stamp-size',
     # multiband
     'sed_weights': '--sed-weights', 'broad_band': '--broad-band',
     'constraint_fraction': '--constraint-fraction',

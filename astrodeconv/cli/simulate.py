@@ -62,8 +62,10 @@ def add_parser(commands):
                      'optional probabilities, e.g. bulge_disk=0.5 '
                      'clumpy=0.5 (see astrodeconv.datasets.MORPHOLOGIES; '
                      'classic: bulge_disk)')
-    sim.add_argument('--jobs', type=int, default=1, metavar='N',
-                     help='processes for the simulation (default: 1)')
+    sim.add_argument('--workers', '--jobs', dest='workers', type=int,
+                     default=1, metavar='N',
+                     help='processes for the simulation (default: 1; '
+                     '--jobs is the former spelling)')
     sim.add_argument('--lam', type=float, default=REFERENCE_LAM,
                      help='Tikhonov weight of the network inputs (default: '
                      f'{REFERENCE_LAM:g})')
@@ -130,7 +132,7 @@ def run(args, out):
     if args.n_galaxies < 10:
         msg = f'-n must be at least 10 (for the split), got {args.n_galaxies}'
         raise UsageError(msg)
-    check_minimum(args, {'--jobs': 1, '--stamp-size': 8})
+    check_minimum(args, {'--workers': 1, '--stamp-size': 8})
     options = _options(args)
     # before any simulation: a missing directory or an existing file
     check_output_path(args.output, overwrite=args.overwrite, name='-o')
@@ -138,7 +140,7 @@ def run(args, out):
         args.output, args.n_galaxies, seed=args.seed,
         stamp_size=args.stamp_size, pixel_scale=args.pixel_scale,
         lam=args.lam, overwrite=args.overwrite, progress=True,
-        n_jobs=args.jobs, **options)
+        workers=args.workers, **options)
     size = os.path.getsize(args.output) / 2 ** 20
     print(f'wrote {args.output} ({args.n_galaxies} galaxies x '
           f"{len(options['upsample'])} grid(s), {size:.1f} MiB)", file=out)

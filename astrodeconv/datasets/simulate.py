@@ -548,9 +548,10 @@ def _make_table(rows, attempts):
 
 
 @renamed_keyword('progress_bar', 'progress', since='0.1')
+@renamed_keyword('n_jobs', 'workers', since='0.1')
 def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
                       mag_range=(20.0, 25.5), hst_noise=_DEFAULT_HST_NOISE,
-                      n_clumps=None, select=True, indices=None, n_jobs=1,
+                      n_clumps=None, select=True, indices=None, workers=1,
                       progress=False, morphology='bulge_disk'):
     """
     Simulate space-based galaxy images (the training targets).
@@ -592,11 +593,11 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
     indices : array_like of int, optional
         Simulate these galaxy indices of the set instead of ``0 .. n-1``
         (to regenerate a subset).
-    n_jobs : int, optional
+    workers : int, optional
         Number of processes. The result does not depend on it. Workers
         are started with the ``'spawn'`` method (forking after GalSim's
         OpenMP runtime has started can deadlock), about a second each, so
-        a script using ``n_jobs > 1`` needs the usual
+        a script using ``workers > 1`` needs the usual
         ``if __name__ == '__main__':`` guard. Each process draws with one
         OpenMP thread (faster than GalSim's default on small stamps).
     progress : bool, optional
@@ -668,7 +669,7 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
         if n_clumps > _MAX_CLUMPS:
             msg = f'n_clumps must be <= {_MAX_CLUMPS}, got {n_clumps}'
             raise ValueError(msg)
-    n_jobs = check_positive_int(n_jobs, 'n_jobs')
+    workers = check_positive_int(workers, 'workers')
     morphology = _check_morphology(morphology)
     if indices is None:
         n = check_positive_int(n, 'n', minimum=0)
@@ -691,7 +692,7 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
     chunks = [indices[i:i + _CHUNK] for i in range(0, len(indices), _CHUNK)]
     with tqdm(total=len(indices), disable=not progress,
               desc='simulating galaxies', unit='gal') as bar:
-        if n_jobs == 1 or len(chunks) <= 1:
+        if workers == 1 or len(chunks) <= 1:
             simulator = _Simulator(**config)
             results = (simulator.run(chunk) for chunk in chunks)
             for chunk_images, chunk_rows, chunk_attempts in results:
@@ -703,7 +704,7 @@ def simulate_galaxies(n, *, stamp_size=128, pixel_scale=0.05, seed=0,
             # 'spawn': forking after GalSim (OpenMP) has run can deadlock
             context = multiprocessing.get_context('spawn')
             with concurrent.futures.ProcessPoolExecutor(
-                    max_workers=n_jobs, mp_context=context) as pool:
+                    max_workers=workers, mp_context=context) as pool:
                 futures = [pool.submit(_worker_run, config, chunk)
                            for chunk in chunks]
                 for future in futures:

@@ -155,11 +155,12 @@ BROAD_RECIPE = RECIPES['broad']
 
 
 @renamed_keyword('progress_bar', 'progress', since='0.1')
+@renamed_keyword('n_jobs', 'workers', since='0.1')
 def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
                       upsample=(1, 4), psf_fwhm=(0.5, 1.0),
                       psf_model='moffat', noise=(0.05, 1.0),
                       lam=REFERENCE_LAM, overwrite=False, progress=True,
-                      n_jobs=1, morphology='bulge_disk',
+                      workers=1, morphology='bulge_disk',
                       moffat_beta=DEFAULT_MOFFAT_BETA, psf_ellipticity=0.0,
                       peak_snr=None):
     """
@@ -217,7 +218,7 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
         Replace an existing file (otherwise ``FileExistsError``).
     progress : bool, optional
         Show progress bars.
-    n_jobs : int, optional
+    workers : int, optional
         Processes for the simulation (see
         `~astrodeconv.datasets.simulate_galaxies`).
     morphology : str, sequence or dict, optional
@@ -269,7 +270,7 @@ def make_training_set(path, n, *, seed=0, stamp_size=128, pixel_scale=0.05,
     start = time.perf_counter()
     truth, catalogue = simulate_galaxies(
         n, stamp_size=stamp_size, pixel_scale=pixel_scale, seed=seed,
-        progress=progress, n_jobs=n_jobs, morphology=morphology)
+        progress=progress, workers=workers, morphology=morphology)
     sim_seconds = time.perf_counter() - start
     codes = np.zeros(n, dtype=np.uint8)
     for code, part in enumerate(split_indices(n, seed=seed)):

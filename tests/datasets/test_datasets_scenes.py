@@ -202,7 +202,7 @@ def test_stamp_of_a_mix_equals_the_stamp_of_its_kind():
         np.testing.assert_array_equal(again, alone)
 
 
-# (n_jobs > 1 with a mix: test_parallel_gives_the_same_result in
+# (workers > 1 with a mix: test_parallel_gives_the_same_result in
 # test_datasets_simulate.py, one pool of processes for both)
 
 

@@ -172,7 +172,7 @@ def test_parallel_gives_the_same_result():
     serial, cat1 = simulate_galaxies(20, stamp_size=32, seed=4,
                                      select=False, morphology=mix)
     parallel, cat2 = simulate_galaxies(20, stamp_size=32, seed=4,
-                                       select=False, n_jobs=2,
+                                       select=False, workers=2,
                                        morphology=mix)
     assert set(cat1['morphology']) == set(mix)
     np.testing.assert_array_equal(serial, parallel)
@@ -192,7 +192,7 @@ def test_parallel_gives_the_same_result():
     ({'hst_noise': -1.0}, ValueError, 'hst_noise must be >= 0'),
     ({'stamp_size': 4}, ValueError, 'stamp_size must be'),
     ({'pixel_scale': 0}, ValueError, 'pixel_scale must be > 0'),
-    ({'n_jobs': 0}, ValueError, 'n_jobs must be'),
+    ({'workers': 0}, ValueError, 'workers must be'),
 ])
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
