@@ -787,7 +787,7 @@ def test_diverging_training_names_the_real_files(tmp_path):
     trainer = tr.Trainer(
         build_denoiser('UNet64', base_width=2, n_levels=2), _pairs(),
         epochs=2, batch_size=4, log=None, checkpoint_dir=tmp_path,
-        device='cpu', progress_bar=False,
+        device='cpu', progress=False,
         loss=lambda output, target: (output - target).abs().mean() * np.nan)
     with pytest.raises(FloatingPointError) as info:
         trainer.fit()

@@ -102,7 +102,7 @@ class PairDataset(torch.utils.data.Dataset):
     >>> from astrodeconv.training import PairDataset, make_training_set
     >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
     >>> _ = make_training_set(path, 10, stamp_size=64, upsample=2,
-    ...                       progress_bar=False)
+    ...                       progress=False)
     >>> data = PairDataset(path, 'train', crop=32)
     >>> x, y, sigma = data[0]
     >>> len(data), tuple(x.shape), tuple(y.shape), tuple(sigma.shape)
@@ -274,7 +274,7 @@ class DenoisingDataset(torch.utils.data.Dataset):
     >>> from astrodeconv.training import DenoisingDataset, make_training_set
     >>> path = os.path.join(tempfile.mkdtemp(), 'train.h5')
     >>> _ = make_training_set(path, 10, stamp_size=64, upsample=1,
-    ...                       progress_bar=False)
+    ...                       progress=False)
     >>> data = DenoisingDataset(path, 'train', crop=32)
     >>> noisy, clean, sigma = data[0]
     >>> tuple(noisy.shape), float(clean.max()) <= 1.0, 1e-3 <= float(sigma)
