@@ -174,6 +174,17 @@ class PnPDeconvolver(LearnedDeconvolver):
             t = np.ones((1, 1))
         return np.exp((1 - t) * np.log(start) + t * np.log(sigma))
 
+    def _schedule(self, psf, start, scale, sigma):
+        """
+        Noise levels and data-step weights of the iterations.
+
+        ``start`` are the Tikhonov images, ``scale`` their normalisation
+        and ``sigma`` the noise of one observed pixel, per image; returns
+        two ``(n_iter, N)`` arrays.
+        """
+        levels = self.noise_schedule(scale, sigma / self.upsample ** 2)
+        return levels, self.prior_weight * sigma ** 2 / levels ** 2
+
     def _pipeline(self, data, psf, error, mask, sigma):
         k = self.upsample
         wide = max(data.shape[-2:]) * k > AUTO_TILE_LIMIT
@@ -190,8 +201,8 @@ class PnPDeconvolver(LearnedDeconvolver):
         fine_sigma = sigma / k ** 2
         # the network is fed images of unit peak (the noise levels follow)
         scale = np.maximum(x.max(axis=(-2, -1)), 3 * fine_sigma)
-        for level in self.noise_schedule(scale, fine_sigma):
-            alpha = self.prior_weight * sigma ** 2 / level ** 2
+        levels, alphas = self._schedule(psf, x, scale, sigma)
+        for level, alpha in zip(levels, alphas):
             z = model.solve_normal(back_projected + alpha[:, None, None] * x,
                                    alpha)
             # the prior step, on images of unit peak
