@@ -269,7 +269,8 @@ def test_overwrite(inputs, tmp_path, capsys, cli_error_line):
      '--n-iter applies only to --method richardson-lucy, pnp, got --method '
      'tikhonov'),
     (['obs.fits', '--method', 'wiener', '--lam', '1'], 2,
-     '--lam applies only to --method tikhonov, learned, pnp, default, got '
+     '--lam applies only to --method tikhonov, learned, pnp, unrolled, '
+     'default, got '
      '--method wiener'),
     (['obs.fits', '--method', 'magic'], 2, 'invalid choice'),
     (['obs.fits', '--psf-fwhm', '3pix', '--psf-model', 'gaussian',

@@ -104,7 +104,8 @@ def test_batch_psf_fwhm_and_dask(inputs, tmp_path, capsys):
     (('--psf-fwhm', '3pix', '--chunk-size', '0'), 2, '--chunk-size must be'),
     (('--psf-fwhm', '3pix', '--scheduler', 'tcp://x:1'), 2, 'not allowed'),
     (('--psf-fwhm', '3pix', '--method', 'wiener', '--lam', '1'), 2,
-     '--lam applies only to --method tikhonov, learned, pnp, default, got '
+     '--lam applies only to --method tikhonov, learned, pnp, unrolled, '
+     'default, got '
      '--method wiener'),
     (('--psf-fwhm', '3pix', '--lam', '-1'), 2, '--lam must be > 0'),
     (('--psf-fwhm', '-3pix'), 2, '--psf-fwhm must be a positive number'),
