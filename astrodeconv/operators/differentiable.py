@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-The exact data step of `ForwardModel` in PyTorch, differentiable.
+The exact data step of `~astrodeconv.operators.ForwardModel` in
+PyTorch, differentiable.
 
 Unrolled (physics-in-the-loop) deconvolution is trained end to end
 through its iterations, so the data step :math:`(H^T H + \\alpha I)^{-1}`
@@ -23,10 +24,11 @@ class TorchDataStep:
     r"""
     Solve :math:`(H^T H + \alpha I) x = r` in PyTorch, with gradients.
 
-    The same system as `ForwardModel.solve_normal` (periodic boundaries,
-    any PSF and any super-resolution factor ``k``, through the Woodbury
-    identity when ``k > 1``), on tensors: gradients flow to ``rhs`` and to
-    ``alpha``.
+    The same system as
+    `~astrodeconv.operators.ForwardModel.solve_normal` (periodic
+    boundaries, any PSF and any super-resolution factor ``k``, through the
+    Woodbury identity when ``k > 1``), on tensors: gradients flow to
+    ``rhs`` and to ``alpha``.
 
     Parameters
     ----------

@@ -195,7 +195,7 @@ def emit_psf_warnings(records, *, stacklevel=2):
     records : list of `ResolvedPSF`
         The PSFs of one call (resolved with ``warn=False``).
     stacklevel : int, optional
-        As for `warnings.warn`, counted from the caller.
+        As for ``warnings.warn``, counted from the caller.
 
     Examples
     --------

@@ -75,10 +75,10 @@ def make_narrow_psf(psf, target, *, name='target_psf'):
     With :math:`\hat h` and :math:`\hat t` the transfer functions of the
     PSF and of the target on the output grid, the narrow PSF is
     :math:`\hat n = \hat h / \hat t` wherever :math:`|\hat t|` exceeds
-    `TARGET_FLOOR` of its peak and 0 elsewhere (frequencies the target
+    ``TARGET_FLOOR`` of its peak and 0 elsewhere (frequencies the target
     removes from the image sought). A deconvolution with ``n`` returns the
     truth convolved with ``t``. At the faint high frequencies (below
-    `PSF_SIGNIFICANT` of the peak) where a cuspy or truncated PSF
+    ``PSF_SIGNIFICANT`` of the peak) where a cuspy or truncated PSF
     transmits more than a smooth target, the ratio is capped at 1 in
     modulus: there the output keeps the PSF's own (slightly higher)
     resolution instead of amplifying those frequencies.
@@ -105,8 +105,8 @@ def make_narrow_psf(psf, target, *, name='target_psf'):
     ValueError
         If the target is not narrower than the PSF in some direction: its
         transfer function falls below the PSF's, by more than
-        `RATIO_TOLERANCE`, at a frequency the PSF still transmits (above
-        `PSF_SIGNIFICANT` of its peak). The message gives the direction.
+        ``RATIO_TOLERANCE``, at a frequency the PSF still transmits (above
+        ``PSF_SIGNIFICANT`` of its peak). The message gives the direction.
 
     Examples
     --------
