@@ -42,6 +42,7 @@ from astropy.nddata import NDData
 
 from ..io import fits_unit_string, header_to_meta, select_image_hdu
 from ..utils._blending import ramp_weight
+from ..utils._deprecation import renamed_keyword
 from ..utils._repr import make_repr
 
 __all__ = ['deconvolve_mosaic', 'MosaicResults', 'default_overlap']
@@ -235,7 +236,7 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
-def _open_input(input):
+def _open_input(mosaic):
     """
     The source of the tiles, the mosaic shape, and its header or NDData.
 
@@ -243,10 +244,10 @@ def _open_input(input):
     hdu index)`` for a FITS file (``header`` its header) or an in-memory
     array (``nddata`` the NDData it came from, if any).
     """
-    if isinstance(input, (str, os.PathLike)):
-        path = os.fspath(input)
+    if isinstance(mosaic, (str, os.PathLike)):
+        path = os.fspath(mosaic)
         if not os.path.isfile(path):
-            msg = f'input {path!r} must be an existing FITS file'
+            msg = f'mosaic {path!r} must be an existing FITS file'
             raise FileNotFoundError(msg)
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
             index = select_image_hdu(hdul, path=path)
@@ -255,14 +256,15 @@ def _open_input(input):
                 header = hdul[index]._header.copy()  # the image header
         shape = (int(header['NAXIS2']), int(header['NAXIS1']))
         return (path, index), shape, header, None
-    nddata = input if isinstance(input, NDData) else None
-    data = input.data if nddata is not None else input
+    nddata = mosaic if isinstance(mosaic, NDData) else None
+    data = mosaic.data if nddata is not None else mosaic
     if hasattr(data, 'unit') and not isinstance(data, np.ndarray):
         data = data.value
     data = np.asarray(getattr(data, 'value', data), dtype=float)
     if data.ndim != 2:
-        msg = (f'input must be a 2D image (a FITS path, a 2D array or a 2D '
-               f'NDData), got {data.ndim} dimensions with shape {data.shape}')
+        msg = (f'mosaic must be a 2D image (a FITS path, a 2D array or a '
+               f'2D NDData), got {data.ndim} dimensions with shape '
+               f'{data.shape}')
         raise ValueError(msg)
     return data, data.shape, None, nddata
 
@@ -478,7 +480,8 @@ def _shift(pairs, read):
     return tuple((a - r[0], b - r[0]) for (a, b), r in zip(pairs, read))
 
 
-def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
+@renamed_keyword('input', 'mosaic', since='0.1')
+def deconvolve_mosaic(mosaic, output, *, psf, method='tikhonov',
                       method_options=None, tile=1024, overlap=None,
                       workers=None, scheduler=None, overwrite=False,
                       progress=True, psf_center=None, target_psf=None):
@@ -487,9 +490,10 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
 
     Parameters
     ----------
-    input : str, path-like, ndarray or `~astropy.nddata.NDData`
-        A FITS file (its first 2D image HDU other than UNCERT, MASK or
-        PSF), read window by window through a memory map, so that the
+    mosaic : str, path-like, ndarray or `~astropy.nddata.NDData`
+        The image (formerly ``input``, deprecated): a FITS file (its
+        first 2D image HDU other than UNCERT, MASK or PSF), read window by
+        window through a memory map, so that the
         whole mosaic is never in memory; or a small 2D array or NDData
         (for tests). Non-finite pixels are masked by the deconvolver.
     output : str, path-like or None
@@ -537,7 +541,7 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
     scheduler : str, optional
         Address of a running Dask scheduler to use instead of a local
         cluster (not with ``workers``). The workers must be able to read
-        ``input`` at the same path.
+        ``mosaic`` at the same path.
     overwrite : bool, optional
         Replace ``output`` if it exists.
     progress : bool, optional
@@ -587,7 +591,7 @@ def deconvolve_mosaic(input, output, *, psf, method='tikhonov',
         if workers == 0 and scheduler is not None:
             msg = 'workers must not be 0 with scheduler'
             raise ValueError(msg)
-    source, shape, header, nddata = _open_input(input)
+    source, shape, header, nddata = _open_input(mosaic)
     if output is None and not isinstance(source, np.ndarray):
         msg = 'output must be a FITS path for a FITS input'
         raise ValueError(msg)

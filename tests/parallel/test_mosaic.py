@@ -219,10 +219,10 @@ def test_bad_arguments(tmp_path, kwargs, error, match):
 
 
 def test_bad_inputs(tmp_path):
-    with pytest.raises(ValueError, match='input must be a 2D image.*got 3 '):
+    with pytest.raises(ValueError, match='mosaic must be a 2D image.*got 3 '):
         deconvolve_mosaic(np.zeros((2, 64, 64)), None, psf=PSF, tile=64,
                           workers=0)
-    with pytest.raises(FileNotFoundError, match='input .* must be an exist'):
+    with pytest.raises(FileNotFoundError, match='mosaic .* must be an exist'):
         deconvolve_mosaic(tmp_path / 'missing.fits', tmp_path / 'o.fits',
                           psf=PSF, workers=0)
     fits.writeto(tmp_path / 'cube.fits', np.zeros((2, 8, 8)))
@@ -323,3 +323,16 @@ def test_memory_grows_with_tile_not_mosaic(tmp_path):
           f'{grown / 1e6:.0f} MB over imports = {grown / window:.1f} tile '
           f'windows ({whole[2]:.1f} s)')
     assert grown < 16 * window < n * n * 8 + 12 * window
+
+
+def test_input_is_a_deprecated_spelling_of_mosaic():
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    image = np.random.default_rng(0).normal(size=(64, 64))
+    expected = deconvolve_mosaic(image, None, psf=PSF, tile=64, overlap=16,
+                                 workers=0, progress=False).image
+    with pytest.warns(AstropyDeprecationWarning, match="use 'mosaic'"):
+        result = deconvolve_mosaic(input=image, output=None, psf=PSF,
+                                   tile=64, overlap=16, workers=0,
+                                   progress=False)
+    assert np.array_equal(result.image, expected)
