@@ -132,6 +132,10 @@ class LearnedDeconvolver(DeconvolverBase):
         Use the PSF as given (False, default: it keeps the registration
         its centroid offset carries) or recentre it on its centroid, see
         `~astrodeconv.deconvolution.DeconvolverBase`.
+    progress : bool, optional
+        Show a progress bar on the standard error: the network's passes
+        (tiles or batches), or the iterations of the plug-and-play and
+        unrolled methods.
 
     Notes
     -----
@@ -149,7 +153,8 @@ class LearnedDeconvolver(DeconvolverBase):
                  boundary='periodic', device='auto', batch_size=16,
                  tile_size='auto', tile_overlap=None, amp=False,
                  n_noise_samples=0, seed=0, debias=True,
-                 debias_kwargs=None, recenter=False, normalization=None):
+                 debias_kwargs=None, recenter=False, normalization=None,
+                 progress=False):
         from ..utils._torch import resolve_device
 
         self._tikhonov = TikhonovDeconvolver(lam=lam, upsample=upsample,
@@ -184,13 +189,15 @@ class LearnedDeconvolver(DeconvolverBase):
         self.denoiser_name = info['name']
         if normalization is None:
             normalization = info.get('normalization', 'inference')
+        self.progress = bool(progress)
         self.normalization = check_choice(normalization, 'normalization',
                                           NORMALIZATIONS)
         self.tile_size, self.tile_overlap = resolve_tiling(
             self.network, tile_size, tile_overlap)
 
     # -- the network step ----------------------------------------------
-    def _denoise(self, images, sigma, normalization='network'):
+    def _denoise(self, images, sigma, normalization='network',
+                 progress=None):
         """
         The network on images ``(N, H, W)`` of noise ``sigma`` (``(N,)``),
         through `~astrodeconv.denoisers.denoise_images` with this
@@ -204,7 +211,8 @@ class LearnedDeconvolver(DeconvolverBase):
         return denoise_images(
             self.network, images, sigma=sigma, normalization=normalization,
             tile_size=self.tile_size, tile_overlap=self.tile_overlap,
-            batch_size=self.batch_size, device=self.device, amp=self.amp)
+            batch_size=self.batch_size, device=self.device, amp=self.amp,
+            progress=self.progress if progress is None else progress)
 
     def _run_network(self, normed, sig):
         """The network on images already in its units (no normalisation)."""

@@ -13,6 +13,7 @@ a `PnPDeconvolver` is built.
 import warnings
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..operators import ForwardModel
 from ..utils._validation import check_positive_int, check_real
@@ -92,6 +93,8 @@ class PnPDeconvolver(LearnedDeconvolver):
     recenter : bool, optional
         Use the PSF as given (False, default) or recentre it on its
         centroid, see `~astrodeconv.deconvolution.DeconvolverBase`.
+    progress : bool, optional
+        Show a progress bar over the iterations on the standard error.
 
     Notes
     -----
@@ -122,14 +125,16 @@ class PnPDeconvolver(LearnedDeconvolver):
                  sigma_start=1.0, prior_weight=0.1, lam=REFERENCE_LAM,
                  upsample=1, device='auto', batch_size=16, tile_size='auto',
                  tile_overlap=None, amp=False, n_noise_samples=0, seed=0,
-                 debias=True, debias_kwargs=None, recenter=False):
+                 debias=True, debias_kwargs=None, recenter=False,
+                 progress=False):
         super().__init__(denoiser, lam=lam, upsample=upsample,
                          boundary='periodic', device=device,
                          batch_size=batch_size, tile_size=tile_size,
                          tile_overlap=tile_overlap, amp=amp,
                          n_noise_samples=n_noise_samples, seed=seed,
                          debias=debias, debias_kwargs=debias_kwargs,
-                         recenter=recenter, normalization='inference')
+                         recenter=recenter, normalization='inference',
+                         progress=progress)
         if not getattr(self.network, 'requires_sigma', False):
             msg = (f'denoiser must take the noise level (a noise-level-'
                    f'conditioned Gaussian denoiser such as a Learnlet or a '
@@ -202,13 +207,16 @@ class PnPDeconvolver(LearnedDeconvolver):
         # the network is fed images of unit peak (the noise levels follow)
         scale = np.maximum(x.max(axis=(-2, -1)), 3 * fine_sigma)
         levels, alphas = self._schedule(psf, x, scale, sigma)
-        for level, alpha in zip(levels, alphas):
+        bar = tqdm(zip(levels, alphas), total=len(levels),
+                   desc=type(self).__name__, unit='iteration',
+                   disable=not self.progress)
+        for level, alpha in bar:
             z = model.solve_normal(back_projected + alpha[:, None, None] * x,
                                    alpha)
             # the prior step, on images of unit peak
             x = self._denoise((z / scale[:, None, None]).astype(np.float32),
-                              level / scale, normalization=None
-                              ) * scale[:, None, None]
+                              level / scale, normalization=None,
+                              progress=False) * scale[:, None, None]
         image = x.astype(np.float32) if wide else x
         if self.debias:
             image = self._debias_output(image, data, psf, sigma, wide)

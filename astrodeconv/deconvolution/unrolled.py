@@ -64,6 +64,8 @@ class UnrolledDeconvolver(PnPDeconvolver):
         Multi-resolution-support debiasing of the result (default on).
     recenter : bool, optional
         Recentre an off-centre PSF (default: keep its registration).
+    progress : bool, optional
+        Show a progress bar over the iterations on the standard error.
 
     Examples
     --------
@@ -87,14 +89,14 @@ class UnrolledDeconvolver(PnPDeconvolver):
                  lam=REFERENCE_LAM, upsample=1, device='auto',
                  batch_size=16, tile_size='auto', tile_overlap=None,
                  amp=False, n_noise_samples=0, seed=0, debias=True,
-                 debias_kwargs=None, recenter=False):
+                 debias_kwargs=None, recenter=False, progress=False):
         LearnedDeconvolver.__init__(
             self, denoiser, lam=lam, upsample=upsample, boundary='periodic',
             device=device, batch_size=batch_size, tile_size=tile_size,
             tile_overlap=tile_overlap, amp=amp,
             n_noise_samples=n_noise_samples, seed=seed, debias=debias,
             debias_kwargs=debias_kwargs, recenter=recenter,
-            normalization='inference')
+            normalization='inference', progress=progress)
         if not hasattr(self.network, 'levels'):
             msg = (f'denoiser must hold an unrolled model (UnrolledHQS, '
                    f'trained with astrodeconv.training.train_unrolled), '

@@ -151,3 +151,22 @@ def test_unrolled_training_command(tmp_path):
                  '--val-per-regime', '1', '--n-iter', '1', '--steps', '1',
                  '--batch-size', '2', '--init', 'none']) == 0
     assert isinstance(load_denoiser(tmp_path / 'best.pt'), UnrolledHQS)
+
+
+@pytest.mark.parametrize('method', ['learned', 'pnp', 'unrolled'])
+def test_learned_paths_show_progress(method, capsys):
+    from astrodeconv.deconvolution import make_deconvolver
+
+    psf = make_moffat_psf(4.0, shape=(15, 15))
+    y = ForwardModel(psf, (32, 32)).forward(
+        20 * make_gaussian_psf(3.0, shape=(32, 32)))
+    y = y + np.random.default_rng(2).normal(0.0, 0.01, y.shape)
+    quiet = make_deconvolver(method, device='cpu')(y, psf=psf)
+    assert capsys.readouterr().err == ''
+    shown = make_deconvolver(method, device='cpu', progress=True)(y, psf=psf)
+    err = capsys.readouterr().err
+    if method == 'learned':
+        assert 'denoiser: 1pass' in err   # the network's passes
+    else:
+        assert '100%' in err and 'iteration' in err
+    assert np.array_equal(quiet, shown)
