@@ -51,11 +51,6 @@ def add_parser(commands):
     return dec
 
 
-#: The keyword of the deconvolvers that shows a progress bar, by
-#: preference (a method whose class takes neither shows none).
-_PROGRESS_KEYWORDS = ('progress_bar', 'progress')
-
-
 def _methods_with_progress():
     """The ``--method`` values whose deconvolver can show a bar."""
     return [method for method in method_names()
@@ -65,12 +60,10 @@ def _methods_with_progress():
 def progress_option(method, progress):
     """
     The keyword argument that gives ``method``'s deconvolver a progress
-    bar (``{'progress_bar': progress}``), or ``{}`` if it takes none.
+    bar (``{'progress': progress}``), or ``{}`` if it takes none.
     """
-    defaults = method_defaults(method)
-    for keyword in _PROGRESS_KEYWORDS:
-        if keyword in defaults:
-            return {keyword: bool(progress)}
+    if 'progress' in method_defaults(method):
+        return {'progress': bool(progress)}
     return {}
 
 
